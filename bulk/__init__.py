@@ -1,0 +1,1 @@
+"""Exactly-once, resumable bulk provisioning of Schlage mobile credentials."""

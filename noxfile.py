@@ -1,0 +1,41 @@
+"""The project's whole workflow: ``nox -s tests lint typecheck bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+
+PACKAGES = ["schlage_async", "bulk"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite against the in-process simulator."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff: lint and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Mypy strict on both packages."""
+    session.install("-e", ".[test]", "mypy")
+    session.run("mypy", *[f"--package={p}" for p in PACKAGES])
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark harness (``--quick`` by default; pass ``-- --full`` for the full run)."""
+    session.install("-e", ".[bench,test]")
+    args = session.posargs or ["--quick"]
+    session.run("python", "-m", "benchmarks", "run", *args)

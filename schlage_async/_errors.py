@@ -1,0 +1,450 @@
+"""The one exception tree of ``schlage_async``.
+
+Every error a user can see is one of these; aiohttp's and msgspec's exceptions are
+translated where they arise and never escape. ::
+
+    SchlageError
+    ├── ConfigurationError ............ bad base URL, plain http off loopback, missing secret
+    ├── ClientClosedError ............. the client was used after aclose()
+    ├── TransportError ................ no usable answer came back
+    │   ├── ConnectionFailedError ..... could not connect, or reset before the request left
+    │   ├── RequestTimeoutError ....... no answer in time (a read, or a safe replay)
+    │   └── OutcomeUnknownError ....... a create was sent and no answer came: it may exist
+    ├── InvalidResponseError .......... an answer that is not the contract's JSON
+    │                                    (HTML from a gateway, empty, truncated, wrong shape)
+    └── APIError ...................... the service answered with an error status
+        ├── ValidationError ........... 400: the request breaks a rule of the guide
+        │   ├── RestrictedFormatError . 400: issue code not mapped to your 48X format
+        │   ├── CredentialNotOwnedError 400: another integration's credential
+        │   └── CredentialDownloadedError 400: resend after the patron downloaded it
+        ├── AuthenticationError ....... 401, or a 400 naming the token
+        │   ├── InvalidTokenError ..... expired, wrong or malformed token
+        │   ├── SubscriptionKeyError .. the gateway refused the subscription key
+        │   └── LoginError ............ the login itself was refused (never retried)
+        │       ├── WrongCredentialsError, AccountNotFoundError,
+        │       └── AccountInactiveError, AccountNotVerifiedError
+        ├── PermissionDeniedError ..... 403; ``reason`` is "role" or "onboarding"
+        │   ├── RoleForbiddenError .... manager or operator (the "(203)" message)
+        │   └── NotOnboardedError ..... the integration is not complete
+        ├── NotFoundError ............. 404 (and the resend table's 400 "not found")
+        │   ├── CredentialNotFoundError
+        │   └── UserNotFoundError
+        ├── ConflictError ............. 409; ``field`` is "user_id" or "mobile_number"
+        │   ├── UserIdConflictError
+        │   └── MobileNumberConflictError
+        ├── GoneError ................. 410: already deleted
+        ├── CardNumbersExhaustedError . 417: no card number left for the facility code
+        ├── RateLimitedError .......... 429; ``retry_after`` seconds, ``blocked``
+        │   └── AccountBlockedError ... the account is temporarily blocked
+        └── ServerError ............... 5xx
+            └── ServiceUnavailableError 502, 503, 504
+
+Every :class:`APIError` carries the operation, the status, the service's messages, the
+guide's :class:`ErrorCode` for the row when one matches, and the request id. No
+exception's text ever holds the password, the token or the subscription key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cache
+
+from ._routes import Operation
+from ._seed_errors import SEED_ERROR_ROWS, ErrorCode
+
+__all__ = [
+    "APIError",
+    "AccountBlockedError",
+    "AccountInactiveError",
+    "AccountNotFoundError",
+    "AccountNotVerifiedError",
+    "AuthenticationError",
+    "CardNumbersExhaustedError",
+    "ClientClosedError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectionFailedError",
+    "CredentialDownloadedError",
+    "CredentialNotFoundError",
+    "CredentialNotOwnedError",
+    "GoneError",
+    "InvalidResponseError",
+    "InvalidTokenError",
+    "LoginError",
+    "MobileNumberConflictError",
+    "NotFoundError",
+    "NotOnboardedError",
+    "OutcomeUnknownError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "RequestTimeoutError",
+    "RestrictedFormatError",
+    "RoleForbiddenError",
+    "SchlageError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "SubscriptionKeyError",
+    "TransportError",
+    "UserIdConflictError",
+    "UserNotFoundError",
+    "ValidationError",
+    "WrongCredentialsError",
+    "classify_error",
+]
+
+
+class SchlageError(Exception):
+    """Base of every error this library raises."""
+
+
+class ConfigurationError(SchlageError, ValueError):
+    """The client was configured in a way that cannot work (or would not be safe)."""
+
+
+class ClientClosedError(SchlageError, RuntimeError):
+    """A request was made on a client after ``aclose()``."""
+
+    def __init__(self) -> None:
+        super().__init__("the client is closed; create a new one or use it inside `async with`")
+
+
+class TransportError(SchlageError):
+    """No usable answer came back for ``operation`` (after ``attempts`` tries)."""
+
+    def __init__(self, operation: Operation, detail: str, *, attempts: int = 1) -> None:
+        self.operation = operation
+        self.detail = detail
+        self.attempts = attempts
+        super().__init__(f"{operation}: {detail} (after {attempts} attempt(s))")
+
+
+class ConnectionFailedError(TransportError):
+    """The connection could not be made, or was lost before the request was sent."""
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """No answer arrived within the timeout."""
+
+
+class OutcomeUnknownError(TransportError):
+    """A non-idempotent request (a create) was sent and no answer came back.
+
+    The service may or may not have carried it out. It is never replayed blindly:
+    reconcile by looking the resident up (``get_credential_by_user``) before trying again.
+    """
+
+
+class InvalidResponseError(SchlageError):
+    """An answer that is not the contract's JSON: HTML, empty, truncated or wrong shape.
+
+    ``excerpt`` is the first characters of the body, for a person to read.
+    """
+
+    def __init__(
+        self,
+        operation: Operation,
+        status: int,
+        reason: str,
+        *,
+        excerpt: str = "",
+        content_type: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.operation = operation
+        self.status = status
+        self.reason = reason
+        self.excerpt = excerpt
+        self.content_type = content_type
+        self.request_id = request_id
+        shown = f": {excerpt!r}" if excerpt else ""
+        rid = f" [request id {request_id}]" if request_id else ""
+        super().__init__(
+            f"{operation}: HTTP {status} with {reason} "
+            f"(content type {content_type or 'none'}){shown}{rid}"
+        )
+
+
+class APIError(SchlageError):
+    """The service answered ``operation`` with an error ``status``.
+
+    ``messages`` holds the service's messages (several when it joins them), ``code`` the
+    guide's row when one matched, ``request_id`` the gateway's id for support tickets.
+    ``sent`` is False when client-side validation refused the request before sending.
+    """
+
+    def __init__(
+        self,
+        operation: Operation,
+        status: int,
+        messages: Sequence[str] = (),
+        *,
+        code: ErrorCode | None = None,
+        request_id: str | None = None,
+        sent: bool = True,
+    ) -> None:
+        self.operation = operation
+        self.status = status
+        self.messages = tuple(messages)
+        self.code = code
+        self.request_id = request_id
+        self.sent = sent
+        text = self.message or "(no message)"
+        rid = f" [request id {request_id}]" if request_id else ""
+        where = "" if sent else " (refused before sending)"
+        super().__init__(f"{operation}: HTTP {status}: {text}{rid}{where}")
+
+    @property
+    def message(self) -> str:
+        """All of the service's messages, joined as the service joins them."""
+        return " ".join(self.messages)
+
+
+class ValidationError(APIError):
+    """400: the request breaks a rule of the guide (or was refused before sending)."""
+
+
+class RestrictedFormatError(ValidationError):
+    """400: the issue code is not the one mapped to your restricted (48X) format."""
+
+
+class CredentialNotOwnedError(ValidationError):
+    """400: the credential belongs to another integration."""
+
+
+class CredentialDownloadedError(ValidationError):
+    """400: the patron already downloaded the credential, so no invite can be resent."""
+
+
+class AuthenticationError(APIError):
+    """401, or a 400 naming the token: the request was not authenticated."""
+
+
+class InvalidTokenError(AuthenticationError):
+    """The token is expired, wrong (401) or malformed (400)."""
+
+
+class SubscriptionKeyError(AuthenticationError):
+    """The gateway refused the ``alle-subscription-key``."""
+
+
+class LoginError(AuthenticationError):
+    """The login was refused; the client never retries it in a loop."""
+
+
+class WrongCredentialsError(LoginError):
+    """403: the user name or password is incorrect."""
+
+
+class AccountNotFoundError(LoginError):
+    """404: no account has this user name."""
+
+
+class AccountInactiveError(LoginError):
+    """403: the account was deleted."""
+
+
+class AccountNotVerifiedError(LoginError):
+    """403: the account has not been verified."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the account may not do this; ``reason`` says "role" or "onboarding"."""
+
+    reason: str | None = None
+
+
+class RoleForbiddenError(PermissionDeniedError):
+    """403 (203): only an administrator may call the credential operations."""
+
+    reason = "role"
+
+
+class NotOnboardedError(PermissionDeniedError):
+    """403: the integration's onboarding is not complete."""
+
+    reason = "onboarding"
+
+
+class NotFoundError(APIError):
+    """404: no such credential, user, page or device (or a malformed id in the path)."""
+
+
+class CredentialNotFoundError(NotFoundError):
+    """The credential does not exist (or no longer does)."""
+
+
+class UserNotFoundError(NotFoundError):
+    """The user id is not associated with a credential."""
+
+
+class ConflictError(APIError):
+    """409: one credential per user id and per mobile number; ``field`` says which."""
+
+    field: str | None = None
+
+
+class UserIdConflictError(ConflictError):
+    """409: the user id already has a credential."""
+
+    field = "user_id"
+
+
+class MobileNumberConflictError(ConflictError):
+    """409: another user's credential holds this mobile number."""
+
+    field = "mobile_number"
+
+
+class GoneError(APIError):
+    """410: the credential (or its no-tour payloads) was already deleted."""
+
+
+class CardNumbersExhaustedError(APIError):
+    """417: no card number is left for this card format and facility code."""
+
+
+class RateLimitedError(APIError):
+    """429: slow down. ``retry_after`` is in seconds when the answer said; ``blocked``
+    is True when the account is temporarily blocked."""
+
+    def __init__(
+        self,
+        operation: Operation,
+        status: int,
+        messages: Sequence[str] = (),
+        *,
+        code: ErrorCode | None = None,
+        request_id: str | None = None,
+        sent: bool = True,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            operation, status, messages, code=code, request_id=request_id, sent=sent
+        )
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the account is blocked (not merely throttled)."""
+        return False
+
+
+class AccountBlockedError(RateLimitedError):
+    """429: the account is temporarily blocked; stop and resume later."""
+
+    @property
+    def blocked(self) -> bool:
+        """Always True: this is the block."""
+        return True
+
+
+class ServerError(APIError):
+    """5xx: the service failed; safe operations may be retried."""
+
+
+class ServiceUnavailableError(ServerError):
+    """502, 503 or 504: the service or its gateway is unavailable for now."""
+
+
+_BY_CODE: dict[ErrorCode, type[APIError]] = {
+    ErrorCode.TOKEN_MALFORMED: InvalidTokenError,
+    ErrorCode.TOKEN_INVALID: InvalidTokenError,
+    ErrorCode.SUBSCRIPTION_KEY_INVALID: SubscriptionKeyError,
+    ErrorCode.ROLE_FORBIDDEN: RoleForbiddenError,
+    ErrorCode.NOT_ONBOARDED: NotOnboardedError,
+    ErrorCode.WRONG_CREDENTIALS: WrongCredentialsError,
+    ErrorCode.ACCOUNT_NOT_FOUND: AccountNotFoundError,
+    ErrorCode.ACCOUNT_INACTIVE: AccountInactiveError,
+    ErrorCode.ACCOUNT_NOT_VERIFIED: AccountNotVerifiedError,
+    ErrorCode.RESTRICTED_FORMAT_FORBIDDEN: RestrictedFormatError,
+    ErrorCode.CREDENTIAL_NOT_OWNED: CredentialNotOwnedError,
+    ErrorCode.CREDENTIAL_DOWNLOADED: CredentialDownloadedError,
+    ErrorCode.CREDENTIAL_NOT_FOUND: CredentialNotFoundError,
+    ErrorCode.USER_NOT_FOUND: UserNotFoundError,
+    ErrorCode.USER_ID_CONFLICT: UserIdConflictError,
+    ErrorCode.MOBILE_NUMBER_CONFLICT: MobileNumberConflictError,
+    ErrorCode.CARD_NUMBERS_EXHAUSTED: CardNumbersExhaustedError,
+    ErrorCode.ACCOUNT_BLOCKED: AccountBlockedError,
+    ErrorCode.SERVICE_UNAVAILABLE: ServiceUnavailableError,
+}
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: ValidationError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: GoneError,
+    417: CardNumbersExhaustedError,
+    429: RateLimitedError,
+    502: ServiceUnavailableError,
+    503: ServiceUnavailableError,
+    504: ServiceUnavailableError,
+}
+
+
+@cache
+def _patterns(operation: Operation, status: int) -> tuple[tuple[re.Pattern[str], ErrorCode], ...]:
+    """The operation's rows for ``status`` as regexes (placeholders match anything)."""
+    out: list[tuple[re.Pattern[str], ErrorCode]] = []
+    for row in SEED_ERROR_ROWS:
+        if row.operation is not operation or row.status != status:
+            continue
+        literal = row.message.replace("{{}}", "{}")
+        parts = re.split(r"\{[a-z_]+\}", literal)
+        body = r".+?".join(re.escape(p) for p in parts)
+        # Tables differ in trailing periods; a message matches with or without one.
+        body = body.removesuffix(re.escape("."))
+        out.append((re.compile("^" + body + r"\.?$", re.IGNORECASE), row.code))
+    return tuple(out)
+
+
+def match_code(operation: Operation, status: int, message: str) -> ErrorCode | None:
+    """Return the guide's code for a message the service sent, if a row matches."""
+    text = message.strip()
+    for pattern, code in _patterns(operation, status):
+        if pattern.match(text):
+            return code
+    return None
+
+
+def classify_error(
+    operation: Operation,
+    status: int,
+    messages: Sequence[str],
+    *,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    sent: bool = True,
+    code: ErrorCode | None = None,
+) -> APIError:
+    """Build the most specific :class:`APIError` for an error answer.
+
+    The message picks the guide's row (and so the class); the status decides when no row
+    matches. A login refused with 403/404 is a :class:`LoginError`, never retried.
+    """
+    if code is None:
+        for message in messages:
+            code = match_code(operation, status, message)
+            if code is not None:
+                break
+    cls: type[APIError] | None = _BY_CODE.get(code) if code is not None else None
+    if cls is None:
+        if operation is Operation.LOGIN and status in (403, 404):
+            cls = LoginError
+        elif status >= 500:
+            cls = _BY_STATUS.get(status, ServerError)
+        else:
+            cls = _BY_STATUS.get(status, APIError)
+    if issubclass(cls, RateLimitedError):
+        return cls(
+            operation,
+            status,
+            messages,
+            code=code,
+            request_id=request_id,
+            sent=sent,
+            retry_after=retry_after,
+        )
+    return cls(operation, status, messages, code=code, request_id=request_id, sent=sent)

@@ -1,0 +1,151 @@
+"""The route table of both surfaces: every operation's method, path and contract marks.
+
+This is the single place where the wire paths live. The client builds its URLs from it
+and the simulator registers its handlers from it, so a correction to an inferred route
+([I] in ``API-CONTRACT.md``) is one edit here.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from urllib.parse import quote
+
+__all__ = [
+    "ENGAGE_ROUTES",
+    "ROUTES",
+    "Operation",
+    "Route",
+    "Surface",
+    "encode_serial_number",
+]
+
+
+class Surface(enum.Enum):
+    """Which Allegion service an operation belongs to."""
+
+    API_ONLY = "api-only"  # seed 000, Bearer JWT
+    ENGAGE = "engage"  # seed 001, HTTP Basic
+
+
+class Operation(enum.StrEnum):
+    """Every operation of both surfaces; the value is what logs and errors show."""
+
+    # Surface A: API-Only (seed 000), numbered as the guide numbers them.
+    LOGIN = "authentication_token"
+    CREATE_CREDENTIAL = "create_credential"
+    RESEND_INVITE = "resend_invite"
+    SAVE_NO_TOUR_PAYLOADS = "save_no_tour_payloads"
+    GET_CREDENTIAL = "get_credential"
+    GET_CREDENTIAL_BY_USER = "get_credential_by_user"
+    LIST_CREDENTIALS = "list_credentials"
+    DELETE_NO_TOUR_PAYLOADS = "delete_no_tour_payloads"
+    DELETE_NO_TOUR_PAYLOADS_BY_DEVICE = "delete_no_tour_payloads_by_device"
+    DELETE_CREDENTIAL = "delete_credential"
+    DELETE_CREDENTIAL_BY_USER = "delete_credential_by_user"
+    # Surface B: ENGAGE Cloud Credentialing (seed 001).
+    ENGAGE_LIST_CREDENTIALS = "engage_list_credentials"
+    ENGAGE_UPLOAD_CREDENTIAL = "engage_upload_credential"
+    ENGAGE_GET_CREDENTIAL = "engage_get_credential"
+    ENGAGE_DELETE_CREDENTIAL = "engage_delete_credential"
+    ENGAGE_LIST_DEVICES = "engage_list_devices"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One operation on the wire.
+
+    ``path`` is relative to the surface's base URL and uses ``{name}`` placeholders,
+    the syntax both :meth:`format` and aiohttp's router understand.
+    """
+
+    operation: Operation
+    surface: Surface
+    method: str
+    path: str
+    success: int  # the status the contract gives for success
+    inferred: bool  # True where no public source names the path or status ([I])
+    idempotent: bool  # safe to replay after an unknown outcome
+
+    def format(self, **params: str) -> str:
+        """Return the path with every placeholder percent-encoded (``/`` included)."""
+        return self.path.format(**{k: quote(v, safe="") for k, v in params.items()})
+
+
+def encode_serial_number(serial_number: str) -> str:
+    """Return a lock serial number as the by-device delete route expects it: base64.
+
+    The route then percent-encodes it, so ``+``, ``/`` and ``=`` survive the path.
+    """
+    return base64.b64encode(serial_number.encode("utf-8")).decode("ascii")
+
+
+_A = Surface.API_ONLY
+_B = Surface.ENGAGE
+_BASIC = "/credentials/mobile/basic"
+
+_ALL: tuple[Route, ...] = (
+    # Surface A. [V] = confirmed by the public QA suite, [I] = inferred here.
+    Route(Operation.LOGIN, _A, "POST", "/authentication/token", 200, False, False),  # [V]
+    Route(Operation.CREATE_CREDENTIAL, _A, "POST", _BASIC, 201, False, False),  # [V]
+    Route(
+        Operation.RESEND_INVITE, _A, "POST", _BASIC + "/users/{userId}/resendinvite", 204, False, False
+    ),  # [V]; not replayed: a replay sends the resident a second SMS
+    Route(
+        Operation.SAVE_NO_TOUR_PAYLOADS,
+        _A,
+        "POST",
+        _BASIC + "/{credentialId}/notourpayloads",
+        200,
+        True,
+        True,
+    ),  # [I] path and status; idempotent per the developer pages (a save replaces per device)
+    Route(Operation.GET_CREDENTIAL, _A, "GET", _BASIC + "/{credentialId}", 200, False, True),  # [V]
+    Route(
+        Operation.GET_CREDENTIAL_BY_USER, _A, "GET", _BASIC + "/users/{userId}", 200, False, True
+    ),  # [V]
+    Route(Operation.LIST_CREDENTIALS, _A, "GET", _BASIC, 200, True, True),  # [I] query names
+    Route(
+        Operation.DELETE_NO_TOUR_PAYLOADS,
+        _A,
+        "DELETE",
+        _BASIC + "/{credentialId}/notourpayloads",
+        204,
+        True,
+        True,
+    ),  # [I]
+    Route(
+        Operation.DELETE_NO_TOUR_PAYLOADS_BY_DEVICE,
+        _A,
+        "DELETE",
+        _BASIC + "/notourpayloads/devices/{serialNumber}",
+        204,
+        True,
+        True,
+    ),  # [I]
+    Route(Operation.DELETE_CREDENTIAL, _A, "DELETE", _BASIC + "/{credentialId}", 204, True, True),  # [I]
+    Route(
+        Operation.DELETE_CREDENTIAL_BY_USER, _A, "DELETE", _BASIC + "/users/{userId}", 204, True, True
+    ),  # [I]
+    # Surface B: the OpenAPI document's own paths (its authors say they are inferred).
+    Route(Operation.ENGAGE_LIST_CREDENTIALS, _B, "GET", "/credentials", 200, True, True),
+    Route(Operation.ENGAGE_UPLOAD_CREDENTIAL, _B, "POST", "/credentials", 201, True, False),
+    Route(Operation.ENGAGE_GET_CREDENTIAL, _B, "GET", "/credentials/{credentialId}", 200, True, True),
+    Route(
+        Operation.ENGAGE_DELETE_CREDENTIAL, _B, "DELETE", "/credentials/{credentialId}", 204, True, True
+    ),
+    Route(Operation.ENGAGE_LIST_DEVICES, _B, "GET", "/devices", 200, True, True),
+)
+
+ROUTES: Mapping[Operation, Route] = MappingProxyType(
+    {r.operation: r for r in _ALL if r.surface is _A}
+)
+"""Surface A (API-Only) routes by operation."""
+
+ENGAGE_ROUTES: Mapping[Operation, Route] = MappingProxyType(
+    {r.operation: r for r in _ALL if r.surface is _B}
+)
+"""Surface B (ENGAGE Cloud) routes by operation."""
