@@ -1,5 +1,131 @@
-"""Async client for Schlage BLE mobile credentials (Allegion API-Only and ENGAGE Cloud)."""
+"""Async client for Schlage BLE mobile credentials (Allegion API-Only and ENGAGE Cloud).
+
+The public surface: the two clients, their settings objects, the wire models and the
+one exception tree (drawn in ``schlage_async._errors``).
+"""
 
 from __future__ import annotations
 
-from ._errors import *  # noqa: F403  # placeholder until the client lands; replaced by explicit re-exports
+from ._auth import CachedToken, InMemoryTokenCache, TokenCache
+from ._client import SchlageClient
+from ._engage import EngageClient
+from ._errors import (
+    AccountBlockedError,
+    AccountInactiveError,
+    AccountNotFoundError,
+    AccountNotVerifiedError,
+    APIError,
+    AuthenticationError,
+    CardNumbersExhaustedError,
+    ClientClosedError,
+    ConfigurationError,
+    ConflictError,
+    ConnectionFailedError,
+    CredentialDownloadedError,
+    CredentialNotFoundError,
+    CredentialNotOwnedError,
+    GoneError,
+    InvalidResponseError,
+    InvalidTokenError,
+    LoginError,
+    MobileNumberConflictError,
+    NotFoundError,
+    NotOnboardedError,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RequestTimeoutError,
+    RestrictedFormatError,
+    RoleForbiddenError,
+    SchlageError,
+    ServerError,
+    ServiceUnavailableError,
+    SubscriptionKeyError,
+    TransportError,
+    UserIdConflictError,
+    UserNotFoundError,
+    ValidationError,
+    WrongCredentialsError,
+)
+from ._login_limiter import SlidingWindowLimiter
+from ._models import (
+    CardFormat,
+    CreatedCredential,
+    Credential,
+    CredentialAttributes,
+    CredentialPage,
+    EngageCredential,
+    EngageCredentialList,
+    EngageCredentialStatus,
+    EngageDevice,
+    EngageDeviceList,
+    EngageDeviceModel,
+    NoTourPayload,
+)
+from ._redact import mask_mobile
+from ._retry import RetryPolicy
+from ._routes import Operation
+from ._seed_errors import ErrorCode
+from ._stats import ClientStats
+
+__all__ = [
+    "APIError",
+    "AccountBlockedError",
+    "AccountInactiveError",
+    "AccountNotFoundError",
+    "AccountNotVerifiedError",
+    "AuthenticationError",
+    "CachedToken",
+    "CardFormat",
+    "CardNumbersExhaustedError",
+    "ClientClosedError",
+    "ClientStats",
+    "ConfigurationError",
+    "ConflictError",
+    "ConnectionFailedError",
+    "CreatedCredential",
+    "Credential",
+    "CredentialAttributes",
+    "CredentialDownloadedError",
+    "CredentialNotFoundError",
+    "CredentialNotOwnedError",
+    "CredentialPage",
+    "EngageClient",
+    "EngageCredential",
+    "EngageCredentialList",
+    "EngageCredentialStatus",
+    "EngageDevice",
+    "EngageDeviceList",
+    "EngageDeviceModel",
+    "ErrorCode",
+    "GoneError",
+    "InMemoryTokenCache",
+    "InvalidResponseError",
+    "InvalidTokenError",
+    "LoginError",
+    "MobileNumberConflictError",
+    "NoTourPayload",
+    "NotFoundError",
+    "NotOnboardedError",
+    "Operation",
+    "OutcomeUnknownError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "RequestTimeoutError",
+    "RestrictedFormatError",
+    "RetryPolicy",
+    "RoleForbiddenError",
+    "SchlageClient",
+    "SchlageError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "SlidingWindowLimiter",
+    "SubscriptionKeyError",
+    "TokenCache",
+    "TransportError",
+    "UserIdConflictError",
+    "UserNotFoundError",
+    "ValidationError",
+    "WrongCredentialsError",
+    "mask_mobile",
+]

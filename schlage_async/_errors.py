@@ -320,9 +320,7 @@ class RateLimitedError(APIError):
         retry_after: float | None = None,
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(
-            operation, status, messages, code=code, request_id=request_id, sent=sent
-        )
+        super().__init__(operation, status, messages, code=code, request_id=request_id, sent=sent)
 
     @property
     def blocked(self) -> bool:

@@ -50,7 +50,7 @@ class _Wire(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Base of every wire type: immutable, keyword-only, camelCase on the wire."""
 
 
-class AuthToken(_Wire):
+class AuthToken(_Wire, frozen=True):
     """Answer of the Authentication Token operation."""
 
     token: str
@@ -59,14 +59,14 @@ class AuthToken(_Wire):
         return "AuthToken(token='***')"
 
 
-class CredentialAttributes(_Wire):
+class CredentialAttributes(_Wire, frozen=True):
     """The optional site attributes of a credential (``siteId``, ``siteName``)."""
 
     site_id: str | None = None
     site_name: str | None = None
 
 
-class Credential(_Wire):
+class Credential(_Wire, frozen=True):
     """A mobile credential, as Get Credential and Get All Credentials answer it."""
 
     credential_id: str
@@ -82,7 +82,7 @@ class Credential(_Wire):
     created_at: str | None = None  # [I]
 
 
-class CreatedCredential(_Wire):
+class CreatedCredential(_Wire, frozen=True):
     """Answer of Create Credential: at least the new id and the assigned card number."""
 
     credential_id: str
@@ -96,7 +96,7 @@ class CreatedCredential(_Wire):
     attributes: CredentialAttributes | None = None
 
 
-class CredentialPage(_Wire):
+class CredentialPage(_Wire, frozen=True):
     """One page of Get All Credentials ([I] field names)."""
 
     credentials: tuple[Credential, ...] = ()
@@ -106,7 +106,7 @@ class CredentialPage(_Wire):
     total_count: int = 0
 
 
-class NoTourPayload(_Wire):
+class NoTourPayload(_Wire, frozen=True):
     """One door's no-tour payload: which lock, which device, which access commands."""
 
     lock_id: int
@@ -126,11 +126,20 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
 
 EngageCredentialStatus = Literal["Active", "Revoked", "Expired"]
 EngageDeviceModel = Literal[
-    "BE467B", "FE410B", "NDEB", "LEBMS", "LEBMD", "MTKB", "XE360", "CTE", "VonDuprinRU", "VonDuprinRM"
+    "BE467B",
+    "FE410B",
+    "NDEB",
+    "LEBMS",
+    "LEBMD",
+    "MTKB",
+    "XE360",
+    "CTE",
+    "VonDuprinRU",
+    "VonDuprinRM",
 ]
 
 
-class EngageCredential(_Wire):
+class EngageCredential(_Wire, frozen=True):
     """The seed's ``MobileCredential`` schema."""
 
     credential_id: str
@@ -145,13 +154,13 @@ class EngageCredential(_Wire):
     revoked_at: str | None = None
 
 
-class EngageCredentialList(_Wire):
+class EngageCredentialList(_Wire, frozen=True):
     """Answer of List credentials."""
 
     credentials: tuple[EngageCredential, ...] = ()
 
 
-class EngageDevice(_Wire):
+class EngageDevice(_Wire, frozen=True):
     """The seed's ``EngageDevice`` schema."""
 
     device_id: str
@@ -161,7 +170,7 @@ class EngageDevice(_Wire):
     site_id: str | None = None
 
 
-class EngageDeviceList(_Wire):
+class EngageDeviceList(_Wire, frozen=True):
     """Answer of List devices."""
 
     devices: tuple[EngageDevice, ...] = ()

@@ -92,7 +92,13 @@ _ALL: tuple[Route, ...] = (
     Route(Operation.LOGIN, _A, "POST", "/authentication/token", 200, False, False),  # [V]
     Route(Operation.CREATE_CREDENTIAL, _A, "POST", _BASIC, 201, False, False),  # [V]
     Route(
-        Operation.RESEND_INVITE, _A, "POST", _BASIC + "/users/{userId}/resendinvite", 204, False, False
+        Operation.RESEND_INVITE,
+        _A,
+        "POST",
+        _BASIC + "/users/{userId}/resendinvite",
+        204,
+        False,
+        False,
     ),  # [V]; not replayed: a replay sends the resident a second SMS
     Route(
         Operation.SAVE_NO_TOUR_PAYLOADS,
@@ -126,16 +132,32 @@ _ALL: tuple[Route, ...] = (
         True,
         True,
     ),  # [I]
-    Route(Operation.DELETE_CREDENTIAL, _A, "DELETE", _BASIC + "/{credentialId}", 204, True, True),  # [I]
     Route(
-        Operation.DELETE_CREDENTIAL_BY_USER, _A, "DELETE", _BASIC + "/users/{userId}", 204, True, True
+        Operation.DELETE_CREDENTIAL, _A, "DELETE", _BASIC + "/{credentialId}", 204, True, True
+    ),  # [I]
+    Route(
+        Operation.DELETE_CREDENTIAL_BY_USER,
+        _A,
+        "DELETE",
+        _BASIC + "/users/{userId}",
+        204,
+        True,
+        True,
     ),  # [I]
     # Surface B: the OpenAPI document's own paths (its authors say they are inferred).
     Route(Operation.ENGAGE_LIST_CREDENTIALS, _B, "GET", "/credentials", 200, True, True),
     Route(Operation.ENGAGE_UPLOAD_CREDENTIAL, _B, "POST", "/credentials", 201, True, False),
-    Route(Operation.ENGAGE_GET_CREDENTIAL, _B, "GET", "/credentials/{credentialId}", 200, True, True),
     Route(
-        Operation.ENGAGE_DELETE_CREDENTIAL, _B, "DELETE", "/credentials/{credentialId}", 204, True, True
+        Operation.ENGAGE_GET_CREDENTIAL, _B, "GET", "/credentials/{credentialId}", 200, True, True
+    ),
+    Route(
+        Operation.ENGAGE_DELETE_CREDENTIAL,
+        _B,
+        "DELETE",
+        "/credentials/{credentialId}",
+        204,
+        True,
+        True,
     ),
     Route(Operation.ENGAGE_LIST_DEVICES, _B, "GET", "/devices", 200, True, True),
 )

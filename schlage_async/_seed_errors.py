@@ -31,8 +31,8 @@ class ErrorCode(enum.StrEnum):
     """A stable name for each error case of the guide, shared by client and simulator."""
 
     # Shared by several operations.
-    TOKEN_MALFORMED = "token_malformed"  # 400: the token is not a JWT
-    TOKEN_INVALID = "token_invalid"  # 401: expired or wrong token
+    TOKEN_MALFORMED = "token_malformed"  # noqa: S105 (a code, not a secret); 400: the token is not a JWT
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 (a code, not a secret); 401: expired or wrong token
     ROLE_FORBIDDEN = "role_forbidden"  # 403 (203): manager or operator
     NOT_ONBOARDED = "not_onboarded"  # 403: integration not complete
     SERVER_ERROR = "server_error"  # 500, generic
@@ -40,7 +40,7 @@ class ErrorCode(enum.StrEnum):
     # Authentication Token.
     USERNAME_MISSING = "username_missing"
     USERNAME_FORMAT = "username_format"
-    PASSWORD_MISSING = "password_missing"
+    PASSWORD_MISSING = "password_missing"  # noqa: S105 (a code, not a secret)
     ACCOUNT_INACTIVE = "account_inactive"
     ACCOUNT_NOT_VERIFIED = "account_not_verified"
     WRONG_CREDENTIALS = "wrong_credentials"
@@ -132,12 +132,10 @@ _ONBOARD = (
     "Integration is not complete for your account. Contact your site administrator for more "
     "information"
 )
-_GENERIC = (
-    "An error has occurred. Please try again later or contact support if the issue persists"
-)
+_GENERIC = "An error has occurred. Please try again later or contact support if the issue persists"
 _USER_EMPTY = "The User Id cannot be empty UUIDv4. Please use a non-zero UUIDv4"
 _CRED_EMPTY = "The Credential Id cannot be empty UUIDv4. Please use a non-zero UUIDv4"
-_TOKEN = "Invalid authentication token"
+_TOKEN = "Invalid authentication token"  # noqa: S105 (a message, not a secret)
 _SUBSCRIPTION = (
     "Access denied due to invalid subscription key. Make sure to provide a valid key for an "
     "active subscription."
@@ -150,7 +148,13 @@ _BLOCKED = (
 
 
 def _r(
-    op: Operation, number: int, status: int, code: ErrorCode, message: str, *, inferred: bool = False
+    op: Operation,
+    number: int,
+    status: int,
+    code: ErrorCode,
+    message: str,
+    *,
+    inferred: bool = False,
 ) -> SeedErrorRow:
     return SeedErrorRow(op, number, status, code, message, inferred)
 
@@ -185,7 +189,13 @@ SEED_ERROR_ROWS: tuple[SeedErrorRow, ...] = (
     _r(_O.LOGIN, 1, 400, _C.USERNAME_MISSING, "The User Name must be provided."),
     _r(_O.LOGIN, 2, 400, _C.USERNAME_FORMAT, "Invalid User Name format."),
     _r(_O.LOGIN, 3, 400, _C.PASSWORD_MISSING, "The Password must be provided."),
-    _r(_O.LOGIN, 4, 403, _C.ACCOUNT_INACTIVE, "The account with the provided User Name is not active."),
+    _r(
+        _O.LOGIN,
+        4,
+        403,
+        _C.ACCOUNT_INACTIVE,
+        "The account with the provided User Name is not active.",
+    ),
     _r(
         _O.LOGIN,
         5,
@@ -247,7 +257,13 @@ SEED_ERROR_ROWS: tuple[SeedErrorRow, ...] = (
         _C.ISSUE_CODE_NOT_UINT,
         "The Issue Code must be provided in uint format.",
     ),
-    _r(_O.CREATE_CREDENTIAL, 8, 400, _C.ISSUE_CODE_RANGE, "The Issue code should be between 1 and 63."),
+    _r(
+        _O.CREATE_CREDENTIAL,
+        8,
+        400,
+        _C.ISSUE_CODE_RANGE,
+        "The Issue code should be between 1 and 63.",
+    ),
     _r(
         _O.CREATE_CREDENTIAL,
         9,
@@ -368,7 +384,9 @@ SEED_ERROR_ROWS: tuple[SeedErrorRow, ...] = (
     _r(_O.RESEND_INVITE, 6, 403, _C.NOT_ONBOARDED, _ONBOARD),
     _r(_O.RESEND_INVITE, 7, 404, _C.USER_NOT_FOUND, "The requested user was not found"),
     _r(_O.RESEND_INVITE, 8, 500, _C.SERVER_ERROR, _GENERIC),
-    _r(_O.RESEND_INVITE, 0, 404, _C.MALFORMED_ID, "The requested user was not found", inferred=True),
+    _r(
+        _O.RESEND_INVITE, 0, 404, _C.MALFORMED_ID, "The requested user was not found", inferred=True
+    ),
     # 4. Save No-Tour Payloads.
     _r(_O.SAVE_NO_TOUR_PAYLOADS, 1, 400, _C.CREDENTIAL_ID_EMPTY, _CRED_EMPTY + "."),
     _r(
@@ -396,9 +414,19 @@ SEED_ERROR_ROWS: tuple[SeedErrorRow, ...] = (
         "The Lock Id value must be between 1 and 65535.",
     ),
     _r(
-        _O.SAVE_NO_TOUR_PAYLOADS, 6, 400, _C.SERIAL_NUMBER_MISSING, "The Serial Number must be provided."
+        _O.SAVE_NO_TOUR_PAYLOADS,
+        6,
+        400,
+        _C.SERIAL_NUMBER_MISSING,
+        "The Serial Number must be provided.",
     ),
-    _r(_O.SAVE_NO_TOUR_PAYLOADS, 7, 400, _C.PAYLOAD_MISSING, "The No-Tour Payload must be provided."),
+    _r(
+        _O.SAVE_NO_TOUR_PAYLOADS,
+        7,
+        400,
+        _C.PAYLOAD_MISSING,
+        "The No-Tour Payload must be provided.",
+    ),
     _r(
         _O.SAVE_NO_TOUR_PAYLOADS,
         8,
@@ -466,11 +494,17 @@ SEED_ERROR_ROWS: tuple[SeedErrorRow, ...] = (
     _r(_O.GET_CREDENTIAL, 2, 400, _C.CREDENTIAL_ID_EMPTY, _CRED_EMPTY),
     _r(_O.GET_CREDENTIAL, 3, 403, _C.ROLE_FORBIDDEN, _ROLE_203),
     _r(_O.GET_CREDENTIAL, 4, 403, _C.NOT_ONBOARDED, _ONBOARD),
-    _r(_O.GET_CREDENTIAL, 5, 404, _C.CREDENTIAL_NOT_FOUND, "The requested credential was not found"),
+    _r(
+        _O.GET_CREDENTIAL, 5, 404, _C.CREDENTIAL_NOT_FOUND, "The requested credential was not found"
+    ),
     _r(_O.GET_CREDENTIAL, 6, 404, _C.MALFORMED_ID, "No content"),
     _r(_O.GET_CREDENTIAL, 7, 500, _C.SERVER_ERROR, _GENERIC),
     _r(
-        _O.GET_CREDENTIAL, 0, 400, _C.CREDENTIAL_NOT_OWNED, "Invalid CredentialId or IntegrationId",
+        _O.GET_CREDENTIAL,
+        0,
+        400,
+        _C.CREDENTIAL_NOT_OWNED,
+        "Invalid CredentialId or IntegrationId",
         inferred=True,
     ),
     # 6. Get Credential by User Id.
@@ -590,7 +624,13 @@ SEED_ERROR_ROWS: tuple[SeedErrorRow, ...] = (
     # 10. Delete Credential by Credential Id.
     _r(_O.DELETE_CREDENTIAL, 1, 400, _C.CREDENTIAL_ID_EMPTY, _CRED_EMPTY + "."),
     _r(_O.DELETE_CREDENTIAL, 2, 403, _C.ROLE_FORBIDDEN, _ROLE_203 + "."),
-    _r(_O.DELETE_CREDENTIAL, 3, 404, _C.CREDENTIAL_NOT_FOUND, "The requested credential was not found."),
+    _r(
+        _O.DELETE_CREDENTIAL,
+        3,
+        404,
+        _C.CREDENTIAL_NOT_FOUND,
+        "The requested credential was not found.",
+    ),
     _r(_O.DELETE_CREDENTIAL, 4, 410, _C.CREDENTIAL_DELETED, "Credential is already deleted."),
     _r(
         _O.DELETE_CREDENTIAL,
@@ -619,7 +659,13 @@ SEED_ERROR_ROWS: tuple[SeedErrorRow, ...] = (
         _C.CREDENTIAL_NOT_FOUND,
         "The requested credential was not found.",
     ),
-    _r(_O.DELETE_CREDENTIAL_BY_USER, 4, 410, _C.CREDENTIAL_DELETED, "Credential is already deleted."),
+    _r(
+        _O.DELETE_CREDENTIAL_BY_USER,
+        4,
+        410,
+        _C.CREDENTIAL_DELETED,
+        "Credential is already deleted.",
+    ),
     _r(
         _O.DELETE_CREDENTIAL_BY_USER,
         5,

@@ -205,7 +205,7 @@ def _check_attributes(op: Operation, attributes: object) -> list[Problem]:
     return problems
 
 
-def _lock_id(value: object) -> int | None | str:
+def _lock_id(value: object) -> int | str | None:
     """Return the lock id as an int, None when missing, or "" when not a number."""
     if isinstance(value, bool):
         return ""
@@ -295,7 +295,9 @@ def decode_serial_number(value: str) -> str | None:
 def check_serial_number_path(value: str) -> Problem | None:
     """Check the base64 serial number of Delete No-Tour Payloads by Device."""
     if decode_serial_number(value) is None:
-        return _problem(Operation.DELETE_NO_TOUR_PAYLOADS_BY_DEVICE, ErrorCode.SERIAL_NUMBER_INVALID)
+        return _problem(
+            Operation.DELETE_NO_TOUR_PAYLOADS_BY_DEVICE, ErrorCode.SERIAL_NUMBER_INVALID
+        )
     return None
 
 

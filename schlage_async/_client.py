@@ -1,0 +1,406 @@
+"""The API-Only client (surface A): every operation of seed 000, typed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from random import Random
+from typing import Any, Self
+
+import aiohttp
+import msgspec
+
+from ._auth import BearerAuthorizer, InMemoryTokenCache, TokenCache, TokenRefresher
+from ._client_base import BaseClient, refuse
+from ._config import setting
+from ._errors import ConfigurationError, NotFoundError
+from ._login_limiter import SlidingWindowLimiter
+from ._models import (
+    AuthToken,
+    CreatedCredential,
+    Credential,
+    CredentialAttributes,
+    CredentialPage,
+    NoTourPayload,
+)
+from ._redact import Secret, mask_mobile
+from ._retry import RetryPolicy
+from ._routes import ROUTES, Operation, encode_serial_number
+from ._seed_errors import ErrorCode
+from ._transport import NO_AUTH
+from ._validation import (
+    ATTRIBUTE_KEYS,
+    check_create_credential,
+    check_list_query,
+    check_login,
+    check_path_id,
+    check_save_no_tour_payloads,
+    check_serial_number_path,
+)
+
+__all__ = ["SchlageClient"]
+
+_O = Operation
+
+_PAYLOAD_KEYS = {
+    "lockid": "lockId",
+    "serialnumber": "serialNumber",
+    "notourpayload": "noTourPayload",
+}
+
+
+def _attributes_body(
+    attributes: Mapping[str, str | None] | CredentialAttributes | None,
+) -> dict[str, object] | None:
+    """Return ``attributes`` as the service expects them: ``siteId`` and ``siteName``."""
+    if attributes is None:
+        return None
+    if isinstance(attributes, CredentialAttributes):
+        pairs: Mapping[str, object] = msgspec.to_builtins(attributes)
+        return {k: v for k, v in pairs.items() if v is not None} or None
+    # Any letter case (the guide spells SiteID, SiteiD; the QA suite SiteId), snake too.
+    return {ATTRIBUTE_KEYS.get(k.replace("_", "").lower(), k): v for k, v in attributes.items()}
+
+
+def _payload_item(payload: NoTourPayload | Mapping[str, object]) -> dict[str, object]:
+    if isinstance(payload, NoTourPayload):
+        item: dict[str, object] = msgspec.to_builtins(payload)
+        return item
+    return {_PAYLOAD_KEYS.get(k.replace("_", "").lower(), k): v for k, v in payload.items()}
+
+
+def _date_text(value: dt.date | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return value.isoformat()
+
+
+class SchlageClient(BaseClient):
+    """Async client of Allegion's API-Only service (seed 000): one method per operation.
+
+    Use it as ``async with SchlageClient(...) as client:``. Settings left as None are
+    read from ``SCHLAGE_BASE_URL``, ``SCHLAGE_USERNAME``, ``SCHLAGE_PASSWORD`` and
+    ``SCHLAGE_SUBSCRIPTION_KEY``. The bearer token is fetched on first use, cached,
+    renewed ``token_refresh_margin`` seconds before it expires, and renewed once (by a
+    single login however many calls need it) when the service answers 401. Logins are
+    held to 100 per 15 minutes. Every method takes ``retry=`` to override the client's
+    :class:`RetryPolicy` for that call.
+    """
+
+    __slots__ = ("_auth", "_limiter", "_login_max_wait", "_refresher")
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        subscription_key: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float | aiohttp.ClientTimeout = 30.0,
+        retry: RetryPolicy | None = None,
+        validate: bool = True,
+        token_cache: TokenCache | None = None,
+        token_refresh_margin: float = 300.0,
+        login_limiter: SlidingWindowLimiter | None = None,
+        login_max_wait: float = 0.0,
+        allow_insecure_http: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        connector_limit: int = 100,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        random: Random | int | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if token_refresh_margin < 0 or login_max_wait < 0:
+            raise ConfigurationError("token_refresh_margin and login_max_wait must not be negative")
+        super().__init__(
+            base_url=setting(base_url, "SCHLAGE_BASE_URL", what="base_url"),
+            username=setting(username, "SCHLAGE_USERNAME", what="username"),
+            password=Secret(setting(password, "SCHLAGE_PASSWORD", what="password")),
+            subscription_key=Secret(
+                setting(subscription_key, "SCHLAGE_SUBSCRIPTION_KEY", what="subscription_key")
+            ),
+            session=session,
+            timeout=timeout,
+            retry=retry,
+            validate=validate,
+            allow_insecure_http=allow_insecure_http,
+            ssl_context=ssl_context,
+            connector_limit=connector_limit,
+            sleep=sleep,
+            random=random,
+            clock=clock,
+        )
+        self._limiter = login_limiter or SlidingWindowLimiter()  # 100 logins / 15 min
+        self._login_max_wait = login_max_wait  # seconds to wait for a login slot
+        self._refresher = TokenRefresher(
+            key=f"{self.base_url}|{self.username}",
+            cache=token_cache if token_cache is not None else InMemoryTokenCache(),
+            login=self._login,
+            clock=self._wall_clock,
+            margin=token_refresh_margin,
+        )
+        self._auth = BearerAuthorizer(self._refresher)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """Build a client from the ``SCHLAGE_*`` environment variables; keywords override."""
+        return cls(**overrides)
+
+    async def aclose(self) -> None:
+        """Close the client: cancel a login under way, then close the owned session."""
+        await self._refresher.aclose()
+        await super().aclose()
+
+    async def _login(self) -> str:
+        body = {"username": self._username, "password": self._password.reveal()}
+        if self._validate:
+            refuse(_O.LOGIN, check_login(body))
+        await self._limiter.acquire(max_wait=self._login_max_wait, sleep=self._sleep)
+        answer = await self._transport.call(
+            ROUTES[_O.LOGIN],
+            auth=NO_AUTH,
+            expect=AuthToken,
+            body=body,
+            # Never retried: every try spends login budget, and 429s escalate to a block.
+            retry=RetryPolicy.none(),
+            replay_safe=True,  # a repeated login has no effect to reconcile
+        )
+        return answer.token
+
+    def _check_id(self, operation: Operation, value: str, *, kind: str) -> None:
+        # An empty id would change the route itself, so it is refused even unvalidated.
+        if self._validate or not value:
+            problem = check_path_id(operation, value, kind=kind)
+            refuse(operation, [problem] if problem is not None else [])
+
+    async def create_credential(
+        self,
+        *,
+        user_id: str,
+        mobile_number: str,
+        card_format: str,
+        facility_code: int | None = None,
+        issue_code: int | None = None,
+        attributes: Mapping[str, str | None] | CredentialAttributes | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> CreatedCredential:
+        """Create a resident's mobile credential; the service texts them an invite.
+
+        Never replayed once sent: when no answer comes back the outcome is unknown and
+        :class:`OutcomeUnknownError` is raised (look the user up before trying again).
+        """
+        op = _O.CREATE_CREDENTIAL
+        body: dict[str, object] = {
+            "userId": user_id,
+            "mobileNumber": mobile_number,
+            "cardFormat": card_format,
+        }
+        if facility_code is not None:
+            body["facilityCode"] = facility_code
+        if issue_code is not None:
+            body["issueCode"] = issue_code
+        attrs = _attributes_body(attributes)
+        if attrs is not None:
+            body["attributes"] = attrs
+        if self._validate:
+            refuse(op, check_create_credential(body))
+        return await self._transport.call(
+            ROUTES[op],
+            auth=self._auth,
+            expect=CreatedCredential,
+            body=body,
+            retry=retry,
+            log_fields={"user_id": user_id, "mobile_number": mask_mobile(mobile_number)},
+        )
+
+    async def resend_invite(self, *, user_id: str, retry: RetryPolicy | None = None) -> None:
+        """Text the resident their invite again (not replayed: a replay is a second SMS)."""
+        op = _O.RESEND_INVITE
+        self._check_id(op, user_id, kind="user")
+        await self._transport.call(
+            ROUTES[op],
+            auth=self._auth,
+            path_params={"userId": user_id},
+            retry=retry,
+            log_fields={"user_id": user_id},
+        )
+
+    async def save_no_tour_payloads(
+        self,
+        *,
+        credential_id: str,
+        payloads: Sequence[NoTourPayload | Mapping[str, object]],
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        """Save no-tour payloads (one per door) for a credential; saving again replaces."""
+        op = _O.SAVE_NO_TOUR_PAYLOADS
+        body = {"noTourPayloadDetails": [_payload_item(p) for p in payloads]}
+        self._check_id(op, credential_id, kind="credential")
+        if self._validate:
+            refuse(op, check_save_no_tour_payloads(body))
+        await self._transport.call(
+            ROUTES[op],
+            auth=self._auth,
+            path_params={"credentialId": credential_id},
+            body=body,
+            retry=retry,
+            log_fields={"credential_id": credential_id, "payloads": len(payloads)},
+        )
+
+    async def get_credential(
+        self, *, credential_id: str, retry: RetryPolicy | None = None
+    ) -> Credential:
+        """Return a credential by its id."""
+        op = _O.GET_CREDENTIAL
+        self._check_id(op, credential_id, kind="credential")
+        return await self._transport.call(
+            ROUTES[op],
+            auth=self._auth,
+            expect=Credential,
+            path_params={"credentialId": credential_id},
+            retry=retry,
+            log_fields={"credential_id": credential_id},
+        )
+
+    async def get_credential_by_user(
+        self, *, user_id: str, retry: RetryPolicy | None = None
+    ) -> Credential:
+        """Return a user's credential (the way to reconcile after an unknown outcome)."""
+        op = _O.GET_CREDENTIAL_BY_USER
+        self._check_id(op, user_id, kind="user")
+        return await self._transport.call(
+            ROUTES[op],
+            auth=self._auth,
+            expect=Credential,
+            path_params={"userId": user_id},
+            retry=retry,
+            log_fields={"user_id": user_id},
+        )
+
+    async def list_credentials(
+        self,
+        *,
+        page_number: int | None = None,
+        page_size: int | None = None,
+        start_date: dt.date | str | None = None,
+        end_date: dt.date | str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> CredentialPage:
+        """Return one page of credentials (dates are ``datetime.date`` or ``yyyy-MM-dd``)."""
+        op = _O.LIST_CREDENTIALS
+        query = {
+            name: value
+            for name, value in (
+                ("pageNumber", None if page_number is None else str(page_number)),
+                ("pageSize", None if page_size is None else str(page_size)),
+                ("startDate", _date_text(start_date)),
+                ("endDate", _date_text(end_date)),
+            )
+            if value is not None
+        }
+        if self._validate:
+            refuse(
+                op,
+                check_list_query(
+                    page_number=query.get("pageNumber"),
+                    page_size=query.get("pageSize"),
+                    start_date=query.get("startDate"),
+                    end_date=query.get("endDate"),
+                    max_page_size=None,  # only the service knows its maximum
+                ),
+            )
+        return await self._transport.call(
+            ROUTES[op], auth=self._auth, expect=CredentialPage, query=query, retry=retry
+        )
+
+    async def iter_credentials(
+        self,
+        *,
+        page_size: int | None = None,
+        start_date: dt.date | str | None = None,
+        end_date: dt.date | str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> AsyncIterator[Credential]:
+        """Yield every credential, page after page, until the last page."""
+        number = 1
+        while True:
+            try:
+                page = await self.list_credentials(
+                    page_number=number,
+                    page_size=page_size,
+                    start_date=start_date,
+                    end_date=end_date,
+                    retry=retry,
+                )
+            except NotFoundError as exc:
+                if exc.code is ErrorCode.PAGE_NOT_FOUND:  # past the last page (or none)
+                    return
+                raise
+            for credential in page.credentials:
+                yield credential
+            if not page.credentials or (page.total_pages and number >= page.total_pages):
+                return
+            number += 1
+
+    async def delete_no_tour_payloads(
+        self, *, credential_id: str, retry: RetryPolicy | None = None
+    ) -> None:
+        """Delete a credential's no-tour payloads."""
+        op = _O.DELETE_NO_TOUR_PAYLOADS
+        self._check_id(op, credential_id, kind="credential")
+        await self._transport.call(
+            ROUTES[op],
+            auth=self._auth,
+            path_params={"credentialId": credential_id},
+            retry=retry,
+            log_fields={"credential_id": credential_id},
+        )
+
+    async def delete_no_tour_payloads_by_device(
+        self, *, serial_number: str, retry: RetryPolicy | None = None
+    ) -> None:
+        """Delete every no-tour payload for a lock, given its plain serial number."""
+        op = _O.DELETE_NO_TOUR_PAYLOADS_BY_DEVICE
+        encoded = encode_serial_number(serial_number)
+        problem = check_serial_number_path(encoded)
+        if problem is not None and (self._validate or not encoded):
+            refuse(op, [problem])
+        await self._transport.call(
+            ROUTES[op],
+            auth=self._auth,
+            path_params={"serialNumber": encoded},
+            retry=retry,
+            log_fields={"serial_number": serial_number},
+        )
+
+    async def delete_credential(
+        self, *, credential_id: str, retry: RetryPolicy | None = None
+    ) -> None:
+        """Delete a credential by its id (a second delete is :class:`GoneError`)."""
+        op = _O.DELETE_CREDENTIAL
+        self._check_id(op, credential_id, kind="credential")
+        await self._transport.call(
+            ROUTES[op],
+            auth=self._auth,
+            path_params={"credentialId": credential_id},
+            retry=retry,
+            log_fields={"credential_id": credential_id},
+        )
+
+    async def delete_credential_by_user(
+        self, *, user_id: str, retry: RetryPolicy | None = None
+    ) -> None:
+        """Delete a user's credential."""
+        op = _O.DELETE_CREDENTIAL_BY_USER
+        self._check_id(op, user_id, kind="user")
+        await self._transport.call(
+            ROUTES[op],
+            auth=self._auth,
+            path_params={"userId": user_id},
+            retry=retry,
+            log_fields={"user_id": user_id},
+        )

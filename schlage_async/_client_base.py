@@ -1,0 +1,130 @@
+"""What both clients share: settings, the transport, the lifecycle, stats and refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from random import Random
+from types import TracebackType
+from typing import NoReturn, Self
+
+import aiohttp
+
+from ._config import build_timeout, check_base_url
+from ._errors import ClientClosedError, classify_error
+from ._redact import Secret
+from ._retry import RetryPolicy
+from ._routes import Operation
+from ._seed_errors import lookup
+from ._stats import ClientStats
+from ._transport import Transport
+from ._validation import Problem
+
+__all__ = ["BaseClient", "refuse", "refuse_text"]
+
+
+def refuse(operation: Operation, problems: Sequence[Problem]) -> None:
+    """Raise what the service would answer for ``problems``, marked as never sent.
+
+    The status is the guide's for the first problem's row (400 for body rules, 404 for
+    a malformed id in a path), the class is the one the service's answer would map to,
+    and ``messages`` are the service's own. Does nothing when there is no problem.
+    """
+    if not problems:
+        return
+    first = problems[0]
+    status = lookup(operation, first.code).status
+    raise classify_error(
+        operation, status, [p.message for p in problems], code=first.code, sent=False
+    )
+
+
+def refuse_text(operation: Operation, message: str) -> NoReturn:
+    """Raise a 400 refusal for a rule no seed table words (surface B's required fields)."""
+    raise classify_error(operation, 400, [message], sent=False)
+
+
+class BaseClient:
+    """The lifecycle and plumbing shared by :class:`SchlageClient` and :class:`EngageClient`."""
+
+    __slots__ = ("_password", "_sleep", "_transport", "_username", "_validate", "_wall_clock")
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        username: str,
+        password: Secret,
+        subscription_key: Secret,
+        session: aiohttp.ClientSession | None,
+        timeout: float | aiohttp.ClientTimeout,
+        retry: RetryPolicy | None,
+        validate: bool,
+        allow_insecure_http: bool,
+        ssl_context: ssl.SSLContext | None,
+        connector_limit: int,
+        sleep: Callable[[float], Awaitable[None]] | None,
+        random: Random | int | None,
+        clock: Callable[[], float] | None,
+        extra_secrets: Sequence[Secret] = (),
+    ) -> None:
+        self._username = username  # shown in repr; not a secret
+        self._password = password  # wrapped: never in a repr
+        self._validate = validate  # refuse what the service would refuse, before sending
+        self._sleep = sleep or asyncio.sleep  # every wait goes through it (tests record)
+        self._wall_clock = clock or time.time  # epoch seconds: token expiry, HTTP dates
+        self._transport = Transport(
+            base_url=check_base_url(base_url, allow_insecure_http=allow_insecure_http),
+            subscription_key=subscription_key,
+            secrets=(password, *extra_secrets),
+            session=session,
+            timeout=build_timeout(timeout),
+            retry=retry if retry is not None else RetryPolicy(),
+            sleep=self._sleep,
+            rng=random if isinstance(random, Random) else Random(random),
+            wall_clock=self._wall_clock,
+            ssl_context=ssl_context,
+            connector_limit=connector_limit,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The service's base URL."""
+        return str(self._transport.base_url)
+
+    @property
+    def username(self) -> str:
+        """The account's user name."""
+        return self._username
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._transport.closed
+
+    @property
+    def stats(self) -> ClientStats:
+        """A frozen snapshot of this client's traffic (requests, logins, retries, 429s...)."""
+        return self._transport.stats
+
+    async def aclose(self) -> None:
+        """Close the client (and its session, unless the caller passed one in)."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> Self:
+        if self.closed:
+            raise ClientClosedError
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, username={self._username!r})"

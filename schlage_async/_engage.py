@@ -1,0 +1,224 @@
+"""The ENGAGE Cloud Credentialing client (surface B): every operation of seed 001."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from random import Random
+from typing import Any, Final, Self, get_args
+
+import aiohttp
+
+from ._auth import TokenLease
+from ._client_base import BaseClient, refuse_text
+from ._config import setting
+from ._errors import ConfigurationError
+from ._models import (
+    EngageCredential,
+    EngageCredentialList,
+    EngageCredentialStatus,
+    EngageDeviceList,
+)
+from ._redact import Secret
+from ._retry import RetryPolicy
+from ._routes import ENGAGE_ROUTES, Operation
+
+__all__ = ["DEFAULT_ENGAGE_BASE_URL", "EngageClient"]
+
+DEFAULT_ENGAGE_BASE_URL: Final = "https://api.allegion.com/engage"  # the seed's server
+_STATUSES: Final = frozenset(get_args(EngageCredentialStatus))
+_O = Operation
+
+
+class _BasicAuthorizer:
+    """Surface B's authorizer: HTTP Basic from the ENGAGE user name and password."""
+
+    __slots__ = ("_header",)
+
+    refreshable = False  # a refused password does not get better by asking again
+
+    def __init__(self, username: str, password: Secret) -> None:
+        # RFC 7617 by hand: aiohttp's BasicAuth is deprecated in 3.14 and its replacement
+        # (encode_basic_auth) does not exist in the 3.10 the package supports.
+        if ":" in username:
+            raise ConfigurationError("an ENGAGE user name cannot contain ':' (HTTP Basic)")
+        raw = f"{username}:{password.reveal()}".encode()
+        self._header = Secret("Basic " + base64.b64encode(raw).decode("ascii"))
+
+    async def authorize(self) -> tuple[Mapping[str, str], TokenLease | None]:
+        return {"Authorization": self._header.reveal()}, None
+
+    async def refresh(self, lease: TokenLease | None) -> None:  # pragma: no cover
+        return None
+
+    def secrets(self) -> Iterable[str]:
+        value = self._header.reveal()
+        return (value, value.removeprefix("Basic "))
+
+
+def _timestamp(value: dt.datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat()
+
+
+class EngageClient(BaseClient):
+    """Async client of ENGAGE Cloud Credentialing (seed 001): HTTP Basic plus the key.
+
+    Settings left as None are read from ``ENGAGE_BASE_URL`` (default: the seed's
+    production server), ``ENGAGE_USERNAME``, ``ENGAGE_PASSWORD`` and
+    ``SCHLAGE_SUBSCRIPTION_KEY``. Retries, errors and the lifecycle are those of
+    :class:`SchlageClient`.
+    """
+
+    __slots__ = ("_auth",)
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        subscription_key: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float | aiohttp.ClientTimeout = 30.0,
+        retry: RetryPolicy | None = None,
+        validate: bool = True,
+        allow_insecure_http: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        connector_limit: int = 100,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        random: Random | int | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        user = setting(username, "ENGAGE_USERNAME", what="username")
+        secret = Secret(setting(password, "ENGAGE_PASSWORD", what="password"))
+        auth = _BasicAuthorizer(user, secret)
+        super().__init__(
+            base_url=setting(
+                base_url, "ENGAGE_BASE_URL", what="base_url", default=DEFAULT_ENGAGE_BASE_URL
+            ),
+            username=user,
+            password=secret,
+            subscription_key=Secret(
+                setting(subscription_key, "SCHLAGE_SUBSCRIPTION_KEY", what="subscription_key")
+            ),
+            session=session,
+            timeout=timeout,
+            retry=retry,
+            validate=validate,
+            allow_insecure_http=allow_insecure_http,
+            ssl_context=ssl_context,
+            connector_limit=connector_limit,
+            sleep=sleep,
+            random=random,
+            clock=clock,
+            extra_secrets=[Secret(s) for s in auth.secrets()],
+        )
+        self._auth = auth
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """Build a client from the ``ENGAGE_*`` environment variables; keywords override."""
+        return cls(**overrides)
+
+    def _require(self, operation: Operation, name: str, value: str) -> None:
+        # An empty path id would change the route, so it is refused even unvalidated.
+        if not value.strip() and (self._validate or name == "credentialId"):
+            refuse_text(operation, f"The '{name}' must be provided.")
+
+    async def list_credentials(
+        self,
+        *,
+        user_id: str | None = None,
+        status: EngageCredentialStatus | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> EngageCredentialList:
+        """Return the tenant's credentials, optionally one user's or one status's."""
+        op = _O.ENGAGE_LIST_CREDENTIALS
+        if self._validate and status is not None and status not in _STATUSES:
+            refuse_text(op, f"The 'status' must be one of {', '.join(sorted(_STATUSES))}.")
+        query = {k: v for k, v in (("userId", user_id), ("status", status)) if v is not None}
+        return await self._transport.call(
+            ENGAGE_ROUTES[op],
+            auth=self._auth,
+            expect=EngageCredentialList,
+            query=query,
+            retry=retry,
+        )
+
+    async def upload_credential(
+        self,
+        *,
+        user_id: str,
+        access_profile: str,
+        user_email: str | None = None,
+        user_name: str | None = None,
+        valid_from: dt.datetime | str | None = None,
+        valid_to: dt.datetime | str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> EngageCredential:
+        """Upload (create) a mobile credential; never replayed on an unknown outcome."""
+        op = _O.ENGAGE_UPLOAD_CREDENTIAL
+        self._require(op, "userId", user_id)
+        self._require(op, "accessProfile", access_profile)
+        body = {
+            k: v
+            for k, v in (
+                ("userId", user_id),
+                ("accessProfile", access_profile),
+                ("userEmail", user_email),
+                ("userName", user_name),
+                ("validFrom", _timestamp(valid_from)),
+                ("validTo", _timestamp(valid_to)),
+            )
+            if v is not None
+        }
+        return await self._transport.call(
+            ENGAGE_ROUTES[op],
+            auth=self._auth,
+            expect=EngageCredential,
+            body=body,
+            retry=retry,
+            log_fields={"user_id": user_id},
+        )
+
+    async def get_credential(
+        self, *, credential_id: str, retry: RetryPolicy | None = None
+    ) -> EngageCredential:
+        """Return one credential."""
+        op = _O.ENGAGE_GET_CREDENTIAL
+        self._require(op, "credentialId", credential_id)
+        return await self._transport.call(
+            ENGAGE_ROUTES[op],
+            auth=self._auth,
+            expect=EngageCredential,
+            path_params={"credentialId": credential_id},
+            retry=retry,
+            log_fields={"credential_id": credential_id},
+        )
+
+    async def delete_credential(
+        self, *, credential_id: str, retry: RetryPolicy | None = None
+    ) -> None:
+        """Revoke (delete) a credential."""
+        op = _O.ENGAGE_DELETE_CREDENTIAL
+        self._require(op, "credentialId", credential_id)
+        await self._transport.call(
+            ENGAGE_ROUTES[op],
+            auth=self._auth,
+            path_params={"credentialId": credential_id},
+            retry=retry,
+            log_fields={"credential_id": credential_id},
+        )
+
+    async def list_devices(self, *, retry: RetryPolicy | None = None) -> EngageDeviceList:
+        """Return the ENGAGE devices enrolled in the tenant."""
+        return await self._transport.call(
+            ENGAGE_ROUTES[_O.ENGAGE_LIST_DEVICES],
+            auth=self._auth,
+            expect=EngageDeviceList,
+            retry=retry,
+        )

@@ -1,0 +1,80 @@
+"""When a request may be tried again, and how long to wait first."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import random
+from dataclasses import dataclass, field
+from typing import Final
+
+from ._errors import ConfigurationError
+
+__all__ = ["DEFAULT_RETRY_STATUSES", "RetryPolicy", "parse_retry_after"]
+
+DEFAULT_RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a client retries the failures that are safe to retry.
+
+    Only what cannot duplicate an effect is retried: reads and deletes on connection
+    errors, timeouts and ``retry_statuses``; a create or a resend only when nothing can
+    have happened (a 429, or a connection that never opened). The wait is capped
+    exponential backoff with full jitter, or the server's ``Retry-After`` when it sends
+    one; a ``Retry-After`` longer than ``max_retry_after`` is raised instead of slept.
+    """
+
+    attempts: int = 4
+    """Tries in all, the first included (1 = never retry)."""
+    base_delay: float = 0.5
+    """Upper bound of the first backoff, in seconds; doubles on each retry."""
+    max_delay: float = 30.0
+    """Upper bound of any one backoff, in seconds."""
+    max_retry_after: float = 60.0
+    """The longest ``Retry-After`` slept; a longer one raises ``RateLimitedError``."""
+    retry_statuses: frozenset[int] = field(default=DEFAULT_RETRY_STATUSES)
+    """Statuses retried for reads and deletes (creates: only 429 of these)."""
+    retry_timeouts: bool = True
+    """Whether a timed-out read or delete is tried again."""
+    retry_connection_errors: bool = True
+    """Whether a failed or lost connection is tried again (when that is safe)."""
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigurationError(f"attempts must be at least 1, not {self.attempts}")
+        if min(self.base_delay, self.max_delay, self.max_retry_after) < 0:
+            raise ConfigurationError("retry delays must not be negative")
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """A policy that never retries (each call is tried exactly once)."""
+        return cls(attempts=1)
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        """Return the wait before retry ``retry_number`` (1-based): full jitter, capped."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(retry_number - 1, 60))
+        return rng.uniform(0.0, ceiling)
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks for (delta-seconds or HTTP date).
+
+    ``now`` is the wall clock (epoch seconds) the date form is measured from. Returns
+    None when the header is absent or unreadable; never a negative number.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, when.timestamp() - now)

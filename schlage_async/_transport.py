@@ -1,0 +1,686 @@
+"""Sending one operation over HTTP: headers, honest retries, error translation, logs, stats.
+
+Both clients send every request through :class:`Transport`, so the retry rules, the
+mapping of aiohttp's exceptions (:func:`translate_exception`, the one place that does
+it) and the reading of error answers exist once.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import ssl as _ssl
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from random import Random
+from typing import Any, Final, Literal, Protocol, TypeVar, cast, overload
+
+import aiohttp
+import msgspec
+import structlog
+import yarl
+
+from ._auth import TokenLease
+from ._errors import (
+    AccountBlockedError,
+    APIError,
+    ClientClosedError,
+    ConfigurationError,
+    ConnectionFailedError,
+    InvalidResponseError,
+    InvalidTokenError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    RequestTimeoutError,
+    SchlageError,
+    SubscriptionKeyError,
+    classify_error,
+)
+from ._models import ErrorBody
+from ._redact import Secret, scrub
+from ._retry import RetryPolicy, parse_retry_after
+from ._routes import Operation, Route
+from ._stats import ClientStats, StatsCounter
+
+__all__ = [
+    "NO_AUTH",
+    "Answer",
+    "Authorizer",
+    "Failure",
+    "Transport",
+    "translate_exception",
+]
+
+_T = TypeVar("_T")
+
+ACCEPT: Final = "application/json;version=1"
+REQUEST_ID_HEADERS: Final = ("x-request-id", "request-id", "x-ms-request-id", "apim-request-id")
+EXCERPT_LENGTH: Final = 200
+_RETRY_IN = re.compile(r"try again in (\d+(?:\.\d+)?) seconds", re.IGNORECASE)
+_UNKNOWN_AT_GATEWAY: Final = frozenset({502, 504})  # the gateway lost the service's answer
+
+_log = structlog.get_logger("schlage_async")
+
+
+class Authorizer(Protocol):
+    """How a surface authenticates its requests."""
+
+    @property
+    def refreshable(self) -> bool:
+        """Whether a 401 can be cured by fetching new credentials (a bearer token can)."""
+        ...
+
+    async def authorize(self) -> tuple[Mapping[str, str], TokenLease | None]:
+        """Return the headers to add and the token lease they came from, if any."""
+        ...
+
+    async def refresh(self, lease: TokenLease | None) -> None:
+        """Replace credentials the service refused (only called when refreshable)."""
+        ...
+
+    def secrets(self) -> Iterable[str]:
+        """Secret strings to scrub from any text taken from an answer."""
+        ...
+
+
+class _NoAuth:
+    """The login's authorizer: nothing to add."""
+
+    refreshable = False
+
+    async def authorize(self) -> tuple[Mapping[str, str], TokenLease | None]:
+        return {}, None
+
+    async def refresh(self, lease: TokenLease | None) -> None:  # pragma: no cover - not refreshable
+        return None
+
+    def secrets(self) -> Iterable[str]:
+        return ()
+
+
+NO_AUTH: Final[Authorizer] = _NoAuth()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What came back for one request."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]
+    request_id: str | None
+    content_type: str | None
+
+
+FailureKind = Literal["connect", "timeout", "lost", "fatal"]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A translated aiohttp failure and whether trying again is safe."""
+
+    error: SchlageError
+    kind: FailureKind
+    retryable: bool
+
+
+def translate_exception(
+    exc: BaseException,
+    operation: Operation,
+    *,
+    replay_safe: bool,
+    attempts: int,
+    secrets: Iterable[str] = (),
+) -> Failure:
+    """Map an aiohttp (or timeout) exception to this library's error: the one place.
+
+    The distinction that matters is whether the request may have reached the service:
+    a connection that never opened (``ClientConnectorError``, connect timeout) sent
+    nothing and is safe to retry for any operation; a timeout or a lost connection after
+    sending leaves the outcome unknown, which for a non-idempotent operation (a create)
+    is :class:`OutcomeUnknownError` and is never replayed.
+    """
+    text = str(exc).strip()
+    detail = scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, secrets)
+    detail = detail[:EXCERPT_LENGTH]
+    if isinstance(exc, aiohttp.ClientSSLError):
+        # Certificate or TLS failure: retrying will not fix it, and nothing was sent.
+        return Failure(
+            ConnectionFailedError(operation, f"TLS failed ({detail})", attempts=attempts),
+            "fatal",
+            False,
+        )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return Failure(
+            RequestTimeoutError(operation, f"timed out connecting ({detail})", attempts=attempts),
+            "timeout",
+            True,
+        )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Failure(
+            ConnectionFailedError(operation, f"could not connect ({detail})", attempts=attempts),
+            "connect",
+            True,
+        )
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return Failure(ConfigurationError(f"{operation}: invalid URL ({detail})"), "fatal", False)
+    if isinstance(exc, TimeoutError):  # includes aiohttp's ServerTimeoutError
+        if replay_safe:
+            return Failure(
+                RequestTimeoutError(operation, f"no answer in time ({detail})", attempts=attempts),
+                "timeout",
+                True,
+            )
+        return Failure(
+            OutcomeUnknownError(
+                operation, f"sent, but no answer in time ({detail})", attempts=attempts
+            ),
+            "timeout",
+            False,
+        )
+    if isinstance(
+        exc,
+        aiohttp.ServerConnectionError | aiohttp.ClientOSError | aiohttp.ClientPayloadError,
+    ):
+        if replay_safe:
+            return Failure(
+                ConnectionFailedError(operation, f"connection lost ({detail})", attempts=attempts),
+                "lost",
+                True,
+            )
+        return Failure(
+            OutcomeUnknownError(
+                operation, f"connection lost after sending ({detail})", attempts=attempts
+            ),
+            "lost",
+            False,
+        )
+    if replay_safe:
+        return Failure(
+            ConnectionFailedError(operation, f"request failed ({detail})", attempts=attempts),
+            "fatal",
+            False,
+        )
+    return Failure(
+        OutcomeUnknownError(operation, f"request failed ({detail})", attempts=attempts),
+        "fatal",
+        False,
+    )
+
+
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_ERROR_DECODER: Final = msgspec.json.Decoder(ErrorBody)
+
+
+def _decoder(kind: type[_T]) -> msgspec.json.Decoder[_T]:
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        decoder = _DECODERS[kind] = msgspec.json.Decoder(kind)
+    return cast("msgspec.json.Decoder[_T]", decoder)
+
+
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
+class Transport:
+    """Sends requests for one surface and one base URL through one aiohttp session."""
+
+    __slots__ = (
+        "_base_headers",
+        "_base_url",
+        "_closed",
+        "_connector_limit",
+        "_monotonic",
+        "_owns_session",
+        "_retry",
+        "_rng",
+        "_secrets",
+        "_session",
+        "_sleep",
+        "_ssl",
+        "_stats",
+        "_timeout",
+        "_wall_clock",
+    )
+
+    def __init__(
+        self,
+        *,
+        base_url: yarl.URL,
+        subscription_key: Secret,
+        secrets: Iterable[Secret],
+        session: aiohttp.ClientSession | None,
+        timeout: aiohttp.ClientTimeout,
+        retry: RetryPolicy,
+        sleep: Callable[[float], Awaitable[None]],
+        rng: Random,
+        wall_clock: Callable[[], float],
+        ssl_context: _ssl.SSLContext | None,
+        connector_limit: int,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._base_url = base_url  # no trailing slash; route paths are appended
+        self._base_headers = {  # sent on every request of both surfaces
+            "alle-subscription-key": subscription_key.reveal(),
+            "Accept": ACCEPT,
+            "Content-Type": "application/json",
+        }
+        self._secrets = (subscription_key, *secrets)  # scrubbed from any outside text
+        self._session = session  # created lazily (inside the loop) when not given
+        self._owns_session = session is None  # a caller's session is theirs to close
+        self._timeout = timeout  # per request
+        self._retry = retry  # the default policy; calls may pass their own
+        self._sleep = sleep  # backoff sleeps go through this (tests record them)
+        self._rng = rng  # the jitter source (seedable)
+        self._wall_clock = wall_clock  # for Retry-After given as an HTTP date
+        self._monotonic = monotonic  # for durations
+        self._ssl = ssl_context  # a custom CA; None = the system's, always verified
+        self._connector_limit = connector_limit  # connections of an owned session
+        self._stats = StatsCounter()
+        self._closed = False
+
+    @property
+    def base_url(self) -> yarl.URL:
+        """The surface's base URL."""
+        return self._base_url
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    @property
+    def stats(self) -> ClientStats:
+        """A frozen snapshot of the traffic so far."""
+        return self._stats.snapshot()
+
+    async def aclose(self) -> None:
+        """Stop accepting requests and close the session if this transport created it."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError
+        session = self._session
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._connector_limit, ssl=self._ssl if self._ssl is not None else True
+            )
+            session = self._session = aiohttp.ClientSession(connector=connector)
+        elif session.closed:
+            raise ClientClosedError
+        return session
+
+    def url_for(
+        self,
+        route: Route,
+        path_params: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> yarl.URL:
+        """Return the request URL; path values are percent-encoded once, never again."""
+        path = route.format(**path_params) if path_params else route.path
+        # encoded=True: Route.format already quoted (a base64 serial's "/" is %2F) and yarl
+        # must not re-normalise it.
+        url = yarl.URL(str(self._base_url) + path, encoded=True)
+        return url.with_query(dict(query)) if query else url
+
+    def _secret_texts(self, auth: Authorizer) -> list[str]:
+        return [s.reveal() for s in self._secrets] + list(auth.secrets())
+
+    def _scrub(self, text: str, auth: Authorizer) -> str:
+        return scrub(text, self._secret_texts(auth))
+
+    @overload
+    async def call(
+        self,
+        route: Route,
+        *,
+        auth: Authorizer,
+        expect: type[_T],
+        path_params: Mapping[str, str] | None = ...,
+        query: Mapping[str, str] | None = ...,
+        body: object = ...,
+        retry: RetryPolicy | None = ...,
+        replay_safe: bool | None = ...,
+        log_fields: Mapping[str, object] | None = ...,
+    ) -> _T: ...
+
+    @overload
+    async def call(
+        self,
+        route: Route,
+        *,
+        auth: Authorizer,
+        expect: None = ...,
+        path_params: Mapping[str, str] | None = ...,
+        query: Mapping[str, str] | None = ...,
+        body: object = ...,
+        retry: RetryPolicy | None = ...,
+        replay_safe: bool | None = ...,
+        log_fields: Mapping[str, object] | None = ...,
+    ) -> None: ...
+
+    async def call(
+        self,
+        route: Route,
+        *,
+        auth: Authorizer,
+        expect: type[_T] | None = None,
+        path_params: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        body: object = None,
+        retry: RetryPolicy | None = None,
+        replay_safe: bool | None = None,
+        log_fields: Mapping[str, object] | None = None,
+    ) -> _T | None:
+        """Send ``route`` until it succeeds or fails for good; decode into ``expect``.
+
+        ``replay_safe`` overrides the route's own idempotency (the login: repeating it
+        has no effect to reconcile). A 401 on a refreshable surface renews the token and
+        tries once more; transient failures are retried as ``retry`` allows.
+        """
+        policy = retry if retry is not None else self._retry
+        attempt = _Attempt(
+            route,
+            policy,
+            route.idempotent if replay_safe is None else replay_safe,
+            dict(log_fields or {}),
+        )
+        url = self.url_for(route, path_params, query)
+        payload = msgspec.json.encode(body) if body is not None else None
+        while True:
+            session = self._open_session()
+            auth_headers, lease = await auth.authorize()
+            attempt.tries += 1
+            self._stats.requests += 1
+            if route.operation is Operation.LOGIN:
+                self._stats.logins += 1
+            started = self._monotonic()
+            try:
+                answer = await self._send(session, route.method, url, auth_headers, payload)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                delay = self._after_failure(exc, attempt, auth, started)
+            else:
+                self._stats.by_status[answer.status] += 1
+                if answer.status == 429:
+                    self._stats.rate_limited += 1
+                if 200 <= answer.status < 300:
+                    return self._after_success(answer, attempt, expect, auth, started)
+                step = self._after_error(answer, attempt, auth, started)
+                if step is _RENEW:
+                    await auth.refresh(lease)
+                    continue
+                delay = step
+            attempt.retries += 1
+            self._stats.retries += 1
+            await self._sleep(delay)
+
+    def _after_failure(
+        self, exc: BaseException, attempt: _Attempt, auth: Authorizer, started: float
+    ) -> float:
+        """Return the wait before retrying a request that got no answer, or raise."""
+        self._stats.transport_errors += 1
+        policy = attempt.policy
+        failure = translate_exception(
+            exc,
+            attempt.route.operation,
+            replay_safe=attempt.replay_safe,
+            attempts=attempt.tries,
+            secrets=self._secret_texts(auth),
+        )
+        allowed = (
+            policy.retry_timeouts if failure.kind == "timeout" else policy.retry_connection_errors
+        )
+        again = failure.retryable and allowed and attempt.tries < policy.attempts
+        outcome = "retry" if again else "transport_error"
+        self._log(attempt, None, started, outcome, error=failure.error)
+        if not again:
+            raise failure.error from exc
+        return policy.backoff(attempt.retries + 1, self._rng)
+
+    def _after_success(
+        self,
+        answer: Answer,
+        attempt: _Attempt,
+        expect: type[_T] | None,
+        auth: Authorizer,
+        started: float,
+    ) -> _T | None:
+        try:
+            result = self._decode(attempt.route, answer, expect, auth)
+        except InvalidResponseError as exc:
+            self._log(attempt, answer, started, "invalid_response", error=exc)
+            raise
+        self._log(attempt, answer, started, "ok")
+        return result
+
+    def _after_error(
+        self, answer: Answer, attempt: _Attempt, auth: Authorizer, started: float
+    ) -> float | _Renew:
+        """Decide what an error answer means: renew the token, wait and retry, or raise."""
+        operation, status, policy = attempt.route.operation, answer.status, attempt.policy
+        if 300 <= status < 400:
+            redirect = InvalidResponseError(
+                operation,
+                status,
+                "a redirect, which is not followed so that the token and the "
+                "subscription key never reach another host",
+                content_type=answer.content_type,
+                request_id=answer.request_id,
+            )
+            self._log(attempt, answer, started, "invalid_response", error=redirect)
+            raise redirect
+
+        retry_after = self._retry_after(answer)
+        error = self._error(operation, answer, retry_after, auth)
+        if retry_after is None and isinstance(error, RateLimitedError):
+            retry_after = error.retry_after  # read from the gateway's message
+
+        if status == 401 and auth.refreshable and not isinstance(error, SubscriptionKeyError):
+            if not attempt.renewed:  # renew once; a second 401 is final
+                attempt.renewed = True
+                self._log(attempt, answer, started, "refresh", error=error)
+                return _RENEW
+            if not isinstance(error, InvalidTokenError):
+                messages = error.messages if isinstance(error, APIError) else ()
+                error = InvalidTokenError(operation, 401, messages, request_id=answer.request_id)
+            self._log(attempt, answer, started, "error", error=error)
+            raise error
+
+        if status in policy.retry_statuses and not isinstance(error, AccountBlockedError):
+            if not attempt.replay_safe and status in _UNKNOWN_AT_GATEWAY:
+                unknown = OutcomeUnknownError(
+                    operation,
+                    f"the gateway answered {status}: the service may have carried it out",
+                    attempts=attempt.tries,
+                )
+                self._log(attempt, answer, started, "error", error=unknown)
+                raise unknown from error
+            # A create refused with 429 did nothing, so it may be sent again; a create
+            # answered 503 is not retried (nothing says the service did not start it).
+            if attempt.replay_safe or status == 429:
+                if retry_after is not None and retry_after > policy.max_retry_after:
+                    if status == 429 and not isinstance(error, RateLimitedError):
+                        error = RateLimitedError(
+                            operation,
+                            429,
+                            (),
+                            request_id=answer.request_id,
+                            retry_after=retry_after,
+                        )
+                    self._log(attempt, answer, started, "error", error=error)
+                    raise error
+                if attempt.tries < policy.attempts:
+                    self._log(attempt, answer, started, "retry", error=error)
+                    if retry_after is not None:
+                        return retry_after
+                    return policy.backoff(attempt.retries + 1, self._rng)
+
+        self._log(attempt, answer, started, "error", error=error)
+        raise error
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: yarl.URL,
+        auth_headers: Mapping[str, str],
+        payload: bytes | None,
+    ) -> Answer:
+        async with session.request(
+            method,
+            url,
+            headers={**self._base_headers, **auth_headers},
+            data=payload,
+            allow_redirects=False,
+            timeout=self._timeout,
+            ssl=self._ssl if self._ssl is not None else True,
+        ) as response:
+            body = await response.read()
+            headers = response.headers
+            return Answer(
+                status=response.status,
+                body=body,
+                headers=headers,
+                request_id=_request_id(headers),
+                content_type=headers.get("Content-Type"),
+            )
+
+    def _excerpt(self, body: bytes, auth: Authorizer) -> str:
+        text = " ".join(body[: EXCERPT_LENGTH * 4].decode("utf-8", "replace").split())
+        return self._scrub(text, auth)[:EXCERPT_LENGTH]
+
+    def _decode(
+        self, route: Route, answer: Answer, expect: type[_T] | None, auth: Authorizer
+    ) -> _T | None:
+        if expect is None:
+            return None
+        reason: str
+        if not answer.body.strip():
+            reason = "an empty body"
+        else:
+            try:
+                return _decoder(expect).decode(answer.body)
+            except msgspec.ValidationError as exc:
+                reason = f"JSON of the wrong shape ({exc})"
+            except msgspec.DecodeError:
+                reason = "a body that is not JSON (or is cut short)"
+        raise InvalidResponseError(
+            route.operation,
+            answer.status,
+            reason,
+            excerpt=self._excerpt(answer.body, auth),
+            content_type=answer.content_type,
+            request_id=answer.request_id,
+        )
+
+    def _retry_after(self, answer: Answer) -> float | None:
+        return parse_retry_after(answer.headers.get("Retry-After"), now=self._wall_clock())
+
+    def _error(
+        self, operation: Operation, answer: Answer, retry_after: float | None, auth: Authorizer
+    ) -> SchlageError:
+        """Return the error an error answer stands for (InvalidResponseError if unreadable)."""
+        try:
+            body = _ERROR_DECODER.decode(answer.body)
+        except msgspec.DecodeError:
+            kind = "an empty body" if not answer.body.strip() else "a body that is not JSON"
+            return InvalidResponseError(
+                operation,
+                answer.status,
+                f"{kind} instead of the service's error object",
+                excerpt=self._excerpt(answer.body, auth),
+                content_type=answer.content_type,
+                request_id=answer.request_id,
+            )
+        if body.messages:
+            messages = body.messages
+        elif body.message:
+            messages = (body.message,)
+        else:
+            messages = ()
+        messages = tuple(self._scrub(m, auth) for m in messages)
+        if retry_after is None and answer.status == 429:
+            # The gateway's text says "Try again in N seconds" even without the header.
+            for message in messages:
+                found = _RETRY_IN.search(message)
+                if found:
+                    retry_after = float(found.group(1))
+                    break
+        return classify_error(
+            operation,
+            answer.status,
+            messages,
+            request_id=answer.request_id,
+            retry_after=retry_after,
+        )
+
+    def _log(
+        self,
+        attempt: _Attempt,
+        answer: Answer | None,
+        started: float,
+        outcome: str,
+        *,
+        error: BaseException | None = None,
+    ) -> None:
+        fields: dict[str, object] = {
+            "operation": str(attempt.route.operation),
+            "method": attempt.route.method,
+            "status": answer.status if answer is not None else None,
+            "attempt": attempt.tries,
+            "duration_ms": round((self._monotonic() - started) * 1000.0, 1),
+            "request_id": answer.request_id if answer is not None else None,
+            "outcome": outcome,
+            **attempt.log_fields,
+        }
+        if error is not None:
+            fields["error"] = type(error).__name__
+            code = getattr(error, "code", None)
+            if code is not None:
+                fields["code"] = str(code)
+        if answer is not None and "x-ratelimit-remaining" in answer.headers:
+            fields["ratelimit_remaining"] = answer.headers["x-ratelimit-remaining"]
+        if outcome == "ok":
+            _log.info("schlage.request", **fields)
+        else:
+            _log.warning("schlage.request", **fields)
+
+
+class _Renew(enum.Enum):
+    """The answer to an error that a new token may cure."""
+
+    RENEW = "renew"
+
+
+_RENEW: Final = _Renew.RENEW
+
+
+class _Attempt:
+    """The running state of one call: what is sent, how, and how it has gone so far."""
+
+    __slots__ = ("log_fields", "policy", "renewed", "replay_safe", "retries", "route", "tries")
+
+    def __init__(
+        self,
+        route: Route,
+        policy: RetryPolicy,
+        replay_safe: bool,
+        log_fields: dict[str, object],
+    ) -> None:
+        self.route = route  # what is being sent
+        self.policy = policy  # the retry policy in force for this call
+        self.replay_safe = replay_safe  # whether an unknown outcome may be sent again
+        self.log_fields = log_fields  # extra, already-redacted fields for every log line
+        self.tries = 0  # requests sent so far for this call
+        self.retries = 0  # of which retries after a transient failure
+        self.renewed = False  # whether the token was renewed once already

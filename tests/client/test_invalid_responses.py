@@ -1,0 +1,106 @@
+"""Answers that are not the contract's JSON, and redirects, become InvalidResponseError."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from schlage_async import InvalidResponseError, RetryPolicy
+
+CREDENTIAL_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+GET_PATH = f"/credentials/mobile/basic/{CREDENTIAL_ID}"
+HTML = "<html><head><title>502 Bad Gateway</title></head><body>" + "x" * 5000 + "</body></html>"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "reason"),
+    [
+        pytest.param(200, HTML, "text/html", "not JSON", id="200-html"),
+        pytest.param(200, "", "application/json", "empty", id="200-empty"),
+        pytest.param(
+            200,
+            '{"credentialId": "abc", "userId"',
+            "application/json",
+            "not JSON",
+            id="200-truncated",
+        ),
+        pytest.param(
+            200,
+            '{"credentialId": 5, "userId": "u", "mobileNumber": "m"}',
+            "application/json",
+            "wrong shape",
+            id="200-wrong-type",
+        ),
+        pytest.param(200, "[1, 2, 3]", "application/json", "wrong shape", id="200-array"),
+        pytest.param(403, HTML, "text/html", "not JSON", id="403-gateway-html"),
+        pytest.param(404, "", "text/plain", "empty", id="404-empty"),
+        pytest.param(409, '{"message": "cut', "application/json", "not JSON", id="409-truncated"),
+    ],
+)
+async def test_unreadable_answer_is_invalid_response(
+    fake: Any, client: Any, status: int, body: str, content_type: str, reason: str
+) -> None:
+    """HTML, empty, truncated or wrong-shape bodies raise InvalidResponseError, no traceback."""
+    fake.on("GET", GET_PATH, fake.Reply(status, body=body, content_type=content_type))
+    with pytest.raises(InvalidResponseError) as caught:
+        await client.get_credential(credential_id=CREDENTIAL_ID, retry=RetryPolicy.none())
+    error = caught.value
+    assert error.status == status
+    assert reason in error.reason
+    assert len(error.excerpt) <= 200
+    assert error.excerpt == " ".join(body.split())[:200]
+    assert error.request_id == fake.request_ids[-1]
+    assert content_type in (error.content_type or "")
+    # no decoder's exception is chained into what the user sees
+    assert error.__cause__ is None
+    assert error.__context__ is None
+    assert "msgspec" not in "".join(traceback.format_exception(error))
+
+
+async def test_gateway_html_503_retried_then_invalid_response(
+    fake: Any, client: Any, sleeps: Any
+) -> None:
+    """An HTML 503 from a gateway is still retried for a read; the last one is raised."""
+    fake.on("GET", GET_PATH, fake.Reply(503, body=HTML, content_type="text/html"))
+    with pytest.raises(InvalidResponseError) as caught:
+        await client.get_credential(credential_id=CREDENTIAL_ID, retry=RetryPolicy(attempts=2))
+    assert caught.value.status == 503
+    assert len(fake.calls()) == 2
+
+
+@pytest.fixture
+async def elsewhere() -> AsyncIterator[Any]:
+    """A second server, standing for another host a redirect points to."""
+    seen: list[dict[str, str]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.json_response({"credentialId": "stolen", "userId": "u", "mobileNumber": "m"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    server.seen = seen  # type: ignore[attr-defined]
+    yield server
+    await server.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_redirect_not_followed_so_secrets_stay_home(
+    fake: Any, client: Any, elsewhere: Any, creds: Any, status: int
+) -> None:
+    """A redirect is refused: the token and key never reach the host it points to."""
+    location = str(elsewhere.make_url("/steal"))
+    fake.on("GET", GET_PATH, fake.Reply(status, body="", headers={"Location": location}))
+    with pytest.raises(InvalidResponseError) as caught:
+        await client.get_credential(credential_id=CREDENTIAL_ID)
+    assert caught.value.status == status
+    assert "redirect" in str(caught.value)
+    assert elsewhere.seen == []
+    assert creds.subscription_key not in str(caught.value)
