@@ -8,6 +8,7 @@ it) and the reading of error answers exist once.
 from __future__ import annotations
 
 import enum
+import logging
 import re
 import ssl as _ssl
 import time
@@ -18,7 +19,6 @@ from typing import Any, Final, Literal, Protocol, TypeVar, cast, overload
 
 import aiohttp
 import msgspec
-import structlog
 import yarl
 
 from ._auth import TokenLease
@@ -37,6 +37,7 @@ from ._errors import (
     SubscriptionKeyError,
     classify_error,
 )
+from ._logging import EventLogger
 from ._models import ErrorBody
 from ._redact import Secret, scrub
 from ._retry import RetryPolicy, parse_retry_after
@@ -60,7 +61,7 @@ EXCERPT_LENGTH: Final = 200
 _RETRY_IN = re.compile(r"try again in (\d+(?:\.\d+)?) seconds", re.IGNORECASE)
 _UNKNOWN_AT_GATEWAY: Final = frozenset({502, 504})  # the gateway lost the service's answer
 
-_log = structlog.get_logger("schlage_async")
+_log = EventLogger("schlage_async")
 
 
 class Authorizer(Protocol):
@@ -633,6 +634,13 @@ class Transport:
         *,
         error: BaseException | None = None,
     ) -> None:
+        # Successes are routine (DEBUG); retries and renewals are worth noting (INFO);
+        # an error the caller will see is a WARNING.
+        level = {"ok": logging.DEBUG, "retry": logging.INFO, "refresh": logging.INFO}.get(
+            outcome, logging.WARNING
+        )
+        if not _log.enabled(level):
+            return
         fields: dict[str, object] = {
             "operation": str(attempt.route.operation),
             "method": attempt.route.method,
@@ -650,10 +658,7 @@ class Transport:
                 fields["code"] = str(code)
         if answer is not None and "x-ratelimit-remaining" in answer.headers:
             fields["ratelimit_remaining"] = answer.headers["x-ratelimit-remaining"]
-        if outcome == "ok":
-            _log.info("schlage.request", **fields)
-        else:
-            _log.warning("schlage.request", **fields)
+        _log.emit(level, "schlage.request", **fields)
 
 
 class _Renew(enum.Enum):
