@@ -12,10 +12,9 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-import urllib.request
 
 __all__ = ["SimProcess", "simulator_process"]
 
@@ -59,8 +58,9 @@ class SimProcess:
 @contextlib.contextmanager
 def simulator_process(args: Sequence[str] = (), *, timeout: float = 30.0) -> Iterator[SimProcess]:
     """Start ``python -m schlage_async.simulator --port 0 ARGS``; stop it on exit."""
+    command = [sys.executable, "-m", "schlage_async.simulator", "--host", "127.0.0.1"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "schlage_async.simulator", "--host", "127.0.0.1", "--port", "0", *args],
+        [*command, "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

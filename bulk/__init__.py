@@ -1,1 +1,107 @@
-"""Exactly-once, resumable bulk provisioning of Schlage mobile credentials."""
+"""Exactly-once, resumable bulk provisioning of Schlage mobile credentials.
+
+The command line is ``python -m bulk`` (``schlage-bulk``); services call :func:`migrate`
+with a client, an iterator of rows and a :class:`CheckpointStore`.
+"""
+
+from __future__ import annotations
+
+from ._checkpoint import (
+    FINAL_STATES,
+    CheckpointStore,
+    InputMismatchError,
+    ResidentRecord,
+    ResidentState,
+    ResumeView,
+    StoreClosedError,
+    bind_input,
+)
+from ._checkpoint_memory import MemoryCheckpointStore
+from ._checkpoint_sqlite import SQLiteCheckpointStore, StateInUseError
+from ._engine import ENGINE_RETRY_POLICY, MigrationOptions, ProvisioningClient, migrate
+from ._generate import GeneratedPortfolio, generate_portfolio
+from ._input import (
+    Deduplicator,
+    InputError,
+    InputFingerprint,
+    ParseOptions,
+    check_input,
+    input_fingerprint,
+    iter_csv,
+    iter_jsonl,
+    parse_jsonl_line,
+    parse_resident,
+    read_input,
+)
+from ._limiter import (
+    AdaptiveRateLimiter,
+    AimdController,
+    FixedRateLimiter,
+    RateLimiter,
+    UnlimitedLimiter,
+)
+from ._pause import PauseGate
+from ._phones import PhoneNumberError, normalize_mobile
+from ._progress import LogProgress, NullProgress, ProgressSink, ProgressSnapshot, RichProgress
+from ._reports import ReportPaths, write_reports
+from ._resident import ParsedRow, RejectedRow, Resident
+from ._summary import MigrationStatus, MigrationSummary, StopReason
+from ._user_ids import DEFAULT_NAMESPACE, integration_namespace, user_id_for
+from ._verify import Verification, verify_against_state
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "ENGINE_RETRY_POLICY",
+    "FINAL_STATES",
+    "AdaptiveRateLimiter",
+    "AimdController",
+    "CheckpointStore",
+    "Deduplicator",
+    "FixedRateLimiter",
+    "GeneratedPortfolio",
+    "InputError",
+    "InputFingerprint",
+    "InputMismatchError",
+    "LogProgress",
+    "MemoryCheckpointStore",
+    "MigrationOptions",
+    "MigrationStatus",
+    "MigrationSummary",
+    "NullProgress",
+    "ParseOptions",
+    "ParsedRow",
+    "PauseGate",
+    "PhoneNumberError",
+    "ProgressSink",
+    "ProgressSnapshot",
+    "ProvisioningClient",
+    "RateLimiter",
+    "RejectedRow",
+    "ReportPaths",
+    "Resident",
+    "ResidentRecord",
+    "ResidentState",
+    "ResumeView",
+    "RichProgress",
+    "SQLiteCheckpointStore",
+    "StateInUseError",
+    "StopReason",
+    "StoreClosedError",
+    "UnlimitedLimiter",
+    "Verification",
+    "bind_input",
+    "check_input",
+    "generate_portfolio",
+    "input_fingerprint",
+    "integration_namespace",
+    "iter_csv",
+    "iter_jsonl",
+    "migrate",
+    "normalize_mobile",
+    "parse_jsonl_line",
+    "parse_resident",
+    "read_input",
+    "user_id_for",
+    "verify_against_state",
+    "write_reports",
+]

@@ -1,0 +1,166 @@
+"""The checkpoint seam: each resident's state, and the :class:`CheckpointStore` Protocol.
+
+A resident moves through these states (the store keeps the latest per input line)::
+
+    pending ──► creating ──► created ──► done
+       │           │  ▲         │
+       │           ▼  │         ▼
+       └──────► failed / deferred (deferred goes back to work on the next try or run)
+
+``creating`` is the intent: it is durable *before* the create request leaves, so after a
+crash the engine knows a credential may exist and reconciles (looks the user up) before
+creating again. ``done`` means created and, when the resident has doors, its no-tour
+payloads saved. ``failed`` is final with a reason; ``deferred`` is a retryable failure
+left for the next run.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Final, Protocol, runtime_checkable
+
+__all__ = [
+    "FINAL_STATES",
+    "CheckpointStore",
+    "InputMismatchError",
+    "ResidentRecord",
+    "ResidentState",
+    "ResumeView",
+    "StoreClosedError",
+    "bind_input",
+]
+
+
+class ResidentState(enum.StrEnum):
+    """Where one resident is in its provisioning (see the module docstring)."""
+
+    PENDING = "pending"
+    CREATING = "creating"
+    CREATED = "created"
+    DONE = "done"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+
+
+FINAL_STATES: Final = frozenset({ResidentState.DONE, ResidentState.FAILED})
+"""States a resume skips: the resident needs nothing more."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResidentRecord:
+    """The checkpoint of one resident (one input line); never holds a mobile number.
+
+    ``create_attempts`` counts creates that may have left (intents written): above zero
+    with no ``credential_id`` means "look the user up before creating again".
+    """
+
+    line: int
+    state: ResidentState
+    user_id: str | None = None
+    credential_id: str | None = None
+    card_number: int | None = None
+    reason: str | None = None
+    retryable: bool = False
+    create_attempts: int = 0
+
+    def evolve(self, **changes: object) -> ResidentRecord:
+        """Return a copy with ``changes`` applied."""
+        return replace(self, **changes)  # type: ignore[arg-type]  # dataclasses.replace is loosely typed
+
+    @property
+    def final(self) -> bool:
+        """Whether a resume can skip this resident."""
+        return self.state in FINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeView:
+    """What a run needs from earlier runs: final lines to skip, open records to finish."""
+
+    final_lines: frozenset[int] = frozenset()
+    open_records: Mapping[int, ResidentRecord] = field(default_factory=dict)
+
+
+class StoreClosedError(RuntimeError):
+    """The checkpoint store was used before ``open()`` or after ``aclose()``."""
+
+
+class InputMismatchError(Exception):
+    """The state file belongs to another input (or other settings); resume is refused."""
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """Where a migration keeps each resident's state, so a run can stop and resume.
+
+    ``write`` may batch (it returns once the record is queued; a later ``write`` of the
+    same line supersedes it); ``write_durable`` returns only once the record, and every
+    record written before it, is committed. ``flush`` commits everything queued.
+    """
+
+    async def open(self) -> None:
+        """Open (and create, if needed) the store."""
+
+    async def aclose(self) -> None:
+        """Commit everything queued and close."""
+
+    async def get_meta(self, key: str) -> str | None:
+        """Return a run setting kept with the checkpoint (the input fingerprint, ...)."""
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Keep a run setting with the checkpoint, durably."""
+
+    async def resume_view(self) -> ResumeView:
+        """Return the final lines and the open records of earlier runs."""
+
+    async def write(self, record: ResidentRecord) -> None:
+        """Queue ``record`` (batched)."""
+
+    async def write_durable(self, record: ResidentRecord) -> None:
+        """Write ``record`` and wait until it is committed."""
+
+    async def flush(self) -> None:
+        """Commit everything queued so far."""
+
+    def iter_records(self) -> AsyncIterator[ResidentRecord]:
+        """Yield every record, in line order (for the reports)."""
+
+    async def counts(self) -> Mapping[ResidentState, int]:
+        """Return how many residents are in each state."""
+
+
+_BINDING_KEY: Final = "input_binding"
+
+
+async def bind_input(
+    store: CheckpointStore, binding: Mapping[str, str | int], *, restart: bool = False
+) -> bool:
+    """Tie ``store`` to an input and its settings; return whether it resumes an earlier run.
+
+    ``binding`` is the input fingerprint plus every setting that changes what a row
+    becomes (the external-id namespace, the phone region, the input format). A store bound
+    to something else raises :class:`InputMismatchError` naming what differs, unless
+    ``restart`` (the caller then discards the store before calling).
+    """
+    wanted = json.dumps(dict(binding), sort_keys=True)
+    existing = await store.get_meta(_BINDING_KEY)
+    if existing is None or restart:
+        await store.set_meta(_BINDING_KEY, wanted)
+        return False
+    if existing == wanted:
+        return True
+    try:
+        old = json.loads(existing)
+    except ValueError:
+        old = {}
+    differs = sorted(
+        key for key in set(old) | set(binding) if str(old.get(key)) != str(binding.get(key))
+    )
+    raise InputMismatchError(
+        "the state file belongs to a different input or settings "
+        f"(differs in: {', '.join(differs) or 'everything'}); "
+        "pass --restart to discard it and start over, or --state to use another file"
+    )

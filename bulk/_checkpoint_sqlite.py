@@ -1,0 +1,408 @@
+"""The default checkpoint store: one SQLite file in WAL mode, written by one thread.
+
+Every SQLite call runs in a dedicated writer thread (``threading.Thread`` fed by a
+``queue.SimpleQueue``), never on the event loop: the engine's coroutines only enqueue.
+One thread rather than ``anyio.to_thread`` per call, because batching needs a single
+owner of the pending records and the open transaction, and because an sqlite3
+connection belongs to the thread that made it.
+
+Writes are group-committed: the thread gathers whatever is queued and commits it in one
+transaction when ``batch_size`` records are pending, ``batch_interval`` seconds after the
+first pending one, or at once when someone waits (a durable write, a flush, a read). The
+``creating`` intents of concurrent workers therefore share one commit (one fsync).
+
+The file is opened with ``locking_mode=EXCLUSIVE``: a second run on the same state file
+is refused with :class:`StateInUseError` instead of interleaving with the first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+
+from ._checkpoint import ResidentRecord, ResidentState, ResumeView, StoreClosedError
+
+__all__ = ["SQLiteCheckpointStore", "StateInUseError", "StoreStats"]
+
+_T = TypeVar("_T")
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS residents (
+    line INTEGER PRIMARY KEY,
+    state TEXT NOT NULL,
+    user_id TEXT,
+    credential_id TEXT,
+    card_number INTEGER,
+    reason TEXT,
+    retryable INTEGER NOT NULL DEFAULT 0,
+    create_attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS residents_state ON residents (state);
+"""
+_UPSERT: Final = (
+    "INSERT OR REPLACE INTO residents (line, state, user_id, credential_id, card_number, "
+    "reason, retryable, create_attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_COLUMNS: Final = (
+    "line, state, user_id, credential_id, card_number, reason, retryable, create_attempts"
+)
+_CHUNK: Final = 2000
+
+
+class StateInUseError(RuntimeError):
+    """Another run holds the state file."""
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """What the writer thread did: transactions committed and records written."""
+
+    commits: int = 0
+    records: int = 0
+
+
+def _row(record: ResidentRecord, now: float) -> tuple[object, ...]:
+    return (
+        record.line,
+        record.state.value,
+        record.user_id,
+        record.credential_id,
+        record.card_number,
+        record.reason,
+        int(record.retryable),
+        record.create_attempts,
+        now,
+    )
+
+
+def _record(row: tuple[Any, ...]) -> ResidentRecord:
+    return ResidentRecord(
+        line=row[0],
+        state=ResidentState(row[1]),
+        user_id=row[2],
+        credential_id=row[3],
+        card_number=row[4],
+        reason=row[5],
+        retryable=bool(row[6]),
+        create_attempts=row[7],
+    )
+
+
+def _settle(fut: asyncio.Future[Any], result: object, error: BaseException | None) -> None:
+    if fut.done():  # the waiter was cancelled; nobody wants the answer
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
+class SQLiteCheckpointStore:
+    """Checkpoints in an SQLite file (WAL), batched, with durable ``creating`` intents."""
+
+    __slots__ = (
+        "_batch_interval",
+        "_batch_size",
+        "_failure",
+        "_loop",
+        "_path",
+        "_queue",
+        "_synchronous",
+        "_thread",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        batch_size: int = 512,
+        batch_interval: float = 0.05,
+        synchronous: Literal["NORMAL", "FULL"] = "FULL",
+    ) -> None:
+        self._path = Path(path)  # the SQLite file; -wal beside it while open
+        self._batch_size = batch_size  # commit once this many records are pending ...
+        self._batch_interval = batch_interval  # ... or this long after the first one
+        # FULL: a commit survives power loss; NORMAL: a process crash only (faster).
+        self._synchronous = synchronous
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()  # to the writer
+        self._thread: threading.Thread | None = None  # the writer; None when closed
+        self._loop: asyncio.AbstractEventLoop | None = None  # where answers are delivered
+        self._failure: BaseException | None = None  # a commit that failed breaks the store
+        self.stats = StoreStats()
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file."""
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"SQLiteCheckpointStore({str(self._path)!r})"
+
+    async def __aenter__(self) -> SQLiteCheckpointStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Open the file (creating it and its tables), take its lock and start the writer."""
+        if self._thread is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._failure = None
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="bulk-checkpoint-writer", daemon=True
+        )
+        self._thread.start()
+        try:
+            await ready
+        except BaseException:
+            self._thread.join()
+            self._thread = None
+            raise
+
+    async def aclose(self) -> None:
+        """Commit everything queued, close the file and stop the writer."""
+        thread = self._thread
+        if thread is None:
+            return
+        fut = self._future()
+        self._queue.put(("stop", fut))
+        try:
+            await fut
+        finally:
+            await asyncio.to_thread(thread.join)
+            self._thread = None
+
+    def _future(self) -> asyncio.Future[Any]:
+        if self._thread is None or self._loop is None:
+            raise StoreClosedError(f"{self!r} is not open")
+        if self._failure is not None:
+            raise StoreClosedError(f"{self!r} failed: {self._failure}") from self._failure
+        return self._loop.create_future()
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
+        fut = self._future()
+        self._queue.put(("call", fn, fut))
+        result: _T = await fut
+        return result
+
+    async def get_meta(self, key: str) -> str | None:
+        """Return the value kept under ``key``, or None."""
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._call(read)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` (committed before this returns)."""
+
+        def put(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+        await self._call(put)
+
+    async def resume_view(self) -> ResumeView:
+        """Return the final lines and the open (started, not final) records."""
+
+        def read(conn: sqlite3.Connection) -> ResumeView:
+            final = frozenset(
+                row[0]
+                for row in conn.execute(
+                    "SELECT line FROM residents WHERE state IN (?, ?)",
+                    (ResidentState.DONE.value, ResidentState.FAILED.value),
+                )
+            )
+            open_records = {
+                row[0]: _record(row)
+                for row in conn.execute(
+                    f"SELECT {_COLUMNS} FROM residents WHERE state NOT IN (?, ?, ?)",  # noqa: S608  # constant columns
+                    (
+                        ResidentState.DONE.value,
+                        ResidentState.FAILED.value,
+                        ResidentState.PENDING.value,
+                    ),
+                )
+            }
+            return ResumeView(final_lines=final, open_records=open_records)
+
+        return await self._call(read)
+
+    async def write(self, record: ResidentRecord) -> None:
+        """Queue ``record``; it is committed with the next batch."""
+        self._future()  # raises when closed or failed
+        self._queue.put(("write", record))
+
+    async def write_durable(self, record: ResidentRecord) -> None:
+        """Write ``record`` and return once it (and all queued before it) is committed."""
+        fut = self._future()
+        self._queue.put(("durable", record, fut))
+        await fut
+
+    async def flush(self) -> None:
+        """Commit everything queued so far."""
+        fut = self._future()
+        self._queue.put(("flush", fut))
+        await fut
+
+    async def iter_records(self) -> AsyncIterator[ResidentRecord]:
+        """Yield every record in line order, reading 2,000 at a time."""
+        after = 0
+        while True:
+
+            def read(conn: sqlite3.Connection, after: int = after) -> list[ResidentRecord]:
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM residents WHERE line > ? ORDER BY line LIMIT ?",  # noqa: S608  # constant columns
+                    (after, _CHUNK),
+                )
+                return [_record(row) for row in rows]
+
+            chunk = await self._call(read)
+            for record in chunk:
+                yield record
+            if len(chunk) < _CHUNK:
+                return
+            after = chunk[-1].line
+
+    async def counts(self) -> Mapping[ResidentState, int]:
+        """Return how many residents are in each state."""
+
+        def read(conn: sqlite3.Connection) -> dict[ResidentState, int]:
+            rows = conn.execute("SELECT state, COUNT(*) FROM residents GROUP BY state")
+            return {ResidentState(state): count for state, count in rows}
+
+        return await self._call(read)
+
+    # --- the writer thread ---------------------------------------------------------------
+
+    def _answer(
+        self, fut: asyncio.Future[Any], result: object, error: BaseException | None
+    ) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(_settle, fut, result, error)
+        except RuntimeError:  # the loop closed meanwhile; nobody is waiting any more
+            return
+
+    def _connect(self) -> sqlite3.Connection:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self._path, isolation_level=None, timeout=0.5)
+        try:
+            conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.executescript(_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, not at first write
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if "locked" in str(exc):
+                raise StateInUseError(
+                    f"the state file {str(self._path)!r} is in use by another run"
+                ) from None
+            raise
+        return conn
+
+    def _run(self, ready: asyncio.Future[None]) -> None:
+        try:
+            conn = self._connect()
+        except (sqlite3.Error, StateInUseError, OSError) as exc:
+            self._answer(ready, None, exc)
+            return
+        self._answer(ready, None, None)
+        pending: dict[int, ResidentRecord] = {}  # latest record per line, not yet committed
+        first_at: float | None = None  # when the oldest pending record was queued
+        try:
+            while True:
+                if first_at is None:
+                    commands = [self._queue.get()]
+                else:
+                    wait = first_at + self._batch_interval - time.monotonic()
+                    try:
+                        commands = [self._queue.get(timeout=max(wait, 0.0))]
+                    except queue.Empty:
+                        commands = []
+                while True:  # take whatever else is queued: it joins this transaction
+                    try:
+                        commands.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                waiters: list[asyncio.Future[Any]] = []
+                calls: list[tuple[Any, ...]] = []
+                stop: asyncio.Future[Any] | None = None
+                for command in commands:
+                    kind = command[0]
+                    if kind in ("write", "durable"):
+                        pending[command[1].line] = command[1]
+                        if first_at is None:
+                            first_at = time.monotonic()
+                        if kind == "durable":
+                            waiters.append(command[2])
+                    elif kind == "flush":
+                        waiters.append(command[1])
+                    elif kind == "call":
+                        calls.append(command)
+                    else:
+                        stop = command[1]
+                due = first_at is not None and (
+                    time.monotonic() - first_at >= self._batch_interval
+                    or len(pending) >= self._batch_size
+                )
+                if pending and (due or waiters or calls or stop is not None):
+                    error = self._commit(conn, pending)
+                    pending.clear()
+                    first_at = None
+                    for fut in waiters:
+                        self._answer(fut, None, error)
+                    waiters = []
+                for fut in waiters:  # a flush with nothing pending
+                    self._answer(fut, None, self._failure)
+                for _, fn, fut in calls:
+                    try:
+                        result = fn(conn)
+                    except sqlite3.Error as exc:
+                        self._answer(fut, None, exc)
+                    else:
+                        self._answer(fut, result, None)
+                if stop is not None:
+                    conn.close()
+                    self._answer(stop, None, self._failure)
+                    return
+        except BaseException:  # pragma: no cover - a bug here must not hang the loop
+            conn.close()
+            raise
+
+    def _commit(
+        self, conn: sqlite3.Connection, pending: dict[int, ResidentRecord]
+    ) -> BaseException | None:
+        now = time.time()
+        try:
+            with conn:
+                conn.execute("BEGIN")
+                conn.executemany(_UPSERT, [_row(r, now) for r in pending.values()])
+        except sqlite3.Error as exc:
+            self._failure = exc
+            return exc
+        self.stats.commits += 1
+        self.stats.records += len(pending)
+        return None

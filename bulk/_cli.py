@@ -1,0 +1,509 @@
+"""The ``python -m bulk`` / ``schlage-bulk`` command line: generate, migrate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import getpass
+import os
+import shlex
+import signal
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import phonenumbers
+
+from schlage_async import ConfigurationError, SchlageClient
+
+from ._checkpoint import CheckpointStore, InputMismatchError, StoreClosedError, bind_input
+from ._checkpoint_memory import MemoryCheckpointStore
+from ._checkpoint_sqlite import SQLiteCheckpointStore, StateInUseError
+from ._engine import (
+    DEFAULT_CONCURRENCY,
+    ENGINE_RETRY_POLICY,
+    MigrationOptions,
+    ProvisioningClient,
+    migrate,
+)
+from ._generate import generate_portfolio
+from ._input import (
+    InputError,
+    InputFormat,
+    ParseOptions,
+    count_lines,
+    detect_format,
+    input_fingerprint,
+    read_input,
+)
+from ._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, UnlimitedLimiter
+from ._logs import configure_logging
+from ._phones import DEFAULT_REGION
+from ._progress import LogProgress, ProgressSink, RichProgress
+from ._reports import ReportPaths, write_reports
+from ._summary import EXIT_RESUMABLE, EXIT_USAGE, MigrationStatus, MigrationSummary, StopReason
+from ._user_ids import DEFAULT_NAMESPACE, integration_namespace
+
+__all__ = [
+    "UsageError",
+    "build_parser",
+    "format_summary",
+    "main",
+    "remove_state",
+]
+
+_SECRET_VARS: Final = ("SCHLAGE_USERNAME", "SCHLAGE_PASSWORD", "SCHLAGE_SUBSCRIPTION_KEY")
+
+
+class UsageError(Exception):
+    """A problem the user must fix before running again (exit 2, one line on stderr)."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m bulk``."""
+    parser = argparse.ArgumentParser(
+        prog="schlage-bulk",
+        description="Exactly-once, resumable bulk provisioning of Schlage mobile credentials.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = commands.add_parser("generate", help="write a synthetic portfolio (JSON Lines or CSV)")
+    gen.add_argument("--count", type=int, required=True, help="residents to write")
+    gen.add_argument("--out", required=True, help="file to write (.csv for CSV)")
+    gen.add_argument("--seed", type=int, default=0, help="same seed, same file (default 0)")
+    gen.add_argument(
+        "--bad-rows", type=int, default=0, metavar="K", help="malformed rows among them"
+    )
+    gen.add_argument("--format", choices=("jsonl", "csv"), help="override the suffix's format")
+    gen.add_argument(
+        "--ids",
+        choices=("mixed", "user", "external"),
+        default="mixed",
+        help="userId UUIDs, PACS externalIds, or both alternating (default)",
+    )
+
+    mig = commands.add_parser("migrate", help="provision every resident of INPUT (resumable)")
+    mig.add_argument("input", metavar="INPUT", help="JSON Lines or CSV file of residents")
+    mig.add_argument("--base-url", help="the service's base URL (default: $SCHLAGE_BASE_URL)")
+    mig.add_argument("--state", help="checkpoint file (default: INPUT.state.sqlite)")
+    mig.add_argument("--restart", action="store_true", help="discard the checkpoint, start over")
+    mig.add_argument("--report-dir", help="where the reports go (default: ./reports/<stem>/)")
+    pace = mig.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--rate",
+        type=_non_negative_float,
+        metavar="R",
+        help="requests per second (0: no client-side limit)",
+    )
+    pace.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="find the rate: halve-ish on a 429, creep up while calls succeed (the default)",
+    )
+    mig.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY)
+    mig.add_argument(
+        "--patience",
+        type=_non_negative_float,
+        default=900.0,
+        metavar="SECONDS",
+        help="stop resumably after this much 429 pausing in all (default 900)",
+    )
+    mig.add_argument(
+        "--max-consecutive-429",
+        type=_positive_int,
+        default=50,
+        metavar="N",
+        help="stop resumably after N 429s in a row (default 50)",
+    )
+    mig.add_argument("--dry-run", action="store_true", help="check the rows, send nothing")
+    mig.add_argument("--format", choices=("jsonl", "csv"), help="override the suffix's format")
+    mig.add_argument("--region", default=DEFAULT_REGION, help="region of local phone numbers")
+    mig.add_argument(
+        "--namespace",
+        default=None,
+        metavar="NAME",
+        help="integration name whose namespace maps externalIds to user ids",
+    )
+    _add_output_options(mig)
+
+    demo = commands.add_parser("demo", help="simulator + synthetic portfolio + migration")
+    demo.add_argument("--count", type=int, default=2000, help="residents (default 2,000)")
+    demo.add_argument(
+        "--rate",
+        type=_non_negative_float,
+        default=200.0,
+        metavar="R",
+        help="the simulator's limit and the engine's rate, req/s (default 200; 0: unlimited)",
+    )
+    demo.add_argument("--faults", default="", metavar="SPEC", help="simulator fault spec")
+    demo.add_argument("--dir", help="where the portfolio, state and reports go (default: temp)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--bad-rows", type=int, default=10, metavar="K")
+    demo.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY)
+    _add_output_options(demo)
+    return parser
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-format", choices=("console", "json"), default="console")
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "bar", "log", "none"),
+        default="auto",
+        help="a live bar on a terminal, log lines otherwise (auto)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every HTTP request too")
+
+
+def _progress_sink(choice: str) -> ProgressSink | None:
+    if choice == "bar" or (choice == "auto" and sys.stderr.isatty()):
+        return RichProgress()
+    if choice == "none":
+        return None
+    return LogProgress(interval=10.0)
+
+
+def _read_secrets(environ: dict[str, str] | os._Environ[str]) -> tuple[str, str, str]:
+    """The account from the environment, or a prompt on a terminal; never from arguments."""
+    values: list[str] = []
+    interactive = sys.stdin.isatty()
+    for name in _SECRET_VARS:
+        value = environ.get(name, "")
+        if not value and interactive:
+            prompt = f"{name.removeprefix('SCHLAGE_').replace('_', ' ').lower()}: "
+            value = input(prompt) if name == "SCHLAGE_USERNAME" else getpass.getpass(prompt)
+        if not value:
+            raise UsageError(
+                f"{name} is not set and stdin is not a terminal to ask for it; "
+                "set SCHLAGE_USERNAME, SCHLAGE_PASSWORD and SCHLAGE_SUBSCRIPTION_KEY"
+            )
+        values.append(value)
+    return values[0], values[1], values[2]
+
+
+def remove_state(path: Path) -> None:
+    """Delete a state file and its SQLite companions (``--restart``)."""
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+
+
+def _rerun_command(argv: Sequence[str]) -> str:
+    """The command that resumes this run: the same arguments, never ``--restart``."""
+    return shlex.join(["python", "-m", "bulk", *(a for a in argv if a != "--restart")])
+
+
+def _limiter(rate: float | None, adaptive: bool) -> RateLimiter:
+    if rate is None or adaptive:
+        return AdaptiveRateLimiter()
+    if rate == 0:
+        return UnlimitedLimiter()
+    return FixedRateLimiter(rate)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    summary: MigrationSummary
+    reports: ReportPaths
+
+
+def _install_signals(stop: asyncio.Event) -> list[signal.Signals]:
+    """First SIGINT/SIGTERM: stop after the calls in flight; the second: abort now."""
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    installed: list[signal.Signals] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            print(
+                f"\n{sig.name}: stopping after the calls in flight "
+                "(the checkpoint keeps every resident; send it again to abort at once)",
+                file=sys.stderr,
+            )
+            stop.set()
+        elif main_task is not None:
+            main_task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+    return installed
+
+
+async def _run_migration(
+    *,
+    client: ProvisioningClient | None,
+    input_path: Path,
+    input_format: InputFormat,
+    store: CheckpointStore,
+    binding: dict[str, str | int],
+    restart: bool,
+    parse_options: ParseOptions,
+    options: MigrationOptions,
+    limiter: RateLimiter,
+    progress: ProgressSink | None,
+    report_dir: Path,
+    extra: dict[str, Any],
+) -> _Outcome:
+    await bind_input(store, binding, restart=restart)
+    stop = asyncio.Event()
+    installed = _install_signals(stop)
+    try:
+        summary = await migrate(
+            client,
+            read_input(input_path, input_format=input_format, options=parse_options),
+            store,
+            options=options,
+            parse_options=parse_options,
+            limiter=limiter,
+            progress=progress,
+            stop=stop,
+        )
+    finally:
+        loop = asyncio.get_running_loop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    reports = await write_reports(store, report_dir, summary, extra=extra)
+    return _Outcome(summary, reports)
+
+
+def format_summary(summary: MigrationSummary, reports: ReportPaths) -> str:
+    """The end-of-run summary a person reads."""
+    lines = [
+        f"Migration {summary.status.value} in {summary.duration:.1f} s",
+        f"  rows         {summary.total_rows:>9,}",
+        f"  succeeded    {summary.succeeded:>9,}",
+        f"  failed       {summary.failed:>9,}   {reports.failed}",
+        f"  deferred     {summary.deferred:>9,}",
+        f"  unprocessed  {summary.unprocessed:>9,}   {reports.unprocessed}",
+        f"  this run     {summary.succeeded_this_run:,} succeeded, "
+        f"{summary.failed_this_run:,} failed, {summary.skipped:,} skipped (done before), "
+        f"{summary.reconciled:,} reconciled",
+        f"  API calls    {summary.api_calls:,} ({summary.calls_per_second:.1f} calls/s), "
+        f"429s: {summary.rate_limited:,}, logins: {summary.logins:,}, "
+        f"client retries: {summary.retries:,}",
+    ]
+    if summary.pauses:
+        lines.append(f"  paused       {summary.pauses:,} times, {summary.paused_seconds:.1f} s")
+    if summary.adaptive_rate is not None:
+        lines.append(f"  adaptive     converged to {summary.adaptive_rate:.1f} req/s")
+    lines.append(f"Reports: {reports.directory}/ (summary.json, succeeded.csv, failed.csv, ...)")
+    return "\n".join(lines)
+
+
+def _format_stop(summary: MigrationSummary, rerun: str) -> str:
+    if summary.stop_reason is StopReason.ACCESS_REFUSED:
+        return (
+            f"Stopped: the service refused the account ({summary.stop_detail}).\n"
+            "Fix SCHLAGE_USERNAME / SCHLAGE_PASSWORD / SCHLAGE_SUBSCRIPTION_KEY (or the "
+            f"account's role), then rerun; the checkpoint keeps all progress:\n  {rerun}"
+        )
+    if summary.status is MigrationStatus.STOPPED:
+        why = summary.stop_detail or (summary.stop_reason.value if summary.stop_reason else "")
+        when = (
+            f"after {summary.resume_at:%Y-%m-%d %H:%M:%S} UTC"
+            if summary.resume_at is not None
+            else "when ready"
+        )
+        return f"Stopped resumably ({why}).\nResume {when} with:\n  {rerun}"
+    return (
+        f"{summary.deferred:,} resident(s) deferred after retryable errors (see failed.csv, "
+        f"retryable=true); rerun to retry them:\n  {rerun}"
+    )
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    try:
+        result = generate_portfolio(
+            out,
+            args.count,
+            seed=args.seed,
+            bad_rows=args.bad_rows,
+            output_format=args.format,
+            id_kind=args.ids,
+        )
+    except (ValueError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"wrote {result.rows:,} residents ({result.bad_rows:,} malformed, "
+        f"{result.doors:,} doors) to {result.path}"
+    )
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    configure_logging(args.log_format, verbose=args.verbose)
+    input_path = Path(args.input)
+    fingerprint = input_fingerprint(input_path)  # InputError: exit 2
+    input_format = detect_format(input_path, args.format)
+    if args.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise UsageError(f"--region {args.region!r} is not a region code (e.g. US, CA, GB)")
+    namespace = integration_namespace(args.namespace) if args.namespace else DEFAULT_NAMESPACE
+    parse_options = ParseOptions(region=args.region, namespace=namespace)
+    binding: dict[str, str | int] = {
+        **fingerprint.as_dict(),
+        "format": input_format,
+        "region": args.region.upper(),
+        "namespace": str(namespace),
+    }
+    report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / input_path.stem
+    state_path = Path(args.state) if args.state else Path(f"{input_path}.state.sqlite")
+    options = MigrationOptions(
+        concurrency=args.concurrency,
+        patience=args.patience,
+        max_consecutive_429=args.max_consecutive_429,
+        total_rows=count_lines(input_path) - (input_format == "csv"),  # CSV: the header
+        dry_run=args.dry_run,
+    )
+    extra: dict[str, Any] = {
+        "input": fingerprint.as_dict(),
+        "state": None if args.dry_run else str(state_path.resolve()),
+        "rerun": _rerun_command(argv),
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+    client: SchlageClient | None = None
+    if not args.dry_run:
+        base_url = args.base_url or os.environ.get("SCHLAGE_BASE_URL")
+        if not base_url:
+            raise UsageError("--base-url is required (or set SCHLAGE_BASE_URL)")
+        username, password, key = _read_secrets(os.environ)
+        try:
+            client = SchlageClient(
+                base_url=base_url,
+                username=username,
+                password=password,
+                subscription_key=key,
+                retry=ENGINE_RETRY_POLICY,
+                connector_limit=max(args.concurrency, 10),
+            )
+        except ConfigurationError as exc:
+            raise UsageError(str(exc)) from None
+        if args.restart:
+            remove_state(state_path)
+
+    async def run() -> _Outcome:
+        store: CheckpointStore = (
+            MemoryCheckpointStore() if args.dry_run else SQLiteCheckpointStore(state_path)
+        )
+        try:
+            await store.open()
+        except sqlite3.Error as exc:
+            raise UsageError(f"cannot open the state file {str(state_path)!r}: {exc}") from None
+        try:
+            if client is None:
+                return await _run_migration(
+                    client=None,
+                    input_path=input_path,
+                    input_format=input_format,
+                    store=store,
+                    binding=binding,
+                    restart=True,
+                    parse_options=parse_options,
+                    options=options,
+                    limiter=UnlimitedLimiter(),
+                    progress=_progress_sink(args.progress),
+                    report_dir=report_dir,
+                    extra=extra,
+                )
+            async with client:
+                return await _run_migration(
+                    client=client,
+                    input_path=input_path,
+                    input_format=input_format,
+                    store=store,
+                    binding=binding,
+                    restart=args.restart,
+                    parse_options=parse_options,
+                    options=options,
+                    limiter=_limiter(args.rate, args.adaptive),
+                    progress=_progress_sink(args.progress),
+                    report_dir=report_dir,
+                    extra=extra,
+                )
+        finally:
+            await store.aclose()
+
+    try:
+        outcome = asyncio.run(run())
+    except (StateInUseError, InputMismatchError) as exc:
+        raise UsageError(str(exc)) from None
+    except (sqlite3.Error, StoreClosedError) as exc:
+        print(
+            f"schlage-bulk: error: the checkpoint store failed ({exc}); every resident "
+            f"written before it is kept. Fix it, then resume with:\n  {_rerun_command(argv)}",
+            file=sys.stderr,
+        )
+        return EXIT_RESUMABLE
+    except OSError as exc:  # e.g. a report directory that cannot be written
+        raise UsageError(str(exc)) from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(
+            f"aborted; the checkpoint keeps every resident. Resume with:\n  {_rerun_command(argv)}",
+            file=sys.stderr,
+        )
+        return EXIT_RESUMABLE
+    print(format_summary(outcome.summary, outcome.reports))
+    if outcome.summary.status is MigrationStatus.DRY_RUN:
+        print(f"Dry run: {outcome.summary.unprocessed:,} resident(s) would be provisioned.")
+    elif outcome.summary.exit_code != 0:
+        print(_format_stop(outcome.summary, _rerun_command(argv)), file=sys.stderr)
+    return outcome.summary.exit_code
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    configure_logging(args.log_format, verbose=args.verbose)
+    from ._demo import run_demo  # the simulator is only imported for the demo
+
+    workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="schlage-bulk-demo-"))
+    code: int = asyncio.run(
+        run_demo(
+            workdir,
+            count=args.count,
+            rate=args.rate,
+            faults=args.faults,
+            seed=args.seed,
+            bad_rows=args.bad_rows,
+            concurrency=args.concurrency,
+            progress=_progress_sink(args.progress),
+        )
+    )
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``python -m bulk``; return the exit code (0, 2 or 75)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        if args.command == "generate":
+            return _cmd_generate(args)
+        if args.command == "migrate":
+            return _cmd_migrate(args, args_list)
+        return _cmd_demo(args)
+    except (UsageError, InputError) as exc:
+        print(f"schlage-bulk: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

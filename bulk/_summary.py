@@ -1,0 +1,133 @@
+"""What a run reports at its end: :class:`MigrationSummary`, its status and exit code."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+from typing import Any, Final
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_RESUMABLE",
+    "EXIT_USAGE",
+    "MigrationStatus",
+    "MigrationSummary",
+    "StopReason",
+]
+
+EXIT_OK: Final = 0
+"""Every row reached a final state (succeeded, or failed with a reason)."""
+EXIT_USAGE: Final = 2
+"""Usage, unreadable input, or the service refused the account (fix, then rerun)."""
+EXIT_RESUMABLE: Final = 75
+"""Stopped resumably (EX_TEMPFAIL): rerun the same command, after ``resume_at`` if given."""
+
+
+class MigrationStatus(enum.StrEnum):
+    """How a run ended."""
+
+    COMPLETED = "completed"  # every row final
+    INCOMPLETE = "incomplete"  # the input was read to its end; some residents deferred
+    STOPPED = "stopped"  # stopped early (see StopReason); rerun to resume
+    DRY_RUN = "dry_run"  # rows checked, nothing sent
+
+
+class StopReason(enum.StrEnum):
+    """Why a run stopped before the end of its input."""
+
+    ACCOUNT_BLOCKED = "account_blocked"  # a 429 that blocks the account for a while
+    PATIENCE_EXHAUSTED = "patience_exhausted"  # too many 429s / too long paused
+    SIGNAL = "signal"  # SIGINT or SIGTERM (or the caller's stop event)
+    ACCESS_REFUSED = "access_refused"  # login refused, key refused, role or onboarding
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MigrationSummary:
+    """The outcome of one run; the counts by state cover every run of this checkpoint."""
+
+    status: MigrationStatus
+    stop_reason: StopReason | None = None
+    stop_detail: str | None = None
+    """The error or signal that stopped the run, in words."""
+    resume_at: dt.datetime | None = None
+    """The earliest useful time to rerun (UTC), when the service said."""
+    total_rows: int = 0
+    """Non-blank rows in the input."""
+    succeeded: int = 0
+    failed: int = 0
+    deferred: int = 0
+    """Residents whose last try failed in a retryable way; the next run retries them."""
+    unprocessed: int = 0
+    """Residents not final and not deferred (never reached, or mid-way at a stop)."""
+    skipped: int = 0
+    """Rows already final before this run (a resume)."""
+    succeeded_this_run: int = 0
+    failed_this_run: int = 0
+    reconciled: int = 0
+    """Residents whose credential was found by looking the user up (not created again)."""
+    duration: float = 0.0
+    """Seconds the run took."""
+    api_calls: int = 0
+    """API calls the engine sent (429s included, logins and client retries not)."""
+    requests: int = 0
+    """HTTP requests the client sent (logins and retries included)."""
+    rate_limited: int = 0
+    """429 answers."""
+    logins: int = 0
+    retries: int = 0
+    pauses: int = 0
+    """Engine-wide pauses for 429s."""
+    paused_seconds: float = 0.0
+    rate: float | None = None
+    """The configured rate (req/s); None when unlimited or adaptive."""
+    adaptive_rate: float | None = None
+    """Where ``--adaptive`` converged (req/s)."""
+
+    @property
+    def calls_per_second(self) -> float:
+        """API calls per second over the run."""
+        return self.api_calls / self.duration if self.duration > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """The command's exit code: 0, 75 (resumable) or 2 (access refused)."""
+        if self.stop_reason is StopReason.ACCESS_REFUSED:
+            return EXIT_USAGE
+        if self.status in (MigrationStatus.COMPLETED, MigrationStatus.DRY_RUN):
+            return EXIT_OK
+        return EXIT_RESUMABLE
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data (``summary.json``)."""
+        return {
+            "status": self.status.value,
+            "exit_code": self.exit_code,
+            "stop_reason": self.stop_reason.value if self.stop_reason else None,
+            "stop_detail": self.stop_detail,
+            "resume_at": self.resume_at.isoformat(timespec="seconds") if self.resume_at else None,
+            "counts": {
+                "total_rows": self.total_rows,
+                "succeeded": self.succeeded,
+                "failed": self.failed,
+                "deferred": self.deferred,
+                "unprocessed": self.unprocessed,
+            },
+            "this_run": {
+                "skipped_already_final": self.skipped,
+                "succeeded": self.succeeded_this_run,
+                "failed": self.failed_this_run,
+                "reconciled": self.reconciled,
+                "duration_s": round(self.duration, 3),
+                "api_calls": self.api_calls,
+                "calls_per_s": round(self.calls_per_second, 2),
+                "http_requests": self.requests,
+                "rate_limited_429": self.rate_limited,
+                "logins": self.logins,
+                "client_retries": self.retries,
+                "pauses": self.pauses,
+                "paused_s": round(self.paused_seconds, 3),
+                "rate": self.rate,
+                "adaptive_rate": round(self.adaptive_rate, 2) if self.adaptive_rate else None,
+            },
+        }

@@ -1,0 +1,199 @@
+"""Checkpoint stores: what a resume sees, batching, and the crash-safety of the intent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bulk import (
+    CheckpointStore,
+    InputMismatchError,
+    MemoryCheckpointStore,
+    ResidentRecord,
+    ResidentState,
+    SQLiteCheckpointStore,
+    StateInUseError,
+    StoreClosedError,
+    bind_input,
+)
+
+S = ResidentState
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CheckpointStore]:
+    """Each store kind, open."""
+    made: CheckpointStore = (
+        SQLiteCheckpointStore(tmp_path / "state.sqlite")
+        if request.param == "sqlite"
+        else MemoryCheckpointStore()
+    )
+    await made.open()
+    yield made
+    await made.aclose()
+
+
+def _rec(line: int, state: ResidentState, **kw: object) -> ResidentRecord:
+    return ResidentRecord(line=line, state=state, user_id=f"user-{line}", **kw)  # type: ignore[arg-type]
+
+
+async def test_resume_view_splits_final_from_open_records(store: CheckpointStore) -> None:
+    """Done and failed are skipped; creating, created, deferred are finished; pending is new."""
+    await store.write(_rec(1, S.DONE, credential_id="c1", card_number=7))
+    await store.write(_rec(2, S.FAILED, reason="bad phone"))
+    await store.write(_rec(3, S.CREATING, create_attempts=1))
+    await store.write(_rec(4, S.CREATED, credential_id="c4", card_number=9, create_attempts=1))
+    await store.write(_rec(5, S.DEFERRED, reason="503", retryable=True, create_attempts=2))
+    await store.write(_rec(6, S.PENDING))
+    await store.flush()
+    view = await store.resume_view()
+    assert view.final_lines == frozenset({1, 2})
+    assert sorted(view.open_records) == [3, 4, 5]
+    assert view.open_records[4].credential_id == "c4"
+    assert view.open_records[5].create_attempts == 2
+
+
+async def test_a_later_write_of_a_line_supersedes_the_earlier(store: CheckpointStore) -> None:
+    """The store keeps each resident's latest state, one row per line."""
+    await store.write(_rec(1, S.PENDING))
+    await store.write_durable(_rec(1, S.CREATING, create_attempts=1))
+    await store.write(_rec(1, S.CREATED, credential_id="c1", create_attempts=1))
+    await store.write(_rec(1, S.DONE, credential_id="c1", create_attempts=1))
+    await store.flush()
+    records = [r async for r in store.iter_records()]
+    assert [(r.line, r.state) for r in records] == [(1, S.DONE)]
+    assert await store.counts() == {S.DONE: 1}
+
+
+async def test_records_come_back_in_line_order_in_full(store: CheckpointStore) -> None:
+    """Reports read every record, in line order, however many there are."""
+    for line in reversed(range(1, 4502)):
+        await store.write(_rec(line, S.DONE, credential_id=f"c{line}", card_number=line))
+    await store.flush()
+    lines = [r.line async for r in store.iter_records()]
+    assert lines == list(range(1, 4502))
+
+
+async def test_meta_values_are_kept(store: CheckpointStore) -> None:
+    """Run settings live beside the checkpoints."""
+    assert await store.get_meta("k") is None
+    await store.set_meta("k", "v")
+    assert await store.get_meta("k") == "v"
+
+
+async def test_binding_to_another_input_is_refused_unless_restarting(
+    store: CheckpointStore,
+) -> None:
+    """A resume against a different input names what differs and suggests --restart."""
+    first = {"path": "/in.jsonl", "size": 10, "head_sha256": "aa", "region": "US"}
+    assert await bind_input(store, first) is False
+    assert await bind_input(store, first) is True
+    with pytest.raises(InputMismatchError, match=r"differs in: head_sha256, size.*--restart"):
+        await bind_input(store, {**first, "size": 11, "head_sha256": "bb"})
+    assert await bind_input(store, {**first, "size": 11}, restart=True) is False
+
+
+async def test_sqlite_batches_writes_into_few_transactions(tmp_path: Path) -> None:
+    """Thousands of events cost a handful of commits, not one each."""
+    async with SQLiteCheckpointStore(tmp_path / "s.sqlite", batch_size=500) as store:
+        for line in range(1, 2001):
+            await store.write(_rec(line, S.PENDING))
+        await store.flush()
+        assert store.stats.records == 2000
+        assert store.stats.commits <= 8
+
+
+async def test_concurrent_durable_intents_share_commits(tmp_path: Path) -> None:
+    """Intents written together by many workers are group-committed."""
+    async with SQLiteCheckpointStore(tmp_path / "s.sqlite") as store:
+        await asyncio.gather(
+            *(store.write_durable(_rec(n, S.CREATING, create_attempts=1)) for n in range(1, 201))
+        )
+        assert store.stats.records == 200
+        assert store.stats.commits < 200
+        view = await store.resume_view()
+        assert len(view.open_records) == 200
+
+
+async def test_sqlite_uses_wal_and_keeps_records_across_reopen(tmp_path: Path) -> None:
+    """Closing flushes; a new run reads what the last one wrote."""
+    path = tmp_path / "s.sqlite"
+    async with SQLiteCheckpointStore(path) as store:
+        await store.write(_rec(1, S.DONE, credential_id="c1", card_number=5))
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    async with SQLiteCheckpointStore(path) as store:
+        assert (await store.resume_view()).final_lines == {1}
+
+
+async def test_a_second_run_on_the_same_state_file_is_refused(tmp_path: Path) -> None:
+    """Two migrations never interleave on one checkpoint."""
+    path = tmp_path / "s.sqlite"
+    async with SQLiteCheckpointStore(path):
+        with pytest.raises(StateInUseError, match="in use by another run"):
+            await SQLiteCheckpointStore(path).open()
+
+
+async def test_a_closed_store_refuses_writes(tmp_path: Path) -> None:
+    """Using a store after aclose() is a clear error, not a silent loss."""
+    store = SQLiteCheckpointStore(tmp_path / "s.sqlite")
+    await store.open()
+    await store.aclose()
+    with pytest.raises(StoreClosedError):
+        await store.write(_rec(1, S.PENDING))
+
+
+_CRASH_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from bulk import ResidentRecord, ResidentState, SQLiteCheckpointStore
+
+    async def main() -> None:
+        store = SQLiteCheckpointStore(sys.argv[1], batch_interval=3600, batch_size=10**6)
+        await store.open()
+        for line in range(1, 51):  # batched, never flushed: may be lost in a crash
+            await store.write(ResidentRecord(line=line, state=ResidentState.PENDING))
+        await store.write_durable(
+            ResidentRecord(line=7, state=ResidentState.CREATING, user_id="u7", create_attempts=1)
+        )
+        await store.write(ResidentRecord(line=99, state=ResidentState.PENDING))
+        os.kill(os.getpid(), signal.SIGKILL)  # the create would leave now
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_the_creating_intent_survives_a_kill_right_after_it_returns(tmp_path: Path) -> None:
+    """Once write_durable returns, a SIGKILL cannot lose the intent (or what came before)."""
+    path = tmp_path / "s.sqlite"
+    proc = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", _CRASH_SCRIPT, str(path)], check=False
+    )
+    assert proc.returncode == -9
+    async with SQLiteCheckpointStore(path) as store:
+        view = await store.resume_view()
+        counts = await store.counts()
+    assert view.open_records[7].state is S.CREATING
+    assert view.open_records[7].create_attempts == 1
+    assert counts[S.PENDING] == 49  # the batched writes queued before the intent went with it
+
+
+def _kinds() -> list[Callable[[Path], CheckpointStore]]:
+    return [lambda p: SQLiteCheckpointStore(p / "x.sqlite"), lambda p: MemoryCheckpointStore()]
+
+
+@pytest.mark.parametrize("make", _kinds(), ids=["sqlite", "memory"])
+def test_both_stores_satisfy_the_protocol(
+    make: Callable[[Path], CheckpointStore], tmp_path: Path
+) -> None:
+    """The engine accepts either (PostgreSQL comes later behind the same Protocol)."""
+    assert isinstance(make(tmp_path), CheckpointStore)

@@ -1,0 +1,308 @@
+"""The input readers: JSON Lines and CSV, streamed, with line numbers and clear reasons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bulk import (
+    Deduplicator,
+    InputError,
+    ParseOptions,
+    RejectedRow,
+    Resident,
+    check_input,
+    input_fingerprint,
+    iter_csv,
+    iter_jsonl,
+    read_input,
+    user_id_for,
+)
+from schlage_async import ErrorCode, Operation
+from schlage_async._seed_errors import message_for
+
+UID = "3f1c6d3e-8a4b-4c2d-9e1f-0a1b2c3d4e5f"
+PAYLOAD = "0123456789ABCDEF" * 6
+CREATE = Operation.CREATE_CREDENTIAL
+SAVE = Operation.SAVE_NO_TOUR_PAYLOADS
+
+
+def _row(**changes: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "userId": UID,
+        "mobileNumber": "+15551234567",
+        "cardFormat": "26A",
+        "facilityCode": 12,
+        "issueCode": 0,
+        "attributes": {"siteId": "S1", "siteName": "Elm Court"},
+        "doors": [{"lockId": 1, "serialNumber": "SN1", "noTourPayload": PAYLOAD}],
+    }
+    for key, value in changes.items():
+        if value is None:
+            row.pop(key, None)
+        else:
+            row[key] = value
+    return row
+
+
+def _one(line: str) -> Resident | RejectedRow:
+    rows = list(iter_jsonl([line]))
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_a_good_jsonl_row_becomes_a_resident() -> None:
+    """Every field of the API's own shape is carried through."""
+    row = _one(json.dumps(_row()))
+    assert isinstance(row, Resident)
+    assert row.line == 1
+    assert row.user_id == UID
+    assert row.mobile_number == "+15551234567"
+    assert (row.card_format, row.facility_code, row.issue_code) == ("26A", 12, 0)
+    assert row.attributes == {"siteId": "S1", "siteName": "Elm Court"}
+    assert [(d.lock_id, d.serial_number) for d in row.doors] == [(1, "SN1")]
+
+
+def test_field_names_bind_in_any_letter_case_like_the_service() -> None:
+    """``UserID`` and ``MOBILENUMBER`` work as the service binds them."""
+    row = _one(
+        json.dumps(
+            {"UserID": UID, "MOBILENUMBER": "5551234567", "CardFormat": "37x", "facilitycode": "9"}
+        )
+    )
+    assert isinstance(row, Resident)
+    assert (row.mobile_number, row.card_format, row.facility_code) == ("+15551234567", "37X", 9)
+
+
+def test_an_external_id_maps_to_a_stable_user_id_under_the_namespace() -> None:
+    """``externalId`` rows get the uuid5-as-v4 user id; userId wins when both are given."""
+    options = ParseOptions()
+    row = _one(json.dumps(_row(userId=None, externalId="PACS-7")))
+    assert isinstance(row, Resident)
+    assert row.user_id == user_id_for("PACS-7", options.namespace)
+    assert row.external_id == "PACS-7"
+    both = _one(json.dumps(_row(externalId="PACS-7")))
+    assert isinstance(both, Resident)
+    assert both.user_id == UID
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"userId": "x",', "invalid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        (json.dumps(_row(userId=None)), "neither a userId nor an externalId"),
+        (json.dumps(_row(userId=42)), "userId must be a UUID string"),
+        (json.dumps(_row(userId="not-a-uuid")), message_for(CREATE, ErrorCode.USER_ID_INVALID)),
+        (json.dumps(_row(mobileNumber=None)), "no mobileNumber"),
+        (json.dumps(_row(mobileNumber="12345")), "mobile number"),
+        (
+            json.dumps(_row(mobileNumber="+44 20 7946 0018")),
+            message_for(CREATE, ErrorCode.MOBILE_NUMBER_INVALID),
+        ),
+        (json.dumps(_row(cardFormat="99Z")), message_for(CREATE, ErrorCode.CARD_FORMAT_INVALID)),
+        (
+            json.dumps(_row(facilityCode=256)),
+            message_for(CREATE, ErrorCode.FACILITY_CODE_RANGE, minimum=0, maximum=255),
+        ),
+        (
+            json.dumps(_row(issueCode=3)),
+            message_for(CREATE, ErrorCode.ISSUE_CODE_INVALID_FOR_FORMAT, card_format="26A"),
+        ),
+        (
+            json.dumps(_row(attributes={"colour": "red"})),
+            message_for(CREATE, ErrorCode.ATTRIBUTE_UNSUPPORTED, key="colour"),
+        ),
+        (
+            json.dumps(_row(doors=[{"lockId": 1, "serialNumber": "SN1", "noTourPayload": "AB"}])),
+            message_for(SAVE, ErrorCode.PAYLOAD_LENGTH),
+        ),
+        (
+            json.dumps(
+                _row(doors=[{"lockId": 0, "serialNumber": "SN1", "noTourPayload": PAYLOAD}])
+            ),
+            message_for(SAVE, ErrorCode.LOCK_ID_RANGE),
+        ),
+        (
+            json.dumps(
+                _row(doors=[{"lockId": 1, "serialNumber": "SN1", "noTourPayload": "Z" * 96}])
+            ),
+            message_for(SAVE, ErrorCode.PAYLOAD_NOT_HEX),
+        ),
+    ],
+    ids=[
+        "bad-json",
+        "not-object",
+        "no-id",
+        "id-not-string",
+        "id-not-uuid",
+        "no-mobile",
+        "impossible-mobile",
+        "non-us-mobile",
+        "bad-card-format",
+        "facility-out-of-range",
+        "issue-code-open-format",
+        "unsupported-attribute",
+        "short-payload",
+        "lock-id-zero",
+        "payload-not-hex",
+    ],
+)
+def test_a_malformed_row_is_rejected_with_the_reason(line: str, reason: str) -> None:
+    """The reason names the problem, in the service's own words where it has a rule."""
+    row = _one(line)
+    assert isinstance(row, RejectedRow)
+    assert row.line == 1
+    assert reason in row.reason
+
+
+def test_blank_lines_are_skipped_and_line_numbers_stay_physical() -> None:
+    """A report's line number is the line a person opens in an editor."""
+    good = json.dumps(_row())
+    rows = list(iter_jsonl(["", good, "   ", "\n", "{bad"]))
+    assert [(type(r).__name__, r.line) for r in rows] == [("Resident", 2), ("RejectedRow", 5)]
+
+
+def test_a_byte_order_mark_and_crlf_endings_are_tolerated(tmp_path: Path) -> None:
+    """Files saved by Windows tools read the same."""
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(_row()).encode() + b"\r\n")
+    rows = list(read_input(path))
+    assert len(rows) == 1
+    assert isinstance(rows[0], Resident)
+
+
+def test_an_undecodable_line_in_the_middle_is_one_rejected_row(tmp_path: Path) -> None:
+    """One bad line costs that row, not the run."""
+    path = tmp_path / "in.jsonl"
+    good = json.dumps(_row()).encode()
+    path.write_bytes(good + b'\n{"userId": "\xff\xfe"}\n')
+    rows = list(read_input(path))
+    assert isinstance(rows[0], Resident)
+    assert isinstance(rows[1], RejectedRow)
+    assert rows[1].line == 2
+    assert "UTF-8" in rows[1].reason
+
+
+CSV_HEADER = (
+    "userId,externalId,mobileNumber,cardFormat,facilityCode,issueCode,siteId,siteName,doors"
+)
+
+
+def test_a_csv_row_becomes_a_resident_with_its_doors() -> None:
+    """Doors are ``lockId:serialNumber:payload`` joined by ``;``."""
+    lines = [
+        CSV_HEADER + "\n",
+        f",PACS-1,(555) 123-4567,26A,12,0,S1,Elm Court,1:SN1:{PAYLOAD};2:SN:2:{PAYLOAD}\n",
+    ]
+    (row,) = list(iter_csv(lines))
+    assert isinstance(row, Resident)
+    assert row.line == 2
+    assert row.user_id == user_id_for("PACS-1")
+    assert row.mobile_number == "+15551234567"
+    assert row.attributes == {"siteId": "S1", "siteName": "Elm Court"}
+    assert [(d.lock_id, d.serial_number) for d in row.doors] == [(1, "SN1"), (2, "SN:2")]
+
+
+def test_csv_headers_ignore_case_spaces_and_underscores() -> None:
+    """``user_id`` and ``Mobile Number`` are what PACS exports call them."""
+    lines = ["User_ID, Mobile Number ,card-format,FACILITY CODE\n", f"{UID},5551234567,37X,70000\n"]
+    (row,) = list(iter_csv(lines))
+    assert isinstance(row, RejectedRow)  # 70000 is out of 37X's range: the header worked
+    assert row.reason == message_for(
+        CREATE, ErrorCode.FACILITY_CODE_RANGE, minimum=0, maximum=65535
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (f"{UID},,5551234567,26A,1,0,,,1-SN1-{PAYLOAD}\n", "not lockId:serialNumber:noTourPayload"),
+        (
+            f"{UID},,5551234567,26A,1,0,,,x:SN1:{PAYLOAD}\n",
+            message_for(SAVE, ErrorCode.LOCK_ID_MISSING),
+        ),
+        (f"{UID},,5551234567,26A,1,0,,,,extra\n", "the row has 10 fields, the header has 9"),
+        (",,5551234567,26A,1,0,,,\n", "neither a userId nor an externalId"),
+    ],
+    ids=["door-without-colons", "door-lock-id-not-number", "too-many-fields", "no-id"],
+)
+def test_a_malformed_csv_row_is_rejected_with_the_reason(record: str, reason: str) -> None:
+    """Each bad record is one failed row with its line number."""
+    (row,) = list(iter_csv([CSV_HEADER + "\n", record]))
+    assert isinstance(row, RejectedRow)
+    assert row.line == 2
+    assert reason in row.reason
+
+
+def test_a_quoted_multiline_csv_field_keeps_the_line_numbers_right() -> None:
+    """The row after a two-line record is reported on its own physical line."""
+    lines = [
+        CSV_HEADER + "\n",
+        f'{UID},,5551234567,26A,1,0,S1,"Elm\n',
+        'Court",\n',
+        ",,5551234568,26A,1,0,,,\n",
+    ]
+    rows = list(iter_csv(lines))
+    assert [r.line for r in rows] == [2, 4]
+    assert isinstance(rows[0], Resident)
+    assert rows[0].site_name == "Elm\nCourt"
+
+
+def test_a_csv_header_without_the_needed_columns_is_an_input_error() -> None:
+    """A file that cannot hold residents stops the run with one clear line."""
+    with pytest.raises(InputError, match="mobileNumber"):
+        list(iter_csv(["name,phone\n", "a,b\n"]))
+
+
+def test_duplicates_inside_the_input_fail_the_second_occurrence() -> None:
+    """Same user id or same mobile number: the later row fails, naming the first line."""
+    dedup = Deduplicator()
+    rows = list(
+        iter_jsonl(
+            [
+                json.dumps(_row()),
+                json.dumps(_row(mobileNumber="+15550000001")),
+                json.dumps(_row(userId=None, externalId="E1")),
+                json.dumps(_row(userId=None, externalId="E2", mobileNumber="(555) 123-4567")),
+            ]
+        )
+    )
+    checked = [dedup.check(r) for r in rows]
+    assert isinstance(checked[0], Resident)
+    assert isinstance(checked[1], RejectedRow)
+    assert checked[1].reason == "duplicate user id: line 1 already has it"
+    assert isinstance(checked[2], RejectedRow)
+    assert "duplicate mobile number +1******4567: line 1" in checked[2].reason
+    assert isinstance(checked[3], RejectedRow)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing.jsonl", "does not exist"),
+        (lambda p: p, "is a directory"),
+        (lambda p: (p / "bin.jsonl", (p / "bin.jsonl").write_bytes(b"\x00\x01PK"))[0], "binary"),
+        (lambda p: (p / "l1.jsonl", (p / "l1.jsonl").write_bytes(b"caf\xe9\n"))[0], "not UTF-8"),
+    ],
+    ids=["missing", "directory", "binary", "latin-1"],
+)
+def test_an_unreadable_input_is_one_clear_error(make: object, message: str, tmp_path: Path) -> None:
+    """Missing, a directory, binary, not UTF-8: InputError naming the file and the problem."""
+    assert callable(make)
+    path = make(tmp_path)
+    with pytest.raises(InputError, match=message):
+        check_input(path)
+
+
+def test_the_fingerprint_changes_with_the_content(tmp_path: Path) -> None:
+    """Path, size and the hash of the first 64 KiB tell two inputs apart."""
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(_row()) + "\n")
+    first = input_fingerprint(path)
+    assert first == input_fingerprint(path)
+    path.write_text(json.dumps(_row(facilityCode=13)) + "\n")
+    assert input_fingerprint(path) != first
+    assert first.path == str(path.resolve())

@@ -1,0 +1,81 @@
+"""The public surface of ``bulk``: pinned, so a change to it is deliberate."""
+
+from __future__ import annotations
+
+import bulk
+
+EXPECTED = [
+    "DEFAULT_NAMESPACE",
+    "ENGINE_RETRY_POLICY",
+    "FINAL_STATES",
+    "AdaptiveRateLimiter",
+    "AimdController",
+    "CheckpointStore",
+    "Deduplicator",
+    "FixedRateLimiter",
+    "GeneratedPortfolio",
+    "InputError",
+    "InputFingerprint",
+    "InputMismatchError",
+    "LogProgress",
+    "MemoryCheckpointStore",
+    "MigrationOptions",
+    "MigrationStatus",
+    "MigrationSummary",
+    "NullProgress",
+    "ParseOptions",
+    "ParsedRow",
+    "PauseGate",
+    "PhoneNumberError",
+    "ProgressSink",
+    "ProgressSnapshot",
+    "ProvisioningClient",
+    "RateLimiter",
+    "RejectedRow",
+    "ReportPaths",
+    "Resident",
+    "ResidentRecord",
+    "ResidentState",
+    "ResumeView",
+    "RichProgress",
+    "SQLiteCheckpointStore",
+    "StateInUseError",
+    "StopReason",
+    "StoreClosedError",
+    "UnlimitedLimiter",
+    "Verification",
+    "bind_input",
+    "check_input",
+    "generate_portfolio",
+    "input_fingerprint",
+    "integration_namespace",
+    "iter_csv",
+    "iter_jsonl",
+    "migrate",
+    "normalize_mobile",
+    "parse_jsonl_line",
+    "parse_resident",
+    "read_input",
+    "user_id_for",
+    "verify_against_state",
+    "write_reports",
+]
+
+
+def test_the_public_names_are_exactly_these() -> None:
+    """Adding or removing a public name is a decision, not an accident."""
+    assert bulk.__all__ == EXPECTED
+
+
+def test_the_public_names_are_sorted_and_importable() -> None:
+    """``__all__`` is sorted (ruff's order) and every name resolves."""
+    assert sorted(bulk.__all__, key=lambda n: (not n.isupper(), n[0].islower(), n)) == bulk.__all__
+    for name in bulk.__all__:
+        assert getattr(bulk, name) is not None
+
+
+def test_the_console_script_entry_point_exists() -> None:
+    """pyproject's ``schlage-bulk = "bulk.__main__:main"`` resolves to a callable."""
+    from bulk.__main__ import main
+
+    assert callable(main)
