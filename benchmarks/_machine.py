@@ -13,7 +13,7 @@ __all__ = ["machine"]
 def machine() -> dict[str, Any]:
     """Cores, memory, Python and platform of this run."""
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped]  # no stubs in the bench extra
 
         memory_gb = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:  # psutil is in the bench extra; the figure is optional

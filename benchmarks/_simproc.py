@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -57,12 +58,17 @@ class SimProcess:
 
 @contextlib.contextmanager
 def simulator_process(args: Sequence[str] = (), *, timeout: float = 30.0) -> Iterator[SimProcess]:
-    """Start ``python -m schlage_async.simulator --port 0 ARGS``; stop it on exit."""
+    """Start ``python -m schlage_async.simulator --port 0 ARGS``; stop it on exit.
+
+    Its stderr goes to a temporary file, not a pipe nobody reads: a simulator that warns
+    a lot must never block on a full pipe in the middle of a measurement.
+    """
     command = [sys.executable, "-m", "schlage_async.simulator", "--host", "127.0.0.1"]
+    errors = tempfile.TemporaryFile("w+")  # noqa: SIM115  # closed in the finally below
     proc = subprocess.Popen(
         [*command, "--port", "0", *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -79,8 +85,10 @@ def simulator_process(args: Sequence[str] = (), *, timeout: float = 30.0) -> Ite
                 url = match.group(1)
                 break
         if url is None:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise RuntimeError(f"simulator did not start: {err.strip()[:500]}")
+            proc.kill()
+            proc.wait()
+            errors.seek(0)
+            raise RuntimeError(f"simulator did not start: {errors.read().strip()[:500]}")
         yield SimProcess(url=url, pid=proc.pid)
     finally:
         proc.terminate()
@@ -89,3 +97,6 @@ def simulator_process(args: Sequence[str] = (), *, timeout: float = 30.0) -> Ite
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        errors.close()

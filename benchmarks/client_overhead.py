@@ -6,11 +6,15 @@ then N get-credential calls at a fixed concurrency, made by
 (a) ``schlage_async.SchlageClient`` (validation, retries, structured logs, msgspec);
 (b) raw aiohttp with stdlib json and no checks at all: the floor for this stack;
 (c) httpx.AsyncClient with pydantic models and tenacity retries: what an integrator
-    would otherwise write.
+    would otherwise write;
+
+and (a) once more inside an application that configured structlog (at INFO, as the
+``bulk`` CLI does), where the client hands every request's event to structlog.
 
 For each it reports requests per second and the client process's CPU-seconds per 1,000
-requests. The variants run interleaved over several rounds and the median round counts,
-so a noisy neighbour slows all three alike and the ratios hold.
+requests. The variants run interleaved over several rounds (each round starting with
+another variant) and a ratio is the median of the per-round ratios, so a noisy
+neighbour slows the variants alike and the ratios hold.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import json
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
 import aiohttp
 
+from ._log_config import structlog_configured
 from ._simproc import ADMIN_PASSWORD, ADMIN_USERNAME, SUBSCRIPTION_KEY, SimProcess
 
 __all__ = ["ClientRun", "measure_client_overhead"]
@@ -118,6 +123,11 @@ async def _ours(base_url: str, n: int, concurrency: int) -> int:
         await _bounded(n, concurrency, create)
         await _bounded(n, concurrency, get)
     return 2 * n
+
+
+async def _ours_under_structlog(base_url: str, n: int, concurrency: int) -> int:
+    with structlog_configured():
+        return await _ours(base_url, n, concurrency)
 
 
 # --- (b) raw aiohttp + stdlib json ----------------------------------------------------------
@@ -215,37 +225,63 @@ async def _httpx_pydantic(base_url: str, n: int, concurrency: int) -> int:
     return 2 * n
 
 
-VARIANTS: dict[str, Callable[[str, int, int], Awaitable[int]]] = {
+VARIANTS: dict[str, Callable[[str, int, int], Coroutine[Any, Any, int]]] = {
     "schlage_async": _ours,
     "aiohttp_json": _raw_aiohttp,
     "httpx_pydantic_tenacity": _httpx_pydantic,
+    "schlage_async_structlog": _ours_under_structlog,
 }
+
+
+def _run(sim: SimProcess, name: str, n: int, concurrency: int) -> ClientRun:
+    sim.reset()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    requests = asyncio.run(VARIANTS[name](sim.api_base_url, n, concurrency))
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return ClientRun(name, requests, wall, cpu)
 
 
 def measure_client_overhead(
     sim: SimProcess, *, n: int, concurrency: int, rounds: int
 ) -> dict[str, Any]:
-    """Run every variant ``rounds`` times, interleaved; return medians and ratios."""
-    runs: dict[str, list[ClientRun]] = {name: [] for name in VARIANTS}
-    for _ in range(rounds):
-        for name, variant in VARIANTS.items():
-            sim.reset()
-            wall0, cpu0 = time.perf_counter(), time.process_time()
-            requests = asyncio.run(variant(sim.api_base_url, n, concurrency))
-            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-            runs[name].append(ClientRun(name, requests, wall, cpu))
+    """Run every variant ``rounds`` times, interleaved; return medians and ratios.
+
+    A short unmeasured pass first loads every import and warms the simulator. Each round
+    starts with a different variant (rotation), so none always runs right after another;
+    a ratio is the median of the per-round ratios (each taken between runs seconds apart,
+    so a slow spell of the machine cancels out), not a ratio of medians.
+    """
+    names = list(VARIANTS)
+    for name in names:
+        _run(sim, name, max(n // 10, 20), concurrency)
+    runs: dict[str, list[ClientRun]] = {name: [] for name in names}
+    for round_ in range(rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            runs[name].append(_run(sim, name, n, concurrency))
     medians = {
         name: {
             "rps": statistics.median(r.rps for r in rs),
             "cpu_s_per_1000": statistics.median(r.cpu_per_1000 for r in rs),
+            "rps_rounds": [round(r.rps) for r in rs],
         }
         for name, rs in runs.items()
     }
-    ours = medians["schlage_async"]
+
+    def ratio(name: str, baseline: str, measure: str = "rps") -> float:
+        return statistics.median(
+            float(getattr(mine, measure)) / float(getattr(theirs, measure))
+            for mine, theirs in zip(runs[name], runs[baseline], strict=True)
+        )
+
     return {
         "variants": medians,
-        "client_vs_aiohttp": ours["rps"] / medians["aiohttp_json"]["rps"],
-        "client_vs_httpx_pydantic": ours["rps"] / medians["httpx_pydantic_tenacity"]["rps"],
-        "cpu_vs_aiohttp": ours["cpu_s_per_1000"] / medians["aiohttp_json"]["cpu_s_per_1000"],
-        "params": {"requests_per_round": 2 * n, "concurrency": concurrency, "rounds": rounds},
+        "client_vs_aiohttp": ratio("schlage_async", "aiohttp_json"),
+        "client_vs_httpx_pydantic": ratio("schlage_async", "httpx_pydantic_tenacity"),
+        "cpu_vs_aiohttp": ratio("schlage_async", "aiohttp_json", "cpu_per_1000"),
+        "client_structlog_vs_aiohttp": ratio("schlage_async_structlog", "aiohttp_json"),
+        "cpu_structlog_vs_aiohttp": ratio(
+            "schlage_async_structlog", "aiohttp_json", "cpu_per_1000"
+        ),
+        "params": {"requests_per_run": 2 * n, "concurrency": concurrency, "rounds": rounds},
     }

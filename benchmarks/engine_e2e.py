@@ -12,6 +12,10 @@ What it measures, each in a fresh directory with a freshly generated portfolio:
 * ``adaptive``: the simulator limited to R, the engine told nothing (``--adaptive``):
   where AIMD converged, the achieved rate and the 429s it cost.
 
+Every mode also records the share of a core the simulator used (below 100 %: it was not
+the bottleneck) and, with ``trace`` (the harness's rate-limited runs), the achieved rate
+over time from the engine's per-request log lines (``--verbose``).
+
 Run: ``python benchmarks/engine_e2e.py [--mode unlimited|limited|adaptive|all]
 [--count N] [--limited-count N] [--rate R] [--concurrency N]``. It prints one line per
 mode and, with ``--json FILE``, writes the figures for the benchmark harness.
@@ -22,111 +26,84 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(ROOT))
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` and ``bulk`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bulk import generate_portfolio, read_input  # noqa: E402  # after the path fix above
-from bulk._verify import verify_against_state  # noqa: E402
+from benchmarks._process_usage import cpu_seconds, run_watched
+from benchmarks._rate_series import rate_series
+from benchmarks._simproc import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    SUBSCRIPTION_KEY,
+    simulator_process,
+)
+from bulk import generate_portfolio, read_input
+from bulk._verify import verify_against_state
+
+__all__ = ["ENV", "run_mode"]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 ENV = {
-    "SCHLAGE_USERNAME": "admin@sim.example",
-    "SCHLAGE_PASSWORD": "sim-admin-password",
-    "SCHLAGE_SUBSCRIPTION_KEY": "sim-subscription-key",
+    "SCHLAGE_USERNAME": ADMIN_USERNAME,
+    "SCHLAGE_PASSWORD": ADMIN_PASSWORD,
+    "SCHLAGE_SUBSCRIPTION_KEY": SUBSCRIPTION_KEY,
 }
 
 
-def _start_simulator(rate_limit: float) -> tuple[subprocess.Popen[str], str]:
-    args = [sys.executable, "-m", "schlage_async.simulator", "--port", "0"]
-    if rate_limit:
-        args += ["--rate-limit", str(rate_limit)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("listening on "):
-        proc.kill()
-        raise RuntimeError(f"the simulator did not start: {line!r}")
-    return proc, line.removeprefix("listening on ").strip()
-
-
-def _state(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url + "/_sim/state", timeout=120) as answer:  # noqa: S310  # loopback
-        data: dict[str, Any] = json.loads(answer.read())
-        return data
-
-
-def _vm_hwm_kib(pid: int) -> int:
-    """The process's peak resident set (``VmHWM``, Linux), in KiB; 0 once it has exited.
-
-    Not ``wait4``'s ``ru_maxrss``: Linux carries the parent's high-water mark into a
-    forked child across ``exec``, so a big benchmark process would inflate the figure.
-    """
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0
-    for line in text.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
 def run_mode(
-    mode: str, *, count: int, rate: float, concurrency: int, workdir: Path
+    mode: str,
+    *,
+    count: int,
+    rate: float,
+    concurrency: int,
+    workdir: Path,
+    trace: bool = False,
 ) -> dict[str, Any]:
-    """Run one mode and return its figures."""
+    """Run one mode and return its figures.
+
+    ``trace`` runs the engine with ``--verbose`` (one JSON log line per request) and
+    adds ``series``, the achieved rate over time (see ``_rate_series``).
+    """
     portfolio = generate_portfolio(workdir / f"{mode}.jsonl", count, seed=42)
-    sim, url = _start_simulator(0.0 if mode == "unlimited" else rate)
-    try:
-        pace = {"unlimited": ["--rate", "0"], "limited": ["--rate", str(rate)]}.get(
-            mode, ["--adaptive"]
-        )
-        reports = workdir / f"{mode}-reports"
+    sim_args = [] if mode == "unlimited" else ["--rate-limit", str(rate)]
+    pace = {"unlimited": ["--rate", "0"], "limited": ["--rate", str(rate)]}.get(
+        mode, ["--adaptive"]
+    )
+    reports = workdir / f"{mode}-reports"
+    log_path = workdir / f"{mode}-engine.log"
+    with simulator_process(sim_args) as sim:
         command = [
             sys.executable, "-m", "bulk", "migrate", str(portfolio.path),
-            "--base-url", url + "/test/smc-api", "--report-dir", str(reports),
+            "--base-url", sim.api_base_url, "--report-dir", str(reports),
+            "--state", str(workdir / f"{mode}.state.sqlite"),
             "--concurrency", str(concurrency), "--progress", "none", "--log-format", "json",
-            *pace,
+            *pace, *(["--verbose"] if trace else []),
         ]  # fmt: skip
-        started = time.perf_counter()
-        engine = subprocess.Popen(
-            command,
-            env={**os.environ, **ENV},
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        peak_kib = 0
-        while engine.poll() is None:  # VmHWM: the engine's own high-water mark so far
-            peak_kib = max(peak_kib, _vm_hwm_kib(engine.pid))
-            time.sleep(0.05)
-        wall = time.perf_counter() - started
+        sim_cpu0 = cpu_seconds(sim.pid)
+        with log_path.open("w") as log:
+            engine = run_watched(command, env={**os.environ, **ENV}, cwd=ROOT, stderr=log)
+        sim_cpu = cpu_seconds(sim.pid) - sim_cpu0
         summary = json.loads((reports / "summary.json").read_text())
-        state = _state(url)
-    finally:
-        sim.terminate()
-        sim.wait(30)
-        if sim.stdout is not None:
-            sim.stdout.close()
+        state = json.loads(sim.get("/_sim/state"))
     verification = verify_against_state(read_input(portfolio.path), state)
     this_run = summary["this_run"]
     figures: dict[str, Any] = {
         "mode": mode,
         "residents": count,
+        "concurrency": concurrency,
         "exit_code": engine.returncode,
         "api_calls": this_run["api_calls"],
         "duration_s": this_run["duration_s"],
         "calls_per_s": this_run["calls_per_s"],
-        "wall_s": round(wall, 2),
-        "peak_rss_mib": round(peak_kib / 1024, 1),
+        "wall_s": round(engine.wall_s, 2),
+        "peak_rss_mib": round(engine.peak_rss_mib, 1),
+        "simulator_cpu_share": round(sim_cpu / engine.wall_s, 3),
         "rate_limited_429": this_run["rate_limited_429"],
         "logins": this_run["logins"],
         "verified": verification.ok,
@@ -134,8 +111,16 @@ def run_mode(
     if mode != "unlimited":
         figures["rate"] = rate
         figures["achieved_over_rate"] = round(this_run["calls_per_s"] / rate, 4)
+        figures["share_429"] = this_run["rate_limited_429"] / max(this_run["api_calls"], 1)
     if mode == "adaptive":
         figures["adaptive_rate"] = this_run["adaptive_rate"]
+    if trace:
+        with log_path.open() as log:
+            figures["series"] = rate_series(log)
+    if engine.returncode != 0 or not verification.ok:
+        tail = log_path.read_text()[-2000:]
+        figures["log_tail"] = tail
+    log_path.unlink(missing_ok=True)
     return figures
 
 

@@ -1,13 +1,16 @@
-"""Measure the simulator's requests per second on loopback for create + get.
+"""The simulator's own requests per second on loopback, create + get.
 
 The simulator runs in its own process (``python -m schlage_async.simulator --port 0``),
 so its CPU is not shared with the load generator's event loop. The load is a plain
-aiohttp loop: ``--concurrency`` workers, each creating a credential and then getting it
-back by id, until ``--requests`` requests (creates plus gets) have been answered. The
-figure printed is answered requests divided by wall-clock seconds; every answer must be
-201 (create) or 200 (get) or the run fails.
+aiohttp loop: ``concurrency`` workers, each creating a credential and then getting it
+back by id, until ``requests`` requests (creates plus gets) have been answered. The
+figure is answered requests divided by wall-clock seconds (the median of ``rounds``
+rounds); every answer must be 201 (create) or 200 (get) or the run fails. Beside it: the
+share of one core the simulator and the load generator each used, so a reader can see
+which of the two was the limit (a simulator below 100 % was not).
 
 Usage: ``python benchmarks/simulator_rps.py [--requests 20000] [--concurrency 64]``
+(the harness calls :func:`measure_simulator_rps`).
 """
 
 from __future__ import annotations
@@ -16,41 +19,30 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
-import re
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 
-KEY = "sim-subscription-key"
-ADMIN = {"username": "admin@sim.example", "password": "sim-admin-password"}
-_LISTENING = re.compile(r"listening on (http://\S+)")
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._process_usage import cpu_seconds
+from benchmarks._simproc import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    SUBSCRIPTION_KEY,
+    SimProcess,
+    simulator_process,
+)
 
-@contextmanager
-def simulator(extra: list[str]) -> Iterator[str]:
-    """Start the simulator in a subprocess on a free port; yield its URL; stop it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "schlage_async.simulator", "--port", "0", *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        match = _LISTENING.search(proc.stdout.readline())
-        if match is None:
-            raise RuntimeError("the simulator did not print its listening line")
-        yield match.group(1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+__all__ = ["load", "measure_simulator_rps"]
+
+KEY = SUBSCRIPTION_KEY
+ADMIN = {"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD}
 
 
 async def load(url: str, requests: int, concurrency: int) -> tuple[int, float]:
@@ -94,6 +86,32 @@ async def load(url: str, requests: int, concurrency: int) -> tuple[int, float]:
         return done, time.perf_counter() - started
 
 
+def measure_simulator_rps(
+    sim: SimProcess, *, requests: int, concurrency: int, rounds: int = 1
+) -> dict[str, Any]:
+    """Load ``sim`` ``rounds`` times (reset between); return the median round's figures."""
+    runs: list[dict[str, float]] = []
+    for _ in range(rounds):
+        sim.reset()
+        sim_cpu0, own_cpu0 = cpu_seconds(sim.pid), time.process_time()
+        answered, seconds = asyncio.run(load(sim.url, requests, concurrency))
+        sim_cpu, own_cpu = cpu_seconds(sim.pid) - sim_cpu0, time.process_time() - own_cpu0
+        runs.append(
+            {
+                "rps": answered / seconds,
+                "seconds": seconds,
+                "simulator_cpu_share": sim_cpu / seconds,
+                "load_generator_cpu_share": own_cpu / seconds,
+            }
+        )
+    median = sorted(runs, key=lambda run: run["rps"])[len(runs) // 2]
+    return {
+        **median,
+        "rps_rounds": [round(run["rps"]) for run in runs],
+        "params": {"requests": requests, "concurrency": concurrency, "rounds": rounds},
+    }
+
+
 def main() -> None:
     """Parse options, run the measurement, print the figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -102,15 +120,16 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON line instead")
     parser.add_argument("simulator_args", nargs="*", help="extra simulator options (after --)")
     args = parser.parse_args()
-    with simulator(args.simulator_args) as url:
-        answered, seconds = asyncio.run(load(url, args.requests, args.concurrency))
-    rps = answered / seconds
+    with simulator_process(args.simulator_args) as sim:
+        figures = measure_simulator_rps(sim, requests=args.requests, concurrency=args.concurrency)
     if args.json:
-        print(json.dumps({"requests": answered, "seconds": round(seconds, 3), "rps": round(rps)}))
+        print(json.dumps(figures))
     else:
         print(
-            f"simulator create+get: {answered} requests in {seconds:.2f} s "
-            f"= {rps:,.0f} requests/s (concurrency {args.concurrency})"
+            f"simulator create+get: {args.requests} requests in {figures['seconds']:.2f} s "
+            f"= {figures['rps']:,.0f} requests/s (concurrency {args.concurrency}); "
+            f"simulator CPU {figures['simulator_cpu_share']:.0%} of a core, "
+            f"load generator {figures['load_generator_cpu_share']:.0%}"
         )
 
 

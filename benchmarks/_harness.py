@@ -1,0 +1,373 @@
+"""The harness's sections: each runs one benchmark module and turns it into figures.
+
+Every section that needs a simulator starts its own subprocess (a fresh one, so no
+section inherits another's credentials); the sizes come from :data:`QUICK` or :data:`FULL`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import checkpoint_cost, client_overhead, dry_run, engine_e2e, resume, simulator_rps
+from ._figures import Figure, Target
+from ._rate_series import steady_rate
+from ._simproc import simulator_process
+
+__all__ = ["FULL", "QUICK", "SECTIONS", "Outcome", "Sizes"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """How big each benchmark runs (``--quick`` or the full run)."""
+
+    sim_requests: int
+    sim_concurrency: int
+    sim_rounds: int
+    client_n: int
+    client_concurrency: int
+    client_rounds: int
+    engine_residents: int
+    engine_concurrency: int
+    dry_run_rows: tuple[int, ...]
+    rate: float
+    limited_residents: int
+    adaptive_residents: int
+    checkpoint_residents: int
+    checkpoint_rounds: int
+    resume_rows: int
+
+
+QUICK = Sizes(
+    sim_requests=4_000, sim_concurrency=64, sim_rounds=1,
+    client_n=300, client_concurrency=32, client_rounds=2,
+    engine_residents=3_000, engine_concurrency=32,
+    dry_run_rows=(10_000, 50_000),
+    rate=200.0, limited_residents=600, adaptive_residents=1_200,
+    checkpoint_residents=1_000, checkpoint_rounds=1,
+    resume_rows=6_000,
+)  # fmt: skip
+"""Small sizes: the whole harness in about a minute (CI runs this so it never rots)."""
+
+FULL = Sizes(
+    sim_requests=20_000, sim_concurrency=64, sim_rounds=3,
+    client_n=2_000, client_concurrency=32, client_rounds=5,
+    engine_residents=50_000, engine_concurrency=32,
+    dry_run_rows=(100_000, 1_000_000),
+    rate=500.0, limited_residents=10_000, adaptive_residents=10_000,
+    checkpoint_residents=10_000, checkpoint_rounds=3,
+    resume_rows=50_000,
+)  # fmt: skip
+"""The sizes the issue asks for (several minutes on a 2-core machine)."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the sections produced: figures, rate series for the plot, raw results."""
+
+    figures: list[Figure] = field(default_factory=list)
+    series: dict[str, tuple[float, list[dict[str, float]]]] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _simulator(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    with simulator_process() as sim:
+        r = simulator_rps.measure_simulator_rps(
+            sim, requests=sizes.sim_requests, concurrency=sizes.sim_concurrency,
+            rounds=sizes.sim_rounds,
+        )  # fmt: skip
+    out.raw["simulator_rps"] = r
+    share = r["simulator_cpu_share"]
+    details = {
+        "simulator_cpu_share": share,
+        "load_generator_cpu_share": r["load_generator_cpu_share"],
+        "rps_rounds": r["rps_rounds"],
+    }
+    out.figures += [
+        Figure(
+            "simulator_rps",
+            f"simulator, create + get, aiohttp load loop (simulator {share:.0%} of a core busy)",
+            r["rps"],
+            "req/s",
+            params=r["params"],
+            details=details,
+        ),
+        Figure(
+            "simulator_rps_per_core",
+            "simulator capacity: requests per simulator CPU-second",
+            r["rps"] / share if share > 0 else 0.0,
+            "req/s",
+            params=r["params"],
+        ),
+    ]
+
+
+def _client(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    with simulator_process() as sim:
+        r = client_overhead.measure_client_overhead(
+            sim, n=sizes.client_n, concurrency=sizes.client_concurrency,
+            rounds=sizes.client_rounds,
+        )  # fmt: skip
+    out.raw["client_overhead"] = r
+    variants = r["variants"]
+    params = r["params"]
+    out.figures += [
+        Figure(
+            "client_vs_aiohttp",
+            "client throughput / raw aiohttp + json",
+            r["client_vs_aiohttp"],
+            "x",
+            Target(">=", 0.9),
+            params,
+            {"variants": variants},
+        ),
+        Figure(
+            "client_vs_httpx_pydantic",
+            "client throughput / httpx + pydantic + tenacity",
+            r["client_vs_httpx_pydantic"],
+            "x",
+            Target(">=", 1.5),
+            params,
+        ),
+        Figure(
+            "client_cpu_vs_aiohttp",
+            "client CPU-s per 1,000 req / raw aiohttp's",
+            r["cpu_vs_aiohttp"],
+            "x",
+            params=params,
+        ),
+        Figure(
+            "client_structlog_vs_aiohttp",
+            "client throughput with structlog configured / raw aiohttp",
+            r["client_structlog_vs_aiohttp"],
+            "x",
+            params={**params, "structlog": "configured, INFO filter (as the bulk CLI)"},
+            details={"cpu_vs_aiohttp": r["cpu_structlog_vs_aiohttp"]},
+        ),
+    ]
+
+
+def _engine(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    r = engine_e2e.run_mode(
+        "unlimited", count=sizes.engine_residents, rate=0.0,
+        concurrency=sizes.engine_concurrency, workdir=workdir,
+    )  # fmt: skip
+    out.raw["engine_unlimited"] = r
+    _check_engine_run(r)
+    params = {
+        "residents": r["residents"],
+        "api_calls": r["api_calls"],
+        "concurrency": r["concurrency"],
+        "checkpoint": "SQLite (CLI default)",
+        "simulator": "unlimited, own process",
+    }
+    details = {k: r[k] for k in ("wall_s", "duration_s", "simulator_cpu_share", "verified")}
+    out.figures += [
+        Figure(
+            "engine_calls_per_s",
+            f"engine end to end, {r['residents']:,} residents, unlimited simulator "
+            f"({r['simulator_cpu_share']:.0%} of a core busy)",
+            r["calls_per_s"],
+            "calls/s",
+            params=params,
+            details=details,
+        ),
+        Figure(
+            "engine_peak_rss_mb",
+            f"engine peak RSS, {r['residents']:,} residents",
+            r["peak_rss_mib"],
+            "MiB",
+            params=params,
+        ),
+    ]
+
+
+def _dry_run(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    r = dry_run.measure_dry_run(sizes.dry_run_rows, workdir)
+    out.raw["dry_run"] = r
+    runs = r["runs"]
+    small, large = runs[0], runs[-1]
+    out.figures += [
+        Figure(
+            "dry_run_peak_rss_mb",
+            f"dry run peak RSS, {large['rows']:,} rows ({small['rows']:,}: "
+            f"{small['peak_rss_mib']} MiB)",
+            large["peak_rss_mib"],
+            "MiB",
+            params=r["params"],
+            details={"runs": runs},
+        ),
+        Figure(
+            "dry_run_rss_growth",
+            f"dry run peak RSS growth, {small['rows']:,} -> {large['rows']:,} rows (flat = 1)",
+            r["growth"],
+            "x",
+            Target("<=", 1.25),
+            params=r["params"],
+        ),
+    ]
+
+
+def _rate_limited(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    r = engine_e2e.run_mode(
+        "limited", count=sizes.limited_residents, rate=sizes.rate,
+        concurrency=sizes.engine_concurrency, workdir=workdir, trace=True,
+    )  # fmt: skip
+    out.series[f"engine told R (--rate {sizes.rate:g})"] = (sizes.rate, r.pop("series"))
+    out.raw["engine_limited"] = r
+    _check_engine_run(r)
+    params = {
+        "R": sizes.rate,
+        "residents": r["residents"],
+        "api_calls": r["api_calls"],
+        "concurrency": r["concurrency"],
+        "engine": "--rate R --verbose",
+    }
+    out.figures += [
+        Figure(
+            "rate_utilization",
+            f"rate limit R = {sizes.rate:g}/s, engine told R: achieved / R",
+            r["achieved_over_rate"],
+            "x",
+            Target(">=", 0.97),
+            params,
+            {"calls_per_s": r["calls_per_s"], "duration_s": r["duration_s"]},
+        ),
+        Figure(
+            "rate_limited_429",
+            "rate limit, engine told R: 429 answers",
+            r["rate_limited_429"],
+            "",
+            Target("==", 0),
+            params,
+        ),
+    ]
+
+
+def _adaptive(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    r = engine_e2e.run_mode(
+        "adaptive", count=sizes.adaptive_residents, rate=sizes.rate,
+        concurrency=sizes.engine_concurrency, workdir=workdir, trace=True,
+    )  # fmt: skip
+    series = r.pop("series")
+    out.series[f"engine not told R (--adaptive), R = {sizes.rate:g}"] = (sizes.rate, series)
+    out.raw["engine_adaptive"] = r
+    _check_engine_run(r)
+    params = {
+        "R": sizes.rate,
+        "residents": r["residents"],
+        "api_calls": r["api_calls"],
+        "concurrency": r["concurrency"],
+        "engine": "--adaptive --verbose",
+    }
+    settled = steady_rate(series) / sizes.rate
+    reported = (r["adaptive_rate"] or 0.0) / sizes.rate
+    out.figures += [
+        Figure(
+            "adaptive_rate_utilization",
+            f"rate limit R = {sizes.rate:g}/s, adaptive: settled rate / R (2nd half)",
+            settled,
+            "x",
+            Target(">=", 0.85),
+            params,
+            {
+                "definition": "answered req/s over the second half of the run, from the "
+                "engine's per-request log, divided by R",
+                "engine_reported_rate": r["adaptive_rate"],
+                "achieved_over_rate_whole_run": r["achieved_over_rate"],
+                "rate_limited_429": r["rate_limited_429"],
+            },
+        ),
+        Figure(
+            "adaptive_reported_rate_over_r",
+            "rate limit, adaptive: the engine's own converged estimate / R",
+            reported,
+            "x",
+            params=params,
+        ),
+        Figure(
+            "adaptive_429_share",
+            "rate limit, adaptive: 429 share of calls",
+            r["share_429"],
+            "%",
+            Target("<=", 0.01),
+            params,
+        ),
+    ]
+
+
+def _checkpoint(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    with simulator_process() as sim:
+        r = checkpoint_cost.measure_checkpoint_cost(
+            sim, count=sizes.checkpoint_residents, concurrency=sizes.engine_concurrency,
+            rounds=sizes.checkpoint_rounds, workdir=workdir,
+        )  # fmt: skip
+    out.raw["checkpoint_cost"] = r
+    out.figures.append(
+        Figure(
+            "checkpoint_ratio",
+            "SQLite checkpoint / in-memory checkpoint, calls/s",
+            r["ratio"],
+            "x",
+            Target(">=", 0.95),
+            r["params"],
+            {k: r[k] for k in ("sqlite_calls_per_s", "memory_calls_per_s", "rounds_calls_per_s")},
+        )
+    )
+    out.figures.append(
+        Figure(
+            "checkpoint_ratio_sync_normal",
+            "same, SQLite with synchronous=NORMAL (no fsync per commit)",
+            r["ratio_sync_normal"],
+            "x",
+            params=r["params"],
+            details={"sqlite_normal_calls_per_s": r["sqlite_normal_calls_per_s"]},
+        )
+    )
+
+
+def _resume(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    with simulator_process() as sim:
+        r = resume.measure_resume(sim, rows=sizes.resume_rows, workdir=workdir)
+    out.raw["resume"] = r
+    out.figures.append(
+        Figure(
+            "resume_rows_per_s",
+            f"resume: finished rows skipped ({r['skipped']:,} of {sizes.resume_rows:,})",
+            r["rows_per_s"],
+            "rows/s",
+            params=r["params"],
+            details={"seconds": r["seconds"]},
+        )
+    )
+
+
+def _check_engine_run(r: dict[str, Any]) -> None:
+    """A run that did not finish or left the simulator wrong is a broken benchmark."""
+    if r["exit_code"] != 0 or not r["verified"]:
+        raise RuntimeError(
+            f"the engine's {r['mode']} run exited {r['exit_code']}, state "
+            f"{'verified' if r['verified'] else 'NOT verified'}: {r.get('log_tail', '')}"
+        )
+
+
+Section = Callable[[Sizes, Path, Outcome], None]
+
+SECTIONS: dict[str, tuple[str, Section]] = {
+    "simulator": ("the simulator's own requests per second", _simulator),
+    "client": ("client overhead against two baselines", _client),
+    "engine": ("engine end to end, unlimited", _engine),
+    "dry-run": ("dry-run memory as the input grows", _dry_run),
+    "rate": ("rate-limit use, engine told R", _rate_limited),
+    "adaptive": ("rate-limit use, adaptive", _adaptive),
+    "checkpoint": ("checkpoint cost, SQLite against memory", _checkpoint),
+    "resume": ("resume: skipping finished rows", _resume),
+}
+"""Name, what it measures, and the function, in the order the harness runs them."""
+
+
+def sizes_as_params(sizes: Sizes) -> dict[str, Any]:
+    """The sizes, for the JSON's record of the run."""
+    return asdict(sizes)
