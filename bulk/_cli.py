@@ -23,7 +23,6 @@ import phonenumbers
 from schlage_async import ConfigurationError, SchlageClient
 
 from ._checkpoint import CheckpointStore, InputMismatchError, StoreClosedError, bind_input
-from ._checkpoint_memory import MemoryCheckpointStore
 from ._checkpoint_sqlite import SQLiteCheckpointStore, StateInUseError
 from ._engine import (
     DEFAULT_CONCURRENCY,
@@ -405,9 +404,18 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             remove_state(state_path)
 
     async def run() -> _Outcome:
-        store: CheckpointStore = (
-            MemoryCheckpointStore() if args.dry_run else SQLiteCheckpointStore(state_path)
-        )
+        with contextlib.ExitStack() as scratch:
+            return await run_with_store(scratch)
+
+    async def run_with_store(scratch: contextlib.ExitStack) -> _Outcome:
+        store: CheckpointStore
+        if args.dry_run:
+            # A dry run leaves no state behind, but still checkpoints on disk (a scratch
+            # SQLite file) so that its memory stays flat however long the input.
+            folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="bulk-dry-")))
+            store = SQLiteCheckpointStore(folder / "dry-run.sqlite", synchronous="NORMAL")
+        else:
+            store = SQLiteCheckpointStore(state_path)
         try:
             await store.open()
         except sqlite3.Error as exc:

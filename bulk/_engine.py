@@ -541,47 +541,47 @@ class _Run:
         workers: int,
     ) -> None:
         """Feed the queue from the input; record bad rows; after a stop, record the rest."""
-        dedup = Deduplicator()
-        async for batch in _aiter_rows(rows, self.parse_options):
-            for parsed in batch:
-                row = dedup.check(parsed)
-                self.rows += 1
-                if row.line in final_lines:
-                    self.skipped += 1
-                    continue
-                if isinstance(row, RejectedRow):
-                    await self.store.write(
-                        ResidentRecord(
+        with Deduplicator() as dedup:
+            async for batch in _aiter_rows(rows, self.parse_options):
+                for parsed in batch:
+                    row = dedup.check(parsed)
+                    self.rows += 1
+                    if row.line in final_lines:
+                        self.skipped += 1
+                        continue
+                    if isinstance(row, RejectedRow):
+                        await self.store.write(
+                            ResidentRecord(
+                                line=row.line,
+                                state=ResidentState.FAILED,
+                                user_id=row.user_id,
+                                reason=row.reason,
+                            )
+                        )
+                        self.failed += 1
+                        _log.info(
+                            "resident.rejected",
                             line=row.line,
-                            state=ResidentState.FAILED,
                             user_id=row.user_id,
                             reason=row.reason,
                         )
-                    )
-                    self.failed += 1
-                    _log.info(
-                        "resident.rejected",
-                        line=row.line,
-                        user_id=row.user_id,
-                        reason=row.reason,
-                    )
-                    continue
-                existing = open_records.pop(row.line, None)
-                if existing is not None and existing.user_id not in (None, row.user_id):
-                    raise InputMismatchError(
-                        f"line {row.line} now has user id {row.user_id}, but the state "
-                        f"file has {existing.user_id} for it: the input changed; "
-                        "pass --restart to start over"
-                    )
-                if existing is None:
-                    await self.store.write(
-                        ResidentRecord(
-                            line=row.line, state=ResidentState.PENDING, user_id=row.user_id
+                        continue
+                    existing = open_records.pop(row.line, None)
+                    if existing is not None and existing.user_id not in (None, row.user_id):
+                        raise InputMismatchError(
+                            f"line {row.line} now has user id {row.user_id}, but the state "
+                            f"file has {existing.user_id} for it: the input changed; "
+                            "pass --restart to start over"
                         )
-                    )
-                if self.stopped.is_set() or self.options.dry_run:
-                    continue  # recorded; a later run provisions it
-                await queue.put((row, existing))
+                    if existing is None:
+                        await self.store.write(
+                            ResidentRecord(
+                                line=row.line, state=ResidentState.PENDING, user_id=row.user_id
+                            )
+                        )
+                    if self.stopped.is_set() or self.options.dry_run:
+                        continue  # recorded; a later run provisions it
+                    await queue.put((row, existing))
         for _ in range(workers):  # the input is over: one end marker per worker
             await queue.put(None)
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -363,8 +364,19 @@ def iter_csv(lines: Iterable[str], options: ParseOptions = ParseOptions()) -> It
     reader = csv.reader(iter(lines))
     header: list[str] | None = None
     consumed = 0
-    for record in reader:
+    while True:
         start = consumed + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a bare CR outside quotes, a field over the size limit
+            consumed = reader.line_num
+            why = str(exc).split(" - ")[0]  # not csv's advice about universal-newline mode
+            if header is None:
+                raise InputError(f"the CSV header is not valid CSV ({why})") from None
+            yield RejectedRow(line=start, reason=f"the row is not valid CSV ({why})")
+            continue
         consumed = reader.line_num
         if not any(cell.strip() for cell in record):
             continue
@@ -435,28 +447,67 @@ def read_input(
 
 
 class Deduplicator:
-    """Fails the second occurrence of a user id or a mobile number within one input."""
+    """Fails the second occurrence of a user id or a mobile number within one input.
 
-    __slots__ = ("_mobiles", "_user_ids")
+    What it has seen lives in SQLite's private temporary database (``connect("")``): on
+    disk past a small page cache, deleted when closed. A dict would cost ~200 bytes per
+    row and grow with the input; this keeps a million-row run's memory flat, with exact
+    keys (no hash that could call two residents the same).
+    """
+
+    __slots__ = ("_db",)
 
     def __init__(self) -> None:
-        self._user_ids: dict[str, int] = {}  # user id -> the line that has it first
-        self._mobiles: dict[str, int] = {}  # E.164 number -> the line that has it first
+        # One connection, used from one thread at a time (the engine's reader).
+        self._db: sqlite3.Connection | None = sqlite3.connect("", check_same_thread=False)
+        self._db.executescript(
+            """
+            PRAGMA journal_mode=OFF;
+            PRAGMA synchronous=OFF;
+            PRAGMA cache_size=-4096;
+            CREATE TABLE user_ids (key TEXT PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE mobiles (key TEXT PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID;
+            BEGIN;
+            """
+        )
+
+    def __enter__(self) -> Deduplicator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Forget everything (the temporary database is deleted)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _first(self, table: str, key: str, line: int) -> int:
+        """Record ``key`` at ``line`` unless already seen; return the line that has it first."""
+        db = self._db
+        if db is None:
+            raise RuntimeError("the deduplicator is closed")
+        found = db.execute(f"SELECT line FROM {table} WHERE key = ?", (key,)).fetchone()  # noqa: S608  # table is one of two constants
+        if found is not None:
+            return int(found[0])
+        db.execute(f"INSERT INTO {table} (key, line) VALUES (?, ?)", (key, line))  # noqa: S608  # same
+        return line
 
     def check(self, row: ParsedRow) -> ParsedRow:
         """Return ``row``, or a :class:`RejectedRow` when an earlier row has its ids."""
         if isinstance(row, RejectedRow):
             return row
-        first = self._user_ids.get(row.user_id)
-        if first is not None and first != row.line:
+        first = self._first("user_ids", row.user_id, row.line)
+        if first != row.line:
             via = f" (externalId {row.external_id!r} maps to it)" if row.external_id else ""
             return RejectedRow(
                 line=row.line,
                 user_id=row.user_id,
                 reason=f"duplicate user id{via}: line {first} already has it",
             )
-        first = self._mobiles.get(row.mobile_number)
-        if first is not None and first != row.line:
+        first = self._first("mobiles", row.mobile_number, row.line)
+        if first != row.line:
             return RejectedRow(
                 line=row.line,
                 user_id=row.user_id,
@@ -465,6 +516,4 @@ class Deduplicator:
                     f"line {first} already has it"
                 ),
             )
-        self._user_ids[row.user_id] = row.line
-        self._mobiles[row.mobile_number] = row.line
         return row

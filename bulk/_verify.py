@@ -70,27 +70,30 @@ def verify_against_state(rows: Iterable[ParsedRow], state: Mapping[str, Any]) ->
     credentials: list[Mapping[str, Any]] = list(data.get("credentials", ()))
     ever = Counter(str(c["userId"]).lower() for c in credentials)
     active = {str(c["userId"]).lower(): c for c in credentials if not c.get("deleted")}
-    dedup = Deduplicator()
     expected = matched = 0
     missing: list[int] = []
     mismatched: list[int] = []
     seen: set[str] = set()
-    for parsed in rows:
-        row = dedup.check(parsed)
-        if not isinstance(row, Resident):
-            continue
-        expected += 1
-        user_id = row.user_id.lower()
-        seen.add(user_id)
-        credential = active.get(user_id)
-        if credential is None:
-            missing.append(row.line)
-            continue
-        wanted = {d.serial_number: (d.lock_id, d.no_tour_payload.upper()) for d in row.doors}
-        if credential.get("mobileNumber") != row.mobile_number or _payloads(credential) != wanted:
-            mismatched.append(row.line)
-            continue
-        matched += 1
+    with Deduplicator() as dedup:
+        for parsed in rows:
+            row = dedup.check(parsed)
+            if not isinstance(row, Resident):
+                continue
+            expected += 1
+            user_id = row.user_id.lower()
+            seen.add(user_id)
+            credential = active.get(user_id)
+            if credential is None:
+                missing.append(row.line)
+                continue
+            wanted = {d.serial_number: (d.lock_id, d.no_tour_payload.upper()) for d in row.doors}
+            if (
+                credential.get("mobileNumber") != row.mobile_number
+                or _payloads(credential) != wanted
+            ):
+                mismatched.append(row.line)
+                continue
+            matched += 1
     return Verification(
         expected=expected,
         matched=matched,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from random import Random
@@ -14,7 +15,7 @@ import msgspec
 from ._auth import BearerAuthorizer, InMemoryTokenCache, TokenCache, TokenRefresher
 from ._client_base import BaseClient, refuse
 from ._config import setting
-from ._errors import ConfigurationError, NotFoundError
+from ._errors import ConfigurationError, InvalidResponseError, NotFoundError
 from ._login_limiter import SlidingWindowLimiter
 from ._models import (
     AuthToken,
@@ -42,6 +43,8 @@ from ._validation import (
 __all__ = ["SchlageClient"]
 
 _O = Operation
+# What a bearer token may hold to be sent back in a header: visible ASCII, no spaces.
+_TOKEN_TEXT = re.compile(r"[\x21-\x7e]+")
 
 _PAYLOAD_KEYS = {
     "lockid": "lockId",
@@ -169,6 +172,13 @@ class SchlageClient(BaseClient):
             retry=RetryPolicy.none(),
             replay_safe=True,  # a repeated login has no effect to reconcile
         )
+        if not _TOKEN_TEXT.fullmatch(answer.token):
+            # aiohttp would refuse the header with a ValueError on the next call.
+            raise InvalidResponseError(
+                _O.LOGIN,
+                ROUTES[_O.LOGIN].success,
+                "a token that is empty or holds characters a header cannot carry",
+            )
         return answer.token
 
     def _check_id(self, operation: Operation, value: str, *, kind: str) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["Secret", "mask_mobile", "scrub"]
+__all__ = ["Secret", "mask_mobile", "mask_mobiles_in", "scrub"]
 
 _KEEP_TAIL: Final = 4  # digits left visible at the end, enough to tell numbers apart
 _MASK: Final = "***"
+_E164: Final = re.compile(r"\+[1-9][0-9]{7,14}")  # a phone number in E.164, anywhere in text
 
 
 def mask_mobile(number: str) -> str:
@@ -62,3 +64,12 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         if len(secret) >= 4:  # a one-letter "secret" would star ordinary words
             text = text.replace(secret, _MASK)
     return text
+
+
+def mask_mobiles_in(text: str) -> str:
+    """Return ``text`` with every E.164 number in it masked (see :func:`mask_mobile`).
+
+    For text that comes from outside: an answer's body, quoted in an error, may hold a
+    resident's number (a truncated credential does).
+    """
+    return _E164.sub(lambda found: mask_mobile(found.group()), text)

@@ -39,7 +39,7 @@ from ._errors import (
 )
 from ._logging import EventLogger
 from ._models import ErrorBody
-from ._redact import Secret, scrub
+from ._redact import Secret, mask_mobiles_in, scrub
 from ._retry import RetryPolicy, parse_retry_after
 from ._routes import Operation, Route
 from ._stats import ClientStats, StatsCounter
@@ -338,7 +338,8 @@ class Transport:
         return [s.reveal() for s in self._secrets] + list(auth.secrets())
 
     def _scrub(self, text: str, auth: Authorizer) -> str:
-        return scrub(text, self._secret_texts(auth))
+        # Text from an answer: no secret, and residents' numbers masked as in the logs.
+        return mask_mobiles_in(scrub(text, self._secret_texts(auth)))
 
     @overload
     async def call(
@@ -575,11 +576,13 @@ class Transport:
                 reason = f"JSON of the wrong shape ({exc})"
             except msgspec.DecodeError:
                 reason = "a body that is not JSON (or is cut short)"
+        # A successful login's answer is the token, whatever its shape: never quote it.
+        login = route.operation is Operation.LOGIN
         raise InvalidResponseError(
             route.operation,
             answer.status,
             reason,
-            excerpt=self._excerpt(answer.body, auth),
+            excerpt="" if login else self._excerpt(answer.body, auth),
             content_type=answer.content_type,
             request_id=answer.request_id,
         )

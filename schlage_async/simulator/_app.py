@@ -152,7 +152,8 @@ class SimulatorApp:
                 self._surface_b(route, engage[route.operation]),
             )
         add_control_routes(app, self)
-        app.router.add_route("*", "/{tail:.*}", self._unknown)
+        # [\s\S], not ".": a path whose decoded form holds a newline is unknown too.
+        app.router.add_route("*", "/{tail:[\\s\\S]*}", self._unknown)
         return app
 
     # --- the pipelines -------------------------------------------------------------------

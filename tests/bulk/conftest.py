@@ -1,19 +1,16 @@
-"""Fixtures of the bulk tests: a fake service for engine unit tests, a fake clock, portfolios."""
+"""Fixtures of the bulk tests: a fake service for engine unit tests, residents, portfolios.
+
+The fake clock (``clock``) and the threaded and subprocess simulators live in
+``tests/conftest.py``: the chaos suite uses them too.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
-import threading
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import structlog
@@ -32,32 +29,8 @@ from schlage_async import (
     UserNotFoundError,
 )
 from schlage_async._seed_errors import message_for
-from schlage_async.simulator import SimulatorConfig, SimulatorHandle, run_simulator
 
 Fault = Callable[[str, Mapping[str, object]], BaseException | None]
-
-
-@dataclass
-class FakeClock:
-    """A monotonic clock that moves only when a fake sleep says so."""
-
-    now: float = 1000.0
-    slept: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        """Advance the clock instead of waiting; yield once so other tasks run."""
-        self.slept.append(seconds)
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    """A fake clock with its fake sleep."""
-    return FakeClock()
 
 
 class FakeService:
@@ -197,76 +170,6 @@ def portfolio_dir(tmp_path: Path) -> Path:
 # --- simulators for the end-to-end tests -------------------------------------------------
 
 
-class ThreadedSimulator:
-    """A simulator served by its own event loop in a thread, for tests that call ``main()``."""
-
-    def __init__(self, config: SimulatorConfig) -> None:
-        self._config = config
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self.handle: SimulatorHandle | None = None
-        self._thread = threading.Thread(target=self._run, name="simulator", daemon=True)
-        self._error: BaseException | None = None
-
-    def _run(self) -> None:
-        async def serve() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            async with run_simulator(self._config, host="127.0.0.1", port=0) as sim:
-                self.handle = sim
-                self._ready.set()
-                await self._stop.wait()
-
-        try:
-            asyncio.run(serve())
-        except BaseException as exc:  # surfaced by start()
-            self._error = exc
-            self._ready.set()
-
-    def start(self) -> SimulatorHandle:
-        self._thread.start()
-        self._ready.wait(10)
-        if self._error is not None or self.handle is None:
-            raise RuntimeError(f"simulator did not start: {self._error!r}")
-        return self.handle
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def call(self, fn: Callable[[], object]) -> object:
-        """Run ``fn`` on the simulator's loop (safe access to its live state)."""
-        assert self._loop is not None
-        result: list[object] = []
-        done = threading.Event()
-
-        def go() -> None:
-            result.append(fn())
-            done.set()
-
-        self._loop.call_soon_threadsafe(go)
-        done.wait(10)
-        return result[0]
-
-
-@pytest.fixture
-def threaded_simulator() -> Iterator[Callable[..., ThreadedSimulator]]:
-    """``start(**SimulatorConfig fields)``: a simulator on its own thread; stopped after."""
-    started: list[ThreadedSimulator] = []
-
-    def start(**fields: Any) -> ThreadedSimulator:
-        sim = ThreadedSimulator(SimulatorConfig(**fields))
-        sim.start()
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
-
-
 @pytest.fixture
 def sim_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The simulator's default administrator in the SCHLAGE_* variables."""
@@ -278,62 +181,6 @@ def sim_env(monkeypatch: pytest.MonkeyPatch) -> None:
 SIM_USERNAME = "admin@sim.example"
 SIM_PASSWORD = "sim-admin-password"
 SIM_KEY = "sim-subscription-key"
-
-
-@dataclass
-class SimulatorProcess:
-    """``python -m schlage_async.simulator`` in a subprocess, and how to reach it."""
-
-    process: subprocess.Popen[str]
-    url: str
-
-    @property
-    def api_base_url(self) -> str:
-        return self.url + "/test/smc-api"
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=30) as answer:  # noqa: S310  # loopback
-            return json.loads(answer.read())
-
-    def post(self, path: str, body: Mapping[str, object]) -> Any:
-        request = urllib.request.Request(  # noqa: S310  # loopback only
-            self.url + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310  # loopback
-            return json.loads(answer.read())
-
-
-@pytest.fixture
-def simulator_process() -> Iterator[Callable[..., SimulatorProcess]]:
-    """``start(*args)``: a simulator subprocess on a free loopback port; ended after."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> SimulatorProcess:
-        proc = subprocess.Popen(  # noqa: S603  # our own interpreter and module
-            [sys.executable, "-m", "schlage_async.simulator", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening on "), line
-        return SimulatorProcess(proc, line.removeprefix("listening on ").strip())
-
-    yield start
-    for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 @pytest.fixture(autouse=True)
