@@ -9,9 +9,11 @@ A resident moves through these states (the store keeps the latest per input line
 
 ``creating`` is the intent: it is durable *before* the create request leaves, so after a
 crash the engine knows a credential may exist and reconciles (looks the user up) before
-creating again. ``done`` means created and, when the resident has doors, its no-tour
-payloads saved. ``failed`` is final with a reason; ``deferred`` is a retryable failure
-left for the next run.
+creating again. A row read for provisioning is first recorded as ``creating`` already
+(the intent written ahead, in an ordinary batch, so no create waits for an fsync of its
+own); a run that stops before sending it writes it back to ``pending``. ``done`` means
+created and, when the resident has doors, its no-tour payloads saved. ``failed`` is
+final with a reason; ``deferred`` is a retryable failure left for the next run.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ class CheckpointStore(Protocol):
 
     ``write`` may batch (it returns once the record is queued; a later ``write`` of the
     same line supersedes it); ``write_durable`` returns only once the record, and every
-    record written before it, is committed. ``flush`` commits everything queued.
+    record written before it, is committed. ``flush`` commits everything queued;
+    ``write_mark`` and ``ensure_committed`` wait for a point in the stream of writes.
     """
 
     async def open(self) -> None:
@@ -124,6 +127,17 @@ class CheckpointStore(Protocol):
 
     async def flush(self) -> None:
         """Commit everything queued so far."""
+
+    def write_mark(self) -> int:
+        """Return a mark for every record written so far (see :meth:`ensure_committed`)."""
+
+    async def ensure_committed(self, mark: int) -> None:
+        """Return once every record written before ``mark`` was taken is committed.
+
+        Cheap when it already is: the engine writes each ``creating`` intent ahead, in
+        an ordinary batch, and waits here only if that batch has not been committed by
+        the time the create is about to be sent.
+        """
 
     def iter_records(self) -> AsyncIterator[ResidentRecord]:
         """Yield every record, in line order (for the reports)."""

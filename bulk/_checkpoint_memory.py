@@ -59,6 +59,14 @@ class MemoryCheckpointStore:
     async def flush(self) -> None:
         """Nothing is ever pending."""
 
+    def write_mark(self) -> int:
+        """Every write is at once as committed as this store gets."""
+        return self.writes
+
+    async def ensure_committed(self, mark: int) -> None:
+        """Nothing to wait for (a subclass's ``flush`` decides what a commit means)."""
+        await self.flush()
+
     async def iter_records(self) -> AsyncIterator[ResidentRecord]:
         """Yield every record in line order."""
         for line in sorted(self._records):

@@ -106,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--base-url", help="the service's base URL (default: $SCHLAGE_BASE_URL)")
     mig.add_argument("--state", help="checkpoint file (default: INPUT.state.sqlite)")
     mig.add_argument("--restart", action="store_true", help="discard the checkpoint, start over")
+    mig.add_argument(
+        "--sync",
+        choices=("normal", "full"),
+        default="normal",
+        help=(
+            "checkpoint commits survive a killed process (normal, the default) or also a "
+            "power loss (full: an fsync per commit, slower); exactly-once holds either way"
+        ),
+    )
     mig.add_argument("--report-dir", help="where the reports go (default: ./reports/<stem>/)")
     pace = mig.add_mutually_exclusive_group()
     pace.add_argument(
@@ -415,7 +424,9 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="bulk-dry-")))
             store = SQLiteCheckpointStore(folder / "dry-run.sqlite", synchronous="NORMAL")
         else:
-            store = SQLiteCheckpointStore(state_path)
+            store = SQLiteCheckpointStore(
+                state_path, synchronous="FULL" if args.sync == "full" else "NORMAL"
+            )
         try:
             await store.open()
         except sqlite3.Error as exc:

@@ -213,6 +213,11 @@ async def _aiter_rows(rows: RowSource, options: ParseOptions) -> AsyncIterator[l
             return
 
 
+_Job = tuple[Resident, "ResidentRecord | None", "int | None"]
+"""A queued resident: its row, its open record from an earlier run (if any), and the
+store's write mark of the ``creating`` intent the reader wrote ahead for it (if any)."""
+
+
 class _Run:
     """One migration run: the shared state of the reader, the workers and the ticker."""
 
@@ -336,7 +341,9 @@ class _Run:
 
     # --- one resident -------------------------------------------------------------------
 
-    async def provision(self, resident: Resident, record: ResidentRecord | None) -> None:
+    async def provision(
+        self, resident: Resident, record: ResidentRecord | None, intent_mark: int | None = None
+    ) -> None:
         """Bring one resident to ``done`` or ``failed``, or leave it ``deferred``/open."""
         if record is None:
             record = ResidentRecord(
@@ -346,7 +353,7 @@ class _Run:
         while True:
             tries += 1
             try:
-                final = await self.advance(resident, record)
+                final = await self.advance(resident, record, intent_mark)
             except _Transient as exc:
                 record = exc.record
                 if tries >= self.options.retry_attempts:
@@ -399,13 +406,15 @@ class _Run:
                 task.cancel()
             await asyncio.gather(napping, stopping, return_exceptions=True)
 
-    async def advance(self, resident: Resident, record: ResidentRecord) -> ResidentRecord:
+    async def advance(
+        self, resident: Resident, record: ResidentRecord, intent_mark: int | None = None
+    ) -> ResidentRecord:
         """Take one resident as far as it goes; return its final record."""
         if record.credential_id is None:
             if record.create_attempts > 0:
                 record = await self.reconcile(resident, record)
             if record.credential_id is None and record.state is not ResidentState.FAILED:
-                record = await self.create(resident, record)
+                record = await self.create(resident, record, intent_mark)
         if record.state is ResidentState.FAILED:
             await self.store.write(record)
             return record
@@ -457,8 +466,15 @@ class _Run:
         )
         return created
 
-    async def create(self, resident: Resident, record: ResidentRecord) -> ResidentRecord:
-        """Create the credential: durable intent first, then the call."""
+    async def create(
+        self, resident: Resident, record: ResidentRecord, intent_mark: int | None = None
+    ) -> ResidentRecord:
+        """Create the credential: durable intent first, then the call.
+
+        For a new row the reader already wrote this very intent in an ordinary batch
+        (``intent_mark``): the create waits only if that batch is not committed yet, so
+        the durable intent costs no fsync of its own on the hot path.
+        """
         assert self.client is not None
         client = self.client
         intent = record.evolve(
@@ -466,7 +482,10 @@ class _Run:
             create_attempts=record.create_attempts + 1,
             reason=None,
         )
-        await self.store.write_durable(intent)
+        if intent_mark is not None and record.create_attempts == 0:
+            await self.store.ensure_committed(intent_mark)
+        else:
+            await self.store.write_durable(intent)
         try:
             created = await self.call(
                 lambda: client.create_credential(
@@ -490,6 +509,12 @@ class _Run:
                 ) from None
             return found
         except MobileNumberConflictError as exc:
+            # Whether a service checks the user id or the number first is not documented:
+            # after a lost answer, our own credential could be the one holding the
+            # number. Look the user up before calling the number someone else's.
+            found = await self.reconcile(resident, intent)
+            if found.credential_id is not None or found.state is ResidentState.FAILED:
+                return found
             return self.fail(
                 intent,
                 f"mobile number {mask_mobile(resident.mobile_number)} already belongs to "
@@ -535,7 +560,7 @@ class _Run:
     async def read(
         self,
         rows: RowSource,
-        queue: asyncio.Queue[tuple[Resident, ResidentRecord | None] | None],
+        queue: asyncio.Queue[_Job | None],
         final_lines: frozenset[int],
         open_records: dict[int, ResidentRecord],
         workers: int,
@@ -573,27 +598,48 @@ class _Run:
                             f"file has {existing.user_id} for it: the input changed; "
                             "pass --restart to start over"
                         )
+                    provisioning = not (self.stopped.is_set() or self.options.dry_run)
+                    mark: int | None = None
                     if existing is None:
+                        # A row about to be provisioned is recorded with its ``creating``
+                        # intent already (conservative: a resume looks such a user up
+                        # before creating); the worker makes sure it is committed first.
                         await self.store.write(
                             ResidentRecord(
-                                line=row.line, state=ResidentState.PENDING, user_id=row.user_id
+                                line=row.line,
+                                state=(
+                                    ResidentState.CREATING
+                                    if provisioning
+                                    else ResidentState.PENDING
+                                ),
+                                user_id=row.user_id,
+                                create_attempts=1 if provisioning else 0,
                             )
                         )
-                    if self.stopped.is_set() or self.options.dry_run:
+                        if provisioning:
+                            mark = self.store.write_mark()
+                    if not provisioning:
                         continue  # recorded; a later run provisions it
-                    await queue.put((row, existing))
+                    await queue.put((row, existing, mark))
         for _ in range(workers):  # the input is over: one end marker per worker
             await queue.put(None)
 
-    async def work(
-        self, queue: asyncio.Queue[tuple[Resident, ResidentRecord | None] | None]
-    ) -> None:
+    async def work(self, queue: asyncio.Queue[_Job | None]) -> None:
         """One worker: provision residents until the reader says the input is over."""
         while True:
             item = await queue.get()
             if item is None:
                 return
             if self.stopped.is_set():
+                resident, _existing, mark = item
+                if mark is not None:  # never sent: take back the intent written ahead
+                    await self.store.write(
+                        ResidentRecord(
+                            line=resident.line,
+                            state=ResidentState.PENDING,
+                            user_id=resident.user_id,
+                        )
+                    )
                 continue  # its pending (or open) record stays for the next run
             self.in_flight += 1
             try:
@@ -675,9 +721,7 @@ async def migrate(
     )
     view = await store.resume_view()
     open_records = dict(view.open_records)
-    queue: asyncio.Queue[tuple[Resident, ResidentRecord | None] | None] = asyncio.Queue(
-        maxsize=options.concurrency * 2
-    )
+    queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=options.concurrency * 4)
     run.progress.start(options.total_rows)
     helpers: list[asyncio.Task[None]] = [asyncio.create_task(run.tick())]
     if stop is not None:

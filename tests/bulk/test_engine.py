@@ -164,7 +164,7 @@ async def test_raw_json_lines_are_parsed_and_numbered(service: Any, clock: Any) 
 async def test_a_409_on_the_mobile_number_fails_without_a_retry(
     service: Any, clock: Any, make_resident: Any
 ) -> None:
-    """Another user holds the number: one create, a permanent failure naming the cause."""
+    """Another user holds the number: one create, one lookup, a permanent failure naming it."""
     other = make_resident(99)
     await service.create_credential(
         user_id=other.user_id, mobile_number="+15550000001", card_format="26A"
@@ -174,7 +174,7 @@ async def test_a_409_on_the_mobile_number_fails_without_a_retry(
     summary = await _run(service, [make_resident(1, mobile="+15550000001")], store, clock)
     assert summary.status is MigrationStatus.COMPLETED
     assert summary.failed == 1
-    assert service.calls == {"create": 1}
+    assert service.calls == {"create": 1, "get": 1}  # the lookup finds no credential of ours
     record = store.get(1)
     assert record is not None
     assert record.retryable is False

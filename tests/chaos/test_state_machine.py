@@ -77,7 +77,7 @@ PRESEEDS: Final = ("none", "mobile_taken", "same_user_same_mobile", "same_user_o
 
 # The documented graph (bulk/_checkpoint.py), plus rewriting a state with itself.
 GRAPH: Final[Mapping[S | None, frozenset[S]]] = {
-    None: frozenset({S.PENDING, S.FAILED}),
+    None: frozenset({S.PENDING, S.CREATING, S.FAILED}),  # CREATING: the intent written ahead
     S.PENDING: frozenset({S.PENDING, S.CREATING, S.FAILED, S.DEFERRED}),
     S.CREATING: frozenset({S.CREATING, S.CREATED, S.FAILED, S.DEFERRED}),
     S.CREATED: frozenset({S.CREATED, S.DONE, S.FAILED, S.DEFERRED}),
