@@ -564,10 +564,20 @@ class Transport:
     def _decode(
         self, route: Route, answer: Answer, expect: type[_T] | None, auth: Authorizer
     ) -> _T | None:
-        if expect is None:
-            return None
         reason: str
-        if not answer.body.strip():
+        if expect is None:
+            # No answer model (a save, a resend, a delete): nothing, or any JSON, is the
+            # service's; an HTML page or a cut-short body on a 2xx is a gateway's, and
+            # the operation cannot be taken as done.
+            if not answer.body.strip():
+                return None
+            try:
+                msgspec.json.decode(answer.body)
+            except msgspec.DecodeError:
+                reason = "a body that is not JSON (or is cut short)"
+            else:
+                return None
+        elif not answer.body.strip():
             reason = "an empty body"
         else:
             try:

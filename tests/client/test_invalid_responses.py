@@ -104,3 +104,32 @@ async def test_redirect_not_followed_so_secrets_stay_home(
     assert "redirect" in str(caught.value)
     assert elsewhere.seen == []
     assert creds.subscription_key not in str(caught.value)
+
+
+SAVE_PATH = f"/credentials/mobile/basic/{CREDENTIAL_ID}/notourpayloads"
+PAYLOAD = {"lockId": 1, "serialNumber": "SN-1", "noTourPayload": "ab" * 48}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "accepted"),
+    [
+        pytest.param(200, '{"credentialId": "x"}', "application/json", True, id="200-json"),
+        pytest.param(204, "", "application/json", True, id="204-empty"),
+        pytest.param(200, HTML, "text/html", False, id="200-gateway-html"),
+        pytest.param(200, '{"credentialId": "x", "noTour', "application/json", False, id="cut"),
+    ],
+)
+async def test_a_save_is_done_only_when_the_answer_is_the_services(
+    fake: Any, client: Any, status: int, body: str, content_type: str, accepted: bool
+) -> None:
+    """A save answered 2xx with an HTML page or a cut-short body is not taken as saved."""
+    fake.on("POST", SAVE_PATH, fake.Reply(status, body=body, content_type=content_type))
+    save = client.save_no_tour_payloads(
+        credential_id=CREDENTIAL_ID, payloads=[PAYLOAD], retry=RetryPolicy.none()
+    )
+    if accepted:
+        assert await save is None
+    else:
+        with pytest.raises(InvalidResponseError) as caught:
+            await save
+        assert "not JSON" in caught.value.reason
