@@ -282,7 +282,7 @@ def _adaptive(sizes: Sizes, workdir: Path, out: Outcome) -> None:
         ),
         Figure(
             "adaptive_reported_rate_over_r",
-            "rate limit, adaptive: the engine's own converged estimate / R",
+            "rate limit, adaptive: the rate the engine reports it sustained / R",
             reported,
             "x",
             params=params,

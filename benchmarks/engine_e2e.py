@@ -134,7 +134,7 @@ def _line(f: dict[str, Any]) -> str:
     if "achieved_over_rate" in f:
         text += f", achieved/R = {f['achieved_over_rate']:.3f} (R = {f['rate']:g})"
     if f.get("adaptive_rate") is not None:
-        text += f", AIMD converged to {f['adaptive_rate']:.1f} req/s"
+        text += f", adaptive sustained {f['adaptive_rate']:.1f} req/s"
     return text
 
 

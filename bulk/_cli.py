@@ -315,7 +315,12 @@ def format_summary(summary: MigrationSummary, reports: ReportPaths) -> str:
     if summary.pauses:
         lines.append(f"  paused       {summary.pauses:,} times, {summary.paused_seconds:.1f} s")
     if summary.adaptive_rate is not None:
-        lines.append(f"  adaptive     converged to {summary.adaptive_rate:.1f} req/s")
+        ceiling = summary.adaptive_ceiling
+        lines.append(
+            f"  adaptive     sustained {summary.adaptive_rate:.1f} req/s after slow start"
+            + (f" (probed up to {ceiling:.1f} req/s)" if ceiling else "")
+            + f"; pass --rate {summary.adaptive_rate:.0f} next time"
+        )
     lines.append(f"Reports: {reports.directory}/ (summary.json, succeeded.csv, failed.csv, ...)")
     return "\n".join(lines)
 

@@ -800,7 +800,8 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
         pauses=run.gate.pauses,
         paused_seconds=run.gate.paused_seconds,
         rate=None if adaptive is not None else run.limiter.rate,
-        adaptive_rate=adaptive.converged_rate if adaptive is not None else None,
+        adaptive_rate=adaptive.sustained_rate if adaptive is not None else None,
+        adaptive_ceiling=adaptive.converged_rate if adaptive is not None else None,
     )
     _log.info("migration.end", **summary.to_dict()["counts"], status=status.value)
     return summary

@@ -128,11 +128,15 @@ class AimdController:
     __slots__ = (
         "_clock",
         "_cut_rates",
+        "_first_cut_at",
         "_last_cut",
         "_measured",
         "_ok",
+        "_ok_since_cut",
+        "_ok_total",
         "_peak",
         "_sent",
+        "_started",
         "_window_start",
         "decrease",
         "increase",
@@ -171,6 +175,10 @@ class AimdController:
         self._last_cut = -math.inf  # when the rate was last cut
         self._cut_rates: list[float] = []  # the capacity seen at each 429 (latest last)
         self._peak = 0.0  # the best successes per second of a window after slow start
+        self._started = self._window_start  # when steering began
+        self._ok_total = 0  # successes since steering began
+        self._first_cut_at: float | None = None  # when slow start ended (the first 429)
+        self._ok_since_cut = 0  # successes since then
 
     def __repr__(self) -> str:
         return f"AimdController(rate={self.rate:.1f}, slow_start={self.slow_start})"
@@ -189,6 +197,21 @@ class AimdController:
         return min(self.rate, self._peak) if self._peak else self.rate
 
     @property
+    def sustained_rate(self) -> float:
+        """Successes per second since slow start ended: what the service let through.
+
+        This, not the probing ceiling (:attr:`converged_rate`), is the rate to pass as
+        ``--rate`` next time: a gateway's burst allowance lets AIMD climb above the
+        sustained limit between 429s, and each 429 pauses everyone.
+        """
+        now = self._clock()
+        if self._first_cut_at is not None and now > self._first_cut_at:
+            return self._ok_since_cut / (now - self._first_cut_at)
+        if now > self._started:
+            return self._ok_total / (now - self._started)
+        return self.rate
+
+    @property
     def cuts(self) -> int:
         """How many times a 429 cut the rate."""
         return len(self._cut_rates)
@@ -200,6 +223,9 @@ class AimdController:
     def on_success(self) -> bool:
         """A request succeeded; return True when the rate was raised."""
         self._ok += 1
+        self._ok_total += 1
+        if self._first_cut_at is not None:
+            self._ok_since_cut += 1
         now = self._clock()
         elapsed = now - self._window_start
         if elapsed < self.interval:
@@ -226,6 +252,7 @@ class AimdController:
         base = self.rate
         if self.slow_start:
             self.slow_start = False
+            self._first_cut_at = now
             elapsed = now - self._window_start
             measured = self._ok / elapsed if self._ok and elapsed > 0 else self._measured
             if measured is not None:

@@ -82,7 +82,9 @@ class MigrationSummary:
     rate: float | None = None
     """The configured rate (req/s); None when unlimited or adaptive."""
     adaptive_rate: float | None = None
-    """Where ``--adaptive`` converged (req/s)."""
+    """What ``--adaptive`` sustained after its slow start (req/s): the rate to reuse."""
+    adaptive_ceiling: float | None = None
+    """Where ``--adaptive`` kept probing (the mean rate at its last 429s), req/s."""
 
     @property
     def calls_per_second(self) -> float:
@@ -129,5 +131,8 @@ class MigrationSummary:
                 "paused_s": round(self.paused_seconds, 3),
                 "rate": self.rate,
                 "adaptive_rate": round(self.adaptive_rate, 2) if self.adaptive_rate else None,
+                "adaptive_ceiling": (
+                    round(self.adaptive_ceiling, 2) if self.adaptive_ceiling else None
+                ),
             },
         }

@@ -132,3 +132,25 @@ def test_the_adaptive_limiter_follows_its_controller() -> None:
     limiter = AdaptiveRateLimiter(AimdController(100, clock=clock))
     limiter.on_throttled()
     assert limiter.rate == pytest.approx(70)
+
+
+def test_the_sustained_rate_is_what_got_through_not_the_probing_ceiling() -> None:
+    """Against a bucket with a one-second burst, AIMD probes above the limit between 429s;
+    the rate it reports for reuse is what succeeded, near the limit, not that ceiling."""
+    clock = _Clock()
+    aimd = AimdController(10, clock=clock)
+    limit, tokens = 100.0, 100.0
+    for _ in range(120):  # two minutes of one-second windows
+        start, n = clock.now, max(1, int(aimd.rate))
+        for i in range(n):
+            now = start + (i + 1) / n
+            tokens = min(limit, tokens + (now - clock.now) * limit)
+            clock.now = now
+            aimd.on_sent()
+            if tokens >= 1:
+                tokens -= 1
+                aimd.on_success()
+            else:
+                aimd.on_throttled()
+    assert aimd.converged_rate > 1.1 * limit  # the ceiling overshoots on the burst
+    assert 0.8 * limit <= aimd.sustained_rate <= 1.05 * limit
