@@ -44,19 +44,14 @@ __all__ = ["measure_resume"]
 
 async def _half_migrate(base_url: str, portfolio: Path, state: Path, half: int) -> None:
     """Leave ``state`` as a run stopped after the first ``half`` rows leaves it."""
-    store = SQLiteCheckpointStore(state)
-    await store.open()
-    try:
-        async with engine_client(base_url, 32) as client:
-            summary = await migrate(
-                client,
-                islice(read_input(portfolio), half),
-                store,
-                options=MigrationOptions(concurrency=32),
-                limiter=UnlimitedLimiter(),
-            )
-    finally:
-        await store.aclose()
+    async with SQLiteCheckpointStore(state) as store, engine_client(base_url, 32) as client:
+        summary = await migrate(
+            client,
+            islice(read_input(portfolio), half),
+            store,
+            options=MigrationOptions(concurrency=32),
+            limiter=UnlimitedLimiter(),
+        )
     if summary.succeeded != half:
         raise RuntimeError(f"building the half-done state failed: {summary.to_dict()}")
 
@@ -73,19 +68,14 @@ async def _time_skipping(base_url: str, portfolio: Path, state: Path, half: int)
             yield row
 
     started = time.perf_counter()
-    store = SQLiteCheckpointStore(state)
-    await store.open()
-    try:
-        async with engine_client(base_url, 32) as client:
-            summary = await migrate(
-                client,
-                rows(),
-                store,
-                options=MigrationOptions(concurrency=32),
-                limiter=UnlimitedLimiter(),
-            )
-    finally:
-        await store.aclose()
+    async with SQLiteCheckpointStore(state) as store, engine_client(base_url, 32) as client:
+        summary = await migrate(
+            client,
+            rows(),
+            store,
+            options=MigrationOptions(concurrency=32),
+            limiter=UnlimitedLimiter(),
+        )
     if summary.skipped != half or summary.api_calls != 0 or not reached:
         raise RuntimeError(f"the resume did not skip the finished half: {summary.to_dict()}")
     return reached[0] - started

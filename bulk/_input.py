@@ -488,11 +488,20 @@ class Deduplicator:
         db = self._db
         if db is None:
             raise RuntimeError("the deduplicator is closed")
-        found = db.execute(f"SELECT line FROM {table} WHERE key = ?", (key,)).fetchone()  # noqa: S608  # table is one of two constants
-        if found is not None:
-            return int(found[0])
-        db.execute(f"INSERT INTO {table} (key, line) VALUES (?, ?)", (key, line))  # noqa: S608  # same
-        return line
+        # A new key (the common case) costs one statement; a duplicate, a second.
+        inserted = db.execute(
+            f"INSERT OR IGNORE INTO {table} (key, line) VALUES (?, ?)",  # noqa: S608  # table is one of two constants
+            (key, line),
+        ).rowcount
+        if inserted:
+            return line
+        found = db.execute(f"SELECT line FROM {table} WHERE key = ?", (key,)).fetchone()  # noqa: S608  # same
+        return int(found[0])
+
+    def _forget(self, table: str, key: str, line: int) -> None:
+        """Undo :meth:`_first` for ``key`` if ``line`` recorded it."""
+        if self._db is not None:
+            self._db.execute(f"DELETE FROM {table} WHERE key = ? AND line = ?", (key, line))  # noqa: S608  # table is one of two constants
 
     def check(self, row: ParsedRow) -> ParsedRow:
         """Return ``row``, or a :class:`RejectedRow` when an earlier row has its ids."""
@@ -508,6 +517,8 @@ class Deduplicator:
             )
         first = self._first("mobiles", row.mobile_number, row.line)
         if first != row.line:
+            # A rejected row claims nothing: its user id stays free for a later row.
+            self._forget("user_ids", row.user_id, row.line)
             return RejectedRow(
                 line=row.line,
                 user_id=row.user_id,

@@ -35,6 +35,7 @@ from ._errors import (
     RequestTimeoutError,
     SchlageError,
     SubscriptionKeyError,
+    TransportError,
     classify_error,
 )
 from ._logging import EventLogger
@@ -166,48 +167,31 @@ def translate_exception(
         )
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
         return Failure(ConfigurationError(f"{operation}: invalid URL ({detail})"), "fatal", False)
-    if isinstance(exc, TimeoutError):  # includes aiohttp's ServerTimeoutError
+
+    def sent(
+        replayable: type[TransportError], text: str, unknown: str, kind: FailureKind, retry: bool
+    ) -> Failure:
+        # The request may have reached the service: replayable where that is safe,
+        # otherwise the outcome is unknown and the call is never sent again.
         if replay_safe:
             return Failure(
-                RequestTimeoutError(operation, f"no answer in time ({detail})", attempts=attempts),
-                "timeout",
-                True,
+                replayable(operation, f"{text} ({detail})", attempts=attempts), kind, retry
             )
-        return Failure(
-            OutcomeUnknownError(
-                operation, f"sent, but no answer in time ({detail})", attempts=attempts
-            ),
-            "timeout",
-            False,
+        error = OutcomeUnknownError(operation, f"{unknown} ({detail})", attempts=attempts)
+        return Failure(error, kind, False)
+
+    if isinstance(exc, TimeoutError):  # includes aiohttp's ServerTimeoutError
+        return sent(
+            RequestTimeoutError, "no answer in time", "sent, but no answer in time", "timeout", True
         )
     if isinstance(
         exc,
         aiohttp.ServerConnectionError | aiohttp.ClientOSError | aiohttp.ClientPayloadError,
     ):
-        if replay_safe:
-            return Failure(
-                ConnectionFailedError(operation, f"connection lost ({detail})", attempts=attempts),
-                "lost",
-                True,
-            )
-        return Failure(
-            OutcomeUnknownError(
-                operation, f"connection lost after sending ({detail})", attempts=attempts
-            ),
-            "lost",
-            False,
+        return sent(
+            ConnectionFailedError, "connection lost", "connection lost after sending", "lost", True
         )
-    if replay_safe:
-        return Failure(
-            ConnectionFailedError(operation, f"request failed ({detail})", attempts=attempts),
-            "fatal",
-            False,
-        )
-    return Failure(
-        OutcomeUnknownError(operation, f"request failed ({detail})", attempts=attempts),
-        "fatal",
-        False,
-    )
+    return sent(ConnectionFailedError, "request failed", "request failed", "fatal", False)
 
 
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}

@@ -257,6 +257,10 @@ def test_a_csv_header_without_the_needed_columns_is_an_input_error() -> None:
         list(iter_csv(["name,phone\n", "a,b\n"]))
 
 
+_UID_A = "11111111-1111-4111-8111-111111111111"
+_UID_B = "22222222-2222-4222-8222-222222222222"
+
+
 def test_duplicates_inside_the_input_fail_the_second_occurrence() -> None:
     """Same user id or same mobile number: the later row fails, naming the first line."""
     dedup = Deduplicator()
@@ -277,6 +281,24 @@ def test_duplicates_inside_the_input_fail_the_second_occurrence() -> None:
     assert isinstance(checked[2], RejectedRow)
     assert "duplicate mobile number +1******4567: line 1" in checked[2].reason
     assert isinstance(checked[3], RejectedRow)
+
+
+def test_a_row_rejected_as_a_duplicate_claims_neither_of_its_ids() -> None:
+    """A row failed for a taken number leaves its user id free for a later row."""
+    with Deduplicator() as dedup:
+        rows = list(
+            iter_jsonl(
+                [
+                    json.dumps(_row(userId=_UID_A, mobileNumber="+15550000001")),
+                    json.dumps(_row(userId=_UID_B, mobileNumber="+15550000001")),
+                    json.dumps(_row(userId=_UID_B, mobileNumber="+15550000002")),
+                ]
+            )
+        )
+        checked = [dedup.check(r) for r in rows]
+    assert isinstance(checked[0], Resident)
+    assert isinstance(checked[1], RejectedRow)
+    assert isinstance(checked[2], Resident)
 
 
 @pytest.mark.parametrize(
