@@ -46,6 +46,8 @@ from ._progress import LogProgress, NullProgress, ProgressSink, ProgressSnapshot
 from ._reports import ReportPaths, write_reports
 from ._resident import ParsedRow, RejectedRow, Resident
 from ._summary import MigrationStatus, MigrationSummary, StopReason
+from ._sync_plan import SyncPlan, plan_sync
+from ._sync_plan_file import PlanError, PlanHeader, PlanStep, SyncAction, iter_plan_steps
 from ._user_ids import DEFAULT_NAMESPACE, integration_namespace, user_id_for
 from ._verify import Verification, verify_against_state
 
@@ -72,6 +74,9 @@ __all__ = [
     "ParsedRow",
     "PauseGate",
     "PhoneNumberError",
+    "PlanError",
+    "PlanHeader",
+    "PlanStep",
     "ProgressSink",
     "ProgressSnapshot",
     "ProvisioningClient",
@@ -87,6 +92,8 @@ __all__ = [
     "StateInUseError",
     "StopReason",
     "StoreClosedError",
+    "SyncAction",
+    "SyncPlan",
     "UnlimitedLimiter",
     "Verification",
     "bind_input",
@@ -96,10 +103,12 @@ __all__ = [
     "integration_namespace",
     "iter_csv",
     "iter_jsonl",
+    "iter_plan_steps",
     "migrate",
     "normalize_mobile",
     "parse_jsonl_line",
     "parse_resident",
+    "plan_sync",
     "read_input",
     "user_id_for",
     "verify_against_state",

@@ -24,6 +24,7 @@ from schlage_async import ConfigurationError, SchlageClient
 
 from ._checkpoint import CheckpointStore, InputMismatchError, StoreClosedError, bind_input
 from ._checkpoint_sqlite import SQLiteCheckpointStore, StateInUseError
+from ._cli_sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
 from ._engine import (
     DEFAULT_CONCURRENCY,
     ENGINE_RETRY_POLICY,
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--bad-rows", type=int, default=10, metavar="K")
     demo.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY)
     _add_output_options(demo)
+    add_sync_commands(commands, _add_output_options)  # plan, apply, decommission, chase
     return parser
 
 
@@ -527,6 +529,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_generate(args)
         if args.command == "migrate":
             return _cmd_migrate(args, args_list)
+        if args.command in SYNC_COMMANDS:
+            tools = CliTools(
+                read_secrets=lambda: _read_secrets(os.environ),
+                limiter=_limiter,
+                install_signals=_install_signals,
+                progress_sink=_progress_sink,
+            )
+            return run_sync_command(args, args_list, tools)
         return _cmd_demo(args)
     except (UsageError, InputError) as exc:
         print(f"schlage-bulk: error: {exc}", file=sys.stderr)
