@@ -2,6 +2,21 @@
 
 The command line is ``python -m bulk`` (``schlage-bulk``); services call :func:`migrate`
 with a client, an iterator of rows and a :class:`CheckpointStore`.
+
+Where things are (each module holds one thing; all private, re-exported here):
+
+* ``_state_machine.py``: one resident's state machine. The state diagram is at its top;
+  every transition (reject, admit, reconcile, create, save, done, deferred) is one method
+  of ``ResidentMachine``, and the exactly-once rules are written beside them.
+* ``_calls.py``: the path every API call takes out: the pause gate (``_pause.py``), the
+  limiter (``_limiter.py``), the 429 policy and the conditions that stop a run.
+* ``_engine.py``: the run that uses both: the reader (``_input.py`` parses, dedups), the
+  workers, progress snapshots (``_progress.py``), the summary (``_summary.py``).
+* ``_checkpoint.py``: the store seam (one record per input line); ``_checkpoint_sqlite.py``
+  and ``_checkpoint_memory.py`` implement it.
+* ``_reports.py``: the report files; ``_verify.py``: checking a service's state against
+  the input; ``_generate.py``: synthetic portfolios.
+* ``_cli.py`` and ``_demo.py``: the command line, a thin caller of the above.
 """
 
 from __future__ import annotations

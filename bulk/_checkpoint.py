@@ -1,19 +1,8 @@
-"""The checkpoint seam: each resident's state, and the :class:`CheckpointStore` Protocol.
+"""The checkpoint seam: each resident's record, and the :class:`CheckpointStore` Protocol.
 
-A resident moves through these states (the store keeps the latest per input line)::
-
-    pending ──► creating ──► created ──► done
-       │           │  ▲         │
-       │           ▼  │         ▼
-       └──────► failed / deferred (deferred goes back to work on the next try or run)
-
-``creating`` is the intent: it is durable *before* the create request leaves, so after a
-crash the engine knows a credential may exist and reconciles (looks the user up) before
-creating again. A row read for provisioning is first recorded as ``creating`` already
-(the intent written ahead, in an ordinary batch, so no create waits for an fsync of its
-own); a run that stops before sending it writes it back to ``pending``. ``done`` means
-created and, when the resident has doors, its no-tour payloads saved. ``failed`` is
-final with a reason; ``deferred`` is a retryable failure left for the next run.
+The states a record moves through, and every transition between them, are drawn and
+written in ``_state_machine.py``; this module holds only the data the store keeps
+(:class:`ResidentRecord`, one per input line) and what a store must do.
 """
 
 from __future__ import annotations
@@ -37,7 +26,7 @@ __all__ = [
 
 
 class ResidentState(enum.StrEnum):
-    """Where one resident is in its provisioning (see the module docstring)."""
+    """Where one resident is in its provisioning (the diagram: ``bulk._state_machine``)."""
 
     PENDING = "pending"
     CREATING = "creating"

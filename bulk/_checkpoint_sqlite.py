@@ -18,6 +18,7 @@ is refused with :class:`StateInUseError` instead of interleaving with the first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -29,7 +30,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from ._checkpoint import ResidentRecord, ResidentState, ResumeView, StoreClosedError
 
-__all__ = ["SQLiteCheckpointStore", "StateInUseError", "StoreStats"]
+__all__ = ["SQLiteCheckpointStore", "StateInUseError", "StoreStats", "remove_state"]
 
 _T = TypeVar("_T")
 
@@ -431,3 +432,10 @@ class SQLiteCheckpointStore:
         self.stats.commits += 1
         self.stats.records += len(pending)
         return None
+
+
+def remove_state(path: Path) -> None:
+    """Delete a SQLite state file and its companions (``-wal``, ``-shm``, ``-journal``)."""
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()

@@ -23,7 +23,7 @@ import phonenumbers
 from schlage_async import ConfigurationError, SchlageClient
 
 from ._checkpoint import CheckpointStore, InputMismatchError, StoreClosedError, bind_input
-from ._checkpoint_sqlite import SQLiteCheckpointStore, StateInUseError
+from ._checkpoint_sqlite import SQLiteCheckpointStore, StateInUseError, remove_state
 from ._cli_sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
 from ._engine import (
     DEFAULT_CONCURRENCY,
@@ -46,7 +46,7 @@ from ._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, Unlimi
 from ._logs import configure_logging
 from ._phones import DEFAULT_REGION
 from ._progress import LogProgress, ProgressSink, RichProgress
-from ._reports import ReportPaths, write_reports
+from ._reports import ReportPaths, format_summary, write_reports
 from ._summary import EXIT_RESUMABLE, EXIT_USAGE, MigrationStatus, MigrationSummary, StopReason
 from ._user_ids import DEFAULT_NAMESPACE, integration_namespace
 
@@ -211,13 +211,6 @@ def _read_secrets(environ: dict[str, str] | os._Environ[str]) -> tuple[str, str,
     return values[0], values[1], values[2]
 
 
-def remove_state(path: Path) -> None:
-    """Delete a state file and its SQLite companions (``--restart``)."""
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
-        with contextlib.suppress(FileNotFoundError):
-            candidate.unlink()
-
-
 def _rerun_command(argv: Sequence[str]) -> str:
     """The command that resumes this run: the same arguments, never ``--restart``."""
     return shlex.join(["python", "-m", "bulk", *(a for a in argv if a != "--restart")])
@@ -296,35 +289,6 @@ async def _run_migration(
             loop.remove_signal_handler(sig)
     reports = await write_reports(store, report_dir, summary, extra=extra)
     return _Outcome(summary, reports)
-
-
-def format_summary(summary: MigrationSummary, reports: ReportPaths) -> str:
-    """The end-of-run summary a person reads."""
-    lines = [
-        f"Migration {summary.status.value} in {summary.duration:.1f} s",
-        f"  rows         {summary.total_rows:>9,}",
-        f"  succeeded    {summary.succeeded:>9,}",
-        f"  failed       {summary.failed:>9,}   {reports.failed}",
-        f"  deferred     {summary.deferred:>9,}",
-        f"  unprocessed  {summary.unprocessed:>9,}   {reports.unprocessed}",
-        f"  this run     {summary.succeeded_this_run:,} succeeded, "
-        f"{summary.failed_this_run:,} failed, {summary.skipped:,} skipped (done before), "
-        f"{summary.reconciled:,} reconciled",
-        f"  API calls    {summary.api_calls:,} ({summary.calls_per_second:.1f} calls/s), "
-        f"429s: {summary.rate_limited:,}, logins: {summary.logins:,}, "
-        f"client retries: {summary.retries:,}",
-    ]
-    if summary.pauses:
-        lines.append(f"  paused       {summary.pauses:,} times, {summary.paused_seconds:.1f} s")
-    if summary.adaptive_rate is not None:
-        ceiling = summary.adaptive_ceiling
-        lines.append(
-            f"  adaptive     sustained {summary.adaptive_rate:.1f} req/s after slow start"
-            + (f" (probed up to {ceiling:.1f} req/s)" if ceiling else "")
-            + f"; pass --rate {summary.adaptive_rate:.0f} next time"
-        )
-    lines.append(f"Reports: {reports.directory}/ (summary.json, succeeded.csv, failed.csv, ...)")
-    return "\n".join(lines)
 
 
 def _format_stop(summary: MigrationSummary, rerun: str) -> str:
@@ -501,15 +465,21 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, verbose=args.verbose)
-    from ._demo import run_demo  # the simulator is only imported for the demo
+    from schlage_async.simulator import FaultSpec, FaultSpecError  # only for the demo
 
+    from ._demo import run_demo
+
+    try:
+        faults = FaultSpec.parse(args.faults)
+    except FaultSpecError as exc:
+        raise UsageError(str(exc)) from None
     workdir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="schlage-bulk-demo-"))
     code: int = asyncio.run(
         run_demo(
             workdir,
             count=args.count,
             rate=args.rate,
-            faults=args.faults,
+            faults=faults,
             seed=args.seed,
             bad_rows=args.bad_rows,
             concurrency=args.concurrency,

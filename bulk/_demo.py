@@ -15,22 +15,15 @@ from pathlib import Path
 from typing import Final
 
 from schlage_async import SchlageClient
-from schlage_async.simulator import (
-    FaultSpec,
-    FaultSpecError,
-    SimulatorConfig,
-    SimulatorHandle,
-    run_simulator,
-)
+from schlage_async.simulator import FaultSpec, SimulatorConfig, SimulatorHandle, run_simulator
 
-from ._checkpoint_sqlite import SQLiteCheckpointStore
-from ._cli import UsageError, format_summary, remove_state
+from ._checkpoint_sqlite import SQLiteCheckpointStore, remove_state
 from ._engine import ENGINE_RETRY_POLICY, MigrationOptions, migrate
 from ._generate import generate_portfolio
 from ._input import read_input
 from ._limiter import FixedRateLimiter, RateLimiter, UnlimitedLimiter
 from ._progress import ProgressSink
-from ._reports import write_reports
+from ._reports import format_summary, write_reports
 from ._summary import EXIT_OK, MigrationStatus, MigrationSummary, StopReason
 from ._verify import verify_against_state
 
@@ -86,17 +79,14 @@ async def run_demo(
     *,
     count: int,
     rate: float,
-    faults: str,
+    faults: FaultSpec,
     seed: int,
     bad_rows: int,
     concurrency: int,
     progress: ProgressSink | None,
 ) -> int:
     """Run the demo in ``workdir``; return the exit code (0 when the state verifies)."""
-    try:
-        spec = FaultSpec.parse(faults)
-    except FaultSpecError as exc:
-        raise UsageError(str(exc)) from None
+    spec = faults
     input_path = workdir / "portfolio.jsonl"
     state_path = workdir / "portfolio.jsonl.state.sqlite"
     report_dir = workdir / "reports"

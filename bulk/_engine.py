@@ -1,71 +1,37 @@
-"""The migration engine: exactly-once, resumable provisioning of a stream of residents.
+"""The run: a reader, a pool of workers and a progress ticker around two parts.
 
-A fixed pool of ``concurrency`` workers pulls residents from a bounded queue that one
-reader task fills from the (streamed) input, so memory stays flat however long the input.
-Every API call passes the shared :class:`PauseGate` (one 429 pauses everyone, once) and
-the shared :class:`RateLimiter`. Each resident's state goes to the
-:class:`CheckpointStore`; the ``creating`` intent is durable before the create leaves.
+Where to look (a newcomer's map of ``bulk``'s engine):
 
-Exactly-once, whatever the crash point:
-
-* a resident whose record shows a create may have left (``create_attempts > 0``, no
-  credential id) is looked up with ``get_credential_by_user`` before any new create:
-  found with its mobile number means created (adopted), not found means create;
-* a 409 on the user id is reconciled the same way; a 409 on the mobile number (another
-  user holds it) is a permanent failure, never retried;
-* an unknown outcome (no answer to a create), a 5xx or an unreadable answer is never
-  replayed blindly: the retry starts with the lookup;
-* saving no-tour payloads replaces per device, so it is simply done again.
+* ``_state_machine.py``: one resident's state machine, every transition, with the
+  state diagram at its top and the exactly-once rules;
+* ``_calls.py``: the path every API call takes out (pause gate, limiter, 429 policy,
+  stop conditions);
+* this module: the run that uses both. A fixed pool of ``concurrency`` workers pulls
+  residents from a bounded queue that one reader task fills from the (streamed) input,
+  so memory stays flat however long the input; a ticker hands progress snapshots out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
-import random
 import time
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
-from dataclasses import dataclass
-from typing import Final, Protocol, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Final
 
 import structlog
 
-from schlage_async import (
-    AccountBlockedError,
-    APIError,
-    AuthenticationError,
-    ClientStats,
-    CreatedCredential,
-    Credential,
-    InvalidResponseError,
-    MobileNumberConflictError,
-    NotFoundError,
-    NoTourPayload,
-    PermissionDeniedError,
-    RateLimitedError,
-    RetryPolicy,
-    ServerError,
-    TransportError,
-    UserIdConflictError,
-    mask_mobile,
-)
+from schlage_async import ClientStats
 
+from ._calls import ENGINE_RETRY_POLICY, CallPath, ProvisioningClient, Stopped
 from ._checkpoint import CheckpointStore, InputMismatchError, ResidentRecord, ResidentState
 from ._input import Deduplicator, ParseOptions, parse_jsonl_line
 from ._limiter import RateLimiter, UnlimitedLimiter
+from ._options import DEFAULT_CONCURRENCY, MigrationOptions
 from ._pause import PauseGate
 from ._progress import NullProgress, ProgressSink, ProgressSnapshot
 from ._resident import ParsedRow, RejectedRow, Resident
+from ._state_machine import ResidentMachine
 from ._summary import MigrationStatus, MigrationSummary, StopReason
 
 __all__ = [
@@ -76,94 +42,13 @@ __all__ = [
     "migrate",
 ]
 
-_T = TypeVar("_T")
 _log = structlog.get_logger("bulk")
 
-DEFAULT_CONCURRENCY: Final = 16
-ENGINE_RETRY_POLICY: Final = RetryPolicy(retry_statuses=frozenset({502, 503, 504}))
-"""The client's retries under the engine: 5xx and connection errors, never a 429 (the
-engine pauses every worker once for a 429 instead of each call sleeping on its own)."""
 _READ_BATCH: Final = 256  # rows parsed per hop to the reader thread
 _PROGRESS_INTERVAL: Final = 0.2  # seconds between progress snapshots
 
 RowSource = Iterable[ParsedRow | str] | AsyncIterable[ParsedRow | str]
 """What :func:`migrate` reads: parsed rows, or raw JSON Lines (numbered from 1)."""
-
-
-class ProvisioningClient(Protocol):
-    """The three calls the engine makes (``SchlageClient`` has them)."""
-
-    @property
-    def stats(self) -> ClientStats:
-        """A snapshot of the client's traffic."""
-        ...
-
-    async def create_credential(
-        self,
-        *,
-        user_id: str,
-        mobile_number: str,
-        card_format: str,
-        facility_code: int | None = None,
-        issue_code: int | None = None,
-        attributes: Mapping[str, str | None] | None = None,
-    ) -> CreatedCredential:
-        """Create a resident's credential."""
-        ...
-
-    async def save_no_tour_payloads(
-        self, *, credential_id: str, payloads: Sequence[NoTourPayload]
-    ) -> None:
-        """Save (replace) a credential's no-tour payloads."""
-        ...
-
-    async def get_credential_by_user(self, *, user_id: str) -> Credential:
-        """Look a user's credential up (raises a NotFoundError when there is none)."""
-        ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MigrationOptions:
-    """How a run behaves; every field has a sensible default."""
-
-    concurrency: int = DEFAULT_CONCURRENCY
-    """Worker tasks (residents in flight at once)."""
-    patience: float = 900.0
-    """Seconds of 429 pauses (summed over the run) after which the run stops resumably."""
-    max_consecutive_429: int = 50
-    """429s in a row (no success between) after which the run stops resumably."""
-    default_retry_after: float = 1.0
-    """The pause for a 429 without a ``Retry-After`` (doubles while 429s keep coming)."""
-    retry_attempts: int = 3
-    """Tries per resident in a run before it is left ``deferred`` (5xx, transport)."""
-    retry_base_delay: float = 1.0
-    """Backoff before the second try, doubling after (full jitter)."""
-    retry_max_delay: float = 30.0
-    """Longest backoff between two tries of a resident."""
-    total_rows: int | None = None
-    """Rows expected, for the progress bar's total and ETA."""
-    dry_run: bool = False
-    """Check the rows and record them, send nothing."""
-    seed: int | None = None
-    """Seed for the backoff jitter (tests)."""
-
-
-class _Stopped(Exception):
-    """The run is stopping; the resident is left as its checkpoint says."""
-
-
-class _Transient(Exception):
-    """A retryable failure of one resident; ``record`` is what to keep meanwhile."""
-
-    def __init__(self, record: ResidentRecord, reason: str) -> None:
-        super().__init__(reason)
-        self.record = record
-        self.reason = reason
-
-
-def _describe(exc: BaseException) -> str:
-    """One line for a report: the error's class and its (redacted) text."""
-    return f"{type(exc).__name__}: {exc}"
 
 
 async def _aiter_rows(rows: RowSource, options: ParseOptions) -> AsyncIterator[list[ParsedRow]]:
@@ -219,7 +104,7 @@ store's write mark of the ``creating`` intent the reader wrote ahead for it (if 
 
 
 class _Run:
-    """One migration run: the shared state of the reader, the workers and the ticker."""
+    """One migration run: the reader, the workers and the ticker, and their counts."""
 
     def __init__(
         self,
@@ -231,7 +116,6 @@ class _Run:
         gate: PauseGate,
         progress: ProgressSink,
         sleep: Callable[[float], Awaitable[object]],
-        stop_event: asyncio.Event | None,
     ) -> None:
         self.client = client
         self.store = store
@@ -240,322 +124,15 @@ class _Run:
         self.limiter = limiter
         self.gate = gate
         self.progress = progress
-        self.sleep = sleep
-        self.external_stop = stop_event
-        self.rng = random.Random(options.seed)
-        self.stopped = asyncio.Event()  # set when the run must wind down
-        self.stop_reason: StopReason | None = None
-        self.stop_detail: str | None = None
-        self.resume_at: dt.datetime | None = None
+        self.calls = CallPath(gate=gate, limiter=limiter, options=options, sleep=sleep)
+        self.machine = ResidentMachine(
+            client=client, store=store, calls=self.calls, options=options
+        )
         self.started = time.monotonic()
-        # Counters of this run.
-        self.rows = 0
-        self.succeeded = 0
-        self.failed = 0
-        self.deferred = 0
-        self.skipped = 0
-        self.reconciled = 0
-        self.in_flight = 0
-        self.calls = 0
-        self.rate_limited = 0
-        self.consecutive_429 = 0
+        self.rows = 0  # rows read (blank lines excluded)
+        self.skipped = 0  # rows final in an earlier run
+        self.in_flight = 0  # residents a worker holds now
         self.client_start = client.stats if client is not None else ClientStats()
-
-    # --- stopping ---------------------------------------------------------------------
-
-    def stop(self, reason: StopReason, detail: str, *, retry_after: float | None = None) -> None:
-        """Wind the run down (the first reason wins); workers finish their current call."""
-        if self.stopped.is_set():
-            return
-        self.stop_reason = reason
-        self.stop_detail = detail
-        if retry_after is not None:
-            self.resume_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_after)
-        self.stopped.set()
-        _log.warning(
-            "migration.stopping",
-            reason=reason.value,
-            detail=detail,
-            resume_at=self.resume_at.isoformat(timespec="seconds") if self.resume_at else None,
-        )
-        self.gate.close()
-
-    # --- calls ----------------------------------------------------------------------------
-
-    async def call(self, make: Callable[[], Awaitable[_T]]) -> _T:
-        """Send one API call through the gate and the limiter; handle 429s engine-wide."""
-        while True:
-            await self.gate.wait()
-            if self.stopped.is_set():
-                raise _Stopped
-            await self.limiter.acquire()
-            await self.gate.wait()  # a pause may have begun while waiting for a slot
-            if self.stopped.is_set():
-                raise _Stopped
-            self.calls += 1
-            try:
-                result = await make()
-            except AccountBlockedError as exc:
-                self.rate_limited += 1
-                self.stop(StopReason.ACCOUNT_BLOCKED, _describe(exc), retry_after=exc.retry_after)
-                raise _Stopped from exc
-            except RateLimitedError as exc:
-                self.rate_limited += 1
-                self.consecutive_429 += 1
-                self.limiter.on_throttled()
-                wait = exc.retry_after
-                if wait is None:
-                    backoff = 2.0 ** min(self.consecutive_429 - 1, 6)
-                    wait = self.options.default_retry_after * backoff
-                if self.gate.pause_for(wait):
-                    _log.info(
-                        "migration.paused",
-                        seconds=round(wait, 3),
-                        paused_until=(
-                            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
-                        ).isoformat(timespec="seconds"),
-                        operation=str(exc.operation),
-                    )
-                if (
-                    self.consecutive_429 >= self.options.max_consecutive_429
-                    or self.gate.committed_seconds > self.options.patience
-                ):
-                    self.stop(
-                        StopReason.PATIENCE_EXHAUSTED,
-                        f"{self.consecutive_429} 429s in a row, "
-                        f"{self.gate.committed_seconds:.0f}s paused in all: {_describe(exc)}",
-                        retry_after=max(wait, 60.0),
-                    )
-                    raise _Stopped from exc
-                continue
-            except (AuthenticationError, PermissionDeniedError) as exc:
-                self.stop(StopReason.ACCESS_REFUSED, _describe(exc))
-                raise _Stopped from exc
-            except APIError:
-                self.consecutive_429 = 0  # an answer that is not a 429 (404, 409, ...)
-                self.limiter.on_success()
-                raise
-            self.consecutive_429 = 0
-            self.limiter.on_success()
-            return result
-
-    # --- one resident -------------------------------------------------------------------
-
-    async def provision(
-        self, resident: Resident, record: ResidentRecord | None, intent_mark: int | None = None
-    ) -> None:
-        """Bring one resident to ``done`` or ``failed``, or leave it ``deferred``/open."""
-        if record is None:
-            record = ResidentRecord(
-                line=resident.line, state=ResidentState.PENDING, user_id=resident.user_id
-            )
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                final = await self.advance(resident, record, intent_mark)
-            except _Transient as exc:
-                record = exc.record
-                if tries >= self.options.retry_attempts:
-                    deferred = record.evolve(
-                        state=ResidentState.DEFERRED, reason=exc.reason, retryable=True
-                    )
-                    await self.store.write(deferred)
-                    self.deferred += 1
-                    _log.warning(
-                        "resident.deferred",
-                        line=resident.line,
-                        user_id=resident.user_id,
-                        reason=exc.reason,
-                        tries=tries,
-                    )
-                    return
-                ceiling = min(
-                    self.options.retry_max_delay,
-                    self.options.retry_base_delay * 2.0 ** (tries - 1),
-                )
-                await self.nap(self.rng.uniform(0.0, ceiling))
-                if self.stopped.is_set():
-                    await self.store.write(
-                        record.evolve(
-                            state=ResidentState.DEFERRED, reason=exc.reason, retryable=True
-                        )
-                    )
-                    return
-                continue
-            if final.state is ResidentState.DONE:
-                self.succeeded += 1
-            else:
-                self.failed += 1
-                _log.info(
-                    "resident.failed",
-                    line=resident.line,
-                    user_id=resident.user_id,
-                    reason=final.reason,
-                )
-            return
-
-    async def nap(self, seconds: float) -> None:
-        """Sleep ``seconds``, or less when the run stops meanwhile."""
-        napping = asyncio.ensure_future(self.sleep(seconds))
-        stopping = asyncio.ensure_future(self.stopped.wait())
-        try:
-            await asyncio.wait((napping, stopping), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (napping, stopping):
-                task.cancel()
-            await asyncio.gather(napping, stopping, return_exceptions=True)
-
-    async def advance(
-        self, resident: Resident, record: ResidentRecord, intent_mark: int | None = None
-    ) -> ResidentRecord:
-        """Take one resident as far as it goes; return its final record."""
-        if record.credential_id is None:
-            if record.create_attempts > 0:
-                record = await self.reconcile(resident, record)
-            if record.credential_id is None and record.state is not ResidentState.FAILED:
-                record = await self.create(resident, record, intent_mark)
-        if record.state is ResidentState.FAILED:
-            await self.store.write(record)
-            return record
-        if resident.doors:
-            record = await self.save(resident, record)
-            if record.state is ResidentState.FAILED:
-                await self.store.write(record)
-                return record
-        done = record.evolve(state=ResidentState.DONE, reason=None, retryable=False)
-        await self.store.write(done)
-        return done
-
-    def fail(self, record: ResidentRecord, reason: str) -> ResidentRecord:
-        """Return ``record`` failed for good with ``reason``."""
-        return record.evolve(state=ResidentState.FAILED, reason=reason, retryable=False)
-
-    async def reconcile(self, resident: Resident, record: ResidentRecord) -> ResidentRecord:
-        """Look the user up: adopt the credential a create may have made, or say none."""
-        assert self.client is not None
-        client = self.client
-        try:
-            found = await self.call(lambda: client.get_credential_by_user(user_id=resident.user_id))
-        except NotFoundError:
-            return record  # nothing was created: the caller creates
-        except (ServerError, TransportError, InvalidResponseError) as exc:
-            raise _Transient(record, f"lookup failed: {_describe(exc)}") from exc
-        except APIError as exc:
-            return self.fail(record, f"lookup refused: {_describe(exc)}")
-        if found.mobile_number != resident.mobile_number:
-            return self.fail(
-                record.evolve(credential_id=found.credential_id, card_number=found.card_number),
-                f"user id {resident.user_id} already has credential {found.credential_id} "
-                f"for mobile number {mask_mobile(found.mobile_number)}, "
-                f"not {mask_mobile(resident.mobile_number)}",
-            )
-        created = record.evolve(
-            state=ResidentState.CREATED,
-            credential_id=found.credential_id,
-            card_number=found.card_number,
-            reason=None,
-        )
-        await self.store.write(created)
-        self.reconciled += 1
-        _log.info(
-            "resident.reconciled",
-            line=resident.line,
-            user_id=resident.user_id,
-            credential_id=found.credential_id,
-        )
-        return created
-
-    async def create(
-        self, resident: Resident, record: ResidentRecord, intent_mark: int | None = None
-    ) -> ResidentRecord:
-        """Create the credential: durable intent first, then the call.
-
-        For a new row the reader already wrote this very intent in an ordinary batch
-        (``intent_mark``): the create waits only if that batch is not committed yet, so
-        the durable intent costs no fsync of its own on the hot path.
-        """
-        assert self.client is not None
-        client = self.client
-        intent = record.evolve(
-            state=ResidentState.CREATING,
-            create_attempts=record.create_attempts + 1,
-            reason=None,
-        )
-        if intent_mark is not None and record.create_attempts == 0:
-            await self.store.ensure_committed(intent_mark)
-        else:
-            await self.store.write_durable(intent)
-        try:
-            created = await self.call(
-                lambda: client.create_credential(
-                    user_id=resident.user_id,
-                    mobile_number=resident.mobile_number,
-                    card_format=resident.card_format,
-                    facility_code=resident.facility_code,
-                    issue_code=resident.issue_code,
-                    attributes=dict(resident.attributes) if resident.attributes else None,
-                )
-            )
-        except _Stopped:
-            # Refused (429, block, access) or never sent: nothing was created.
-            await self.store.write(record)
-            raise
-        except UserIdConflictError:
-            found = await self.reconcile(resident, intent)
-            if found.credential_id is None and found.state is not ResidentState.FAILED:
-                raise _Transient(
-                    intent, "409 on the user id, but the lookup found no credential"
-                ) from None
-            return found
-        except MobileNumberConflictError as exc:
-            # Whether a service checks the user id or the number first is not documented:
-            # after a lost answer, our own credential could be the one holding the
-            # number. Look the user up before calling the number someone else's.
-            found = await self.reconcile(resident, intent)
-            if found.credential_id is not None or found.state is ResidentState.FAILED:
-                return found
-            return self.fail(
-                intent,
-                f"mobile number {mask_mobile(resident.mobile_number)} already belongs to "
-                f"another user's credential (409: {exc.message})",
-            )
-        except (ServerError, TransportError, InvalidResponseError) as exc:
-            # It may exist: the next try looks the user up first (create_attempts > 0).
-            raise _Transient(intent, f"create: {_describe(exc)}") from exc
-        except APIError as exc:
-            return self.fail(intent, f"create refused: {_describe(exc)}")
-        done = intent.evolve(
-            state=ResidentState.CREATED,
-            credential_id=created.credential_id,
-            card_number=created.card_number,
-        )
-        await self.store.write(done)
-        return done
-
-    async def save(self, resident: Resident, record: ResidentRecord) -> ResidentRecord:
-        """Save the resident's no-tour payloads (safe to repeat: it replaces per device)."""
-        assert self.client is not None
-        assert record.credential_id is not None
-        client = self.client
-        credential_id = record.credential_id
-        try:
-            await self.call(
-                lambda: client.save_no_tour_payloads(
-                    credential_id=credential_id, payloads=resident.doors
-                )
-            )
-        except (ServerError, TransportError, InvalidResponseError) as exc:
-            raise _Transient(record, f"save payloads: {_describe(exc)}") from exc
-        except APIError as exc:
-            return self.fail(
-                record,
-                f"credential {credential_id} created, but its no-tour payloads were "
-                f"refused: {_describe(exc)}",
-            )
-        return record
-
-    # --- tasks -------------------------------------------------------------------------
 
     async def read(
         self,
@@ -566,6 +143,7 @@ class _Run:
         workers: int,
     ) -> None:
         """Feed the queue from the input; record bad rows; after a stop, record the rest."""
+        machine = self.machine
         with Deduplicator() as dedup:
             async for batch in _aiter_rows(rows, self.parse_options):
                 for parsed in batch:
@@ -575,21 +153,7 @@ class _Run:
                         self.skipped += 1
                         continue
                     if isinstance(row, RejectedRow):
-                        await self.store.write(
-                            ResidentRecord(
-                                line=row.line,
-                                state=ResidentState.FAILED,
-                                user_id=row.user_id,
-                                reason=row.reason,
-                            )
-                        )
-                        self.failed += 1
-                        _log.info(
-                            "resident.rejected",
-                            line=row.line,
-                            user_id=row.user_id,
-                            reason=row.reason,
-                        )
+                        await machine.reject(row)
                         continue
                     existing = open_records.pop(row.line, None)
                     if existing is not None and existing.user_id not in (None, row.user_id):
@@ -598,26 +162,10 @@ class _Run:
                             f"file has {existing.user_id} for it: the input changed; "
                             "pass --restart to start over"
                         )
-                    provisioning = not (self.stopped.is_set() or self.options.dry_run)
+                    provisioning = not (self.calls.stopped.is_set() or self.options.dry_run)
                     mark: int | None = None
                     if existing is None:
-                        # A row about to be provisioned is recorded with its ``creating``
-                        # intent already (conservative: a resume looks such a user up
-                        # before creating); the worker makes sure it is committed first.
-                        await self.store.write(
-                            ResidentRecord(
-                                line=row.line,
-                                state=(
-                                    ResidentState.CREATING
-                                    if provisioning
-                                    else ResidentState.PENDING
-                                ),
-                                user_id=row.user_id,
-                                create_attempts=1 if provisioning else 0,
-                            )
-                        )
-                        if provisioning:
-                            mark = self.store.write_mark()
+                        mark = await machine.admit(row, provisioning=provisioning)
                     if not provisioning:
                         continue  # recorded; a later run provisions it
                     await queue.put((row, existing, mark))
@@ -630,21 +178,15 @@ class _Run:
             item = await queue.get()
             if item is None:
                 return
-            if self.stopped.is_set():
+            if self.calls.stopped.is_set():
                 resident, _existing, mark = item
                 if mark is not None:  # never sent: take back the intent written ahead
-                    await self.store.write(
-                        ResidentRecord(
-                            line=resident.line,
-                            state=ResidentState.PENDING,
-                            user_id=resident.user_id,
-                        )
-                    )
+                    await self.machine.take_back(resident)
                 continue  # its pending (or open) record stays for the next run
             self.in_flight += 1
             try:
-                await self.provision(*item)
-            except _Stopped:
+                await self.machine.provision(*item)
+            except Stopped:
                 pass
             finally:
                 self.in_flight -= 1
@@ -654,13 +196,13 @@ class _Run:
         return ProgressSnapshot(
             total=self.options.total_rows,
             rows_read=self.rows,
-            succeeded=self.succeeded,
-            failed=self.failed,
-            deferred=self.deferred,
+            succeeded=self.machine.succeeded,
+            failed=self.machine.failed,
+            deferred=self.machine.deferred,
             skipped=self.skipped,
             in_flight=self.in_flight,
-            calls=self.calls,
-            rate_limited=self.rate_limited,
+            calls=self.calls.calls,
+            rate_limited=self.calls.rate_limited,
             elapsed=time.monotonic() - self.started,
             rate_limit=self.limiter.rate,
             paused_until=self.gate.paused_until,
@@ -675,7 +217,7 @@ class _Run:
     async def watch(self, event: asyncio.Event) -> None:
         """Stop the run when the caller's event is set (SIGINT, SIGTERM)."""
         await event.wait()
-        self.stop(StopReason.SIGNAL, "stopped on request (signal)")
+        self.calls.stop(StopReason.SIGNAL, "stopped on request (signal)")
 
 
 _DEFAULT_OPTIONS: Final = MigrationOptions()
@@ -717,7 +259,6 @@ async def migrate(
         gate or PauseGate(),
         progress or NullProgress(),
         sleep,
-        stop,
     )
     view = await store.resume_view()
     open_records = dict(view.open_records)
@@ -768,7 +309,7 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
     )
     if run.options.dry_run:
         status = MigrationStatus.DRY_RUN
-    elif run.stop_reason is not None:
+    elif run.calls.stop_reason is not None:
         status = MigrationStatus.STOPPED
     elif deferred or unprocessed:
         status = MigrationStatus.INCOMPLETE
@@ -779,22 +320,22 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
     adaptive = getattr(run.limiter, "controller", None)
     summary = MigrationSummary(
         status=status,
-        stop_reason=run.stop_reason,
-        stop_detail=run.stop_detail,
-        resume_at=run.resume_at,
+        stop_reason=run.calls.stop_reason,
+        stop_detail=run.calls.stop_detail,
+        resume_at=run.calls.resume_at,
         total_rows=run.rows,
         succeeded=done,
         failed=failed,
         deferred=deferred,
         unprocessed=unprocessed,
         skipped=run.skipped,
-        succeeded_this_run=run.succeeded,
-        failed_this_run=run.failed,
-        reconciled=run.reconciled,
+        succeeded_this_run=run.machine.succeeded,
+        failed_this_run=run.machine.failed,
+        reconciled=run.machine.reconciled,
         duration=time.monotonic() - run.started,
-        api_calls=run.calls,
+        api_calls=run.calls.calls,
         requests=stats.requests - start.requests,
-        rate_limited=run.rate_limited,
+        rate_limited=run.calls.rate_limited,
         logins=stats.logins - start.logins,
         retries=stats.retries - start.retries,
         pauses=run.gate.pauses,

@@ -25,7 +25,7 @@ from typing import IO, Any, Final
 from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
 from ._summary import MigrationSummary
 
-__all__ = ["REPORT_FILES", "ReportPaths", "write_reports"]
+__all__ = ["REPORT_FILES", "ReportPaths", "format_summary", "write_reports"]
 
 REPORT_FILES: Final = ("succeeded.csv", "failed.csv", "unprocessed.csv", "summary.json")
 _CHUNK: Final = 2000
@@ -120,3 +120,32 @@ async def write_reports(
         await asyncio.to_thread(writers.close, keep=keep)
     await asyncio.to_thread(_write_summary, paths.summary, {**summary.to_dict(), **(extra or {})})
     return paths
+
+
+def format_summary(summary: MigrationSummary, reports: ReportPaths) -> str:
+    """The end-of-run summary a person reads."""
+    lines = [
+        f"Migration {summary.status.value} in {summary.duration:.1f} s",
+        f"  rows         {summary.total_rows:>9,}",
+        f"  succeeded    {summary.succeeded:>9,}",
+        f"  failed       {summary.failed:>9,}   {reports.failed}",
+        f"  deferred     {summary.deferred:>9,}",
+        f"  unprocessed  {summary.unprocessed:>9,}   {reports.unprocessed}",
+        f"  this run     {summary.succeeded_this_run:,} succeeded, "
+        f"{summary.failed_this_run:,} failed, {summary.skipped:,} skipped (done before), "
+        f"{summary.reconciled:,} reconciled",
+        f"  API calls    {summary.api_calls:,} ({summary.calls_per_second:.1f} calls/s), "
+        f"429s: {summary.rate_limited:,}, logins: {summary.logins:,}, "
+        f"client retries: {summary.retries:,}",
+    ]
+    if summary.pauses:
+        lines.append(f"  paused       {summary.pauses:,} times, {summary.paused_seconds:.1f} s")
+    if summary.adaptive_rate is not None:
+        ceiling = summary.adaptive_ceiling
+        lines.append(
+            f"  adaptive     sustained {summary.adaptive_rate:.1f} req/s after slow start"
+            + (f" (probed up to {ceiling:.1f} req/s)" if ceiling else "")
+            + f"; pass --rate {summary.adaptive_rate:.0f} next time"
+        )
+    lines.append(f"Reports: {reports.directory}/ (summary.json, succeeded.csv, failed.csv, ...)")
+    return "\n".join(lines)

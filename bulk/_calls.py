@@ -1,0 +1,223 @@
+"""The path every API call of a run takes out: pause gate, limiter, 429 policy, stopping.
+
+::
+
+    call ──► pause gate ──► limiter slot ──► pause gate again ──► client ──► answer
+               (a 429 closed it:                                     │
+                everyone waits once)                                 ▼
+                                    429 ─► pause everyone, retry the call (same resident)
+                                    429 that blocks the account ─► stop (resume_at)
+                                    too many 429s / too long paused ─► stop (patience)
+                                    401/403 (login, key, role) ─► stop (access refused)
+                                    any other answer ─► back to the state machine
+
+:class:`CallPath` is the only place a run sends from. It counts the calls and the 429s,
+steers the limiter (``on_success``/``on_throttled``), and owns the run's stop: the first
+stop reason wins, the gate opens for good so that waiting workers see it, and every later
+call raises :class:`Stopped` before it is sent. What a call *means* for a resident (a
+409, a 404, a 5xx) is decided by the state machine (``_state_machine.py``), not here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Final, Protocol, TypeVar
+
+import structlog
+
+from schlage_async import (
+    AccountBlockedError,
+    APIError,
+    AuthenticationError,
+    ClientStats,
+    CreatedCredential,
+    Credential,
+    NoTourPayload,
+    PermissionDeniedError,
+    RateLimitedError,
+    RetryPolicy,
+)
+
+from ._limiter import RateLimiter
+from ._options import MigrationOptions
+from ._pause import PauseGate
+from ._summary import StopReason
+
+__all__ = ["ENGINE_RETRY_POLICY", "CallPath", "ProvisioningClient", "Stopped", "describe"]
+
+_T = TypeVar("_T")
+_log = structlog.get_logger("bulk")
+
+ENGINE_RETRY_POLICY: Final = RetryPolicy(retry_statuses=frozenset({502, 503, 504}))
+"""The client's retries under the engine: 5xx and connection errors, never a 429 (the
+engine pauses every worker once for a 429 instead of each call sleeping on its own)."""
+
+
+class ProvisioningClient(Protocol):
+    """The three calls the engine makes (``SchlageClient`` has them)."""
+
+    @property
+    def stats(self) -> ClientStats:
+        """A snapshot of the client's traffic."""
+        ...
+
+    async def create_credential(
+        self,
+        *,
+        user_id: str,
+        mobile_number: str,
+        card_format: str,
+        facility_code: int | None = None,
+        issue_code: int | None = None,
+        attributes: Mapping[str, str | None] | None = None,
+    ) -> CreatedCredential:
+        """Create a resident's credential."""
+        ...
+
+    async def save_no_tour_payloads(
+        self, *, credential_id: str, payloads: Sequence[NoTourPayload]
+    ) -> None:
+        """Save (replace) a credential's no-tour payloads."""
+        ...
+
+    async def get_credential_by_user(self, *, user_id: str) -> Credential:
+        """Look a user's credential up (raises a NotFoundError when there is none)."""
+        ...
+
+
+class Stopped(Exception):
+    """The run is stopping; the resident is left as its checkpoint says."""
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a report: the error's class and its (redacted) text."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+class CallPath:
+    """The gate, the limiter and the 429 policy every call passes; the run's stop switch."""
+
+    __slots__ = (
+        "calls",
+        "consecutive_429",
+        "gate",
+        "limiter",
+        "options",
+        "rate_limited",
+        "resume_at",
+        "sleep",
+        "stop_detail",
+        "stop_reason",
+        "stopped",
+    )
+
+    def __init__(
+        self,
+        *,
+        gate: PauseGate,
+        limiter: RateLimiter,
+        options: MigrationOptions,
+        sleep: Callable[[float], Awaitable[object]],
+    ) -> None:
+        self.gate = gate  # one 429 pauses every worker, once
+        self.limiter = limiter  # the shared client-side rate
+        self.options = options  # patience, 429 limits, the default pause
+        self.sleep = sleep  # how a resident's backoff waits (see nap)
+        self.stopped = asyncio.Event()  # set when the run must wind down
+        self.stop_reason: StopReason | None = None  # the first reason to stop wins
+        self.stop_detail: str | None = None  # that reason in words
+        self.resume_at: dt.datetime | None = None  # the earliest useful rerun (UTC)
+        self.calls = 0  # calls sent (429s included)
+        self.rate_limited = 0  # 429 answers
+        self.consecutive_429 = 0  # 429s since the last other answer
+
+    def stop(self, reason: StopReason, detail: str, *, retry_after: float | None = None) -> None:
+        """Wind the run down (the first reason wins); workers finish their current call."""
+        if self.stopped.is_set():
+            return
+        self.stop_reason = reason
+        self.stop_detail = detail
+        if retry_after is not None:
+            self.resume_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_after)
+        self.stopped.set()
+        _log.warning(
+            "migration.stopping",
+            reason=reason.value,
+            detail=detail,
+            resume_at=self.resume_at.isoformat(timespec="seconds") if self.resume_at else None,
+        )
+        self.gate.close()
+
+    async def send(self, make: Callable[[], Awaitable[_T]]) -> _T:
+        """Send one API call through the gate and the limiter; handle 429s engine-wide.
+
+        Raises :class:`Stopped` when the run stops before the call leaves (or because of
+        its answer); any other answer's error is the caller's to read.
+        """
+        while True:
+            await self.gate.wait()
+            if self.stopped.is_set():
+                raise Stopped
+            await self.limiter.acquire()
+            await self.gate.wait()  # a pause may have begun while waiting for a slot
+            if self.stopped.is_set():
+                raise Stopped
+            self.calls += 1
+            try:
+                result = await make()
+            except AccountBlockedError as exc:
+                self.rate_limited += 1
+                self.stop(StopReason.ACCOUNT_BLOCKED, describe(exc), retry_after=exc.retry_after)
+                raise Stopped from exc
+            except RateLimitedError as exc:
+                self.rate_limited += 1
+                self.consecutive_429 += 1
+                self.limiter.on_throttled()
+                wait = exc.retry_after
+                if wait is None:
+                    backoff = 2.0 ** min(self.consecutive_429 - 1, 6)
+                    wait = self.options.default_retry_after * backoff
+                if self.gate.pause_for(wait):
+                    _log.info(
+                        "migration.paused",
+                        seconds=round(wait, 3),
+                        paused_until=(
+                            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
+                        ).isoformat(timespec="seconds"),
+                        operation=str(exc.operation),
+                    )
+                if (
+                    self.consecutive_429 >= self.options.max_consecutive_429
+                    or self.gate.committed_seconds > self.options.patience
+                ):
+                    self.stop(
+                        StopReason.PATIENCE_EXHAUSTED,
+                        f"{self.consecutive_429} 429s in a row, "
+                        f"{self.gate.committed_seconds:.0f}s paused in all: {describe(exc)}",
+                        retry_after=max(wait, 60.0),
+                    )
+                    raise Stopped from exc
+                continue
+            except (AuthenticationError, PermissionDeniedError) as exc:
+                self.stop(StopReason.ACCESS_REFUSED, describe(exc))
+                raise Stopped from exc
+            except APIError:
+                self.consecutive_429 = 0  # an answer that is not a 429 (404, 409, ...)
+                self.limiter.on_success()
+                raise
+            self.consecutive_429 = 0
+            self.limiter.on_success()
+            return result
+
+    async def nap(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when the run stops meanwhile."""
+        napping = asyncio.ensure_future(self.sleep(seconds))
+        stopping = asyncio.ensure_future(self.stopped.wait())
+        try:
+            await asyncio.wait((napping, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (napping, stopping):
+                task.cancel()
+            await asyncio.gather(napping, stopping, return_exceptions=True)
