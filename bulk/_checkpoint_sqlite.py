@@ -30,7 +30,13 @@ from typing import Any, Final, Literal, TypeVar
 
 from ._checkpoint import ResidentRecord, ResidentState, ResumeView, StoreClosedError
 
-__all__ = ["SQLiteCheckpointStore", "StateInUseError", "StoreStats", "remove_state"]
+__all__ = [
+    "SQLiteCheckpointStore",
+    "StateInUseError",
+    "StoreStats",
+    "peek_meta",
+    "remove_state",
+]
 
 _T = TypeVar("_T")
 
@@ -64,6 +70,27 @@ _CHUNK: Final = 2000
 
 class StateInUseError(RuntimeError):
     """Another run holds the state file."""
+
+
+def peek_meta(path: Path, key: str) -> str | None:
+    """Read one run setting from a state file without opening it as a store.
+
+    None when the file does not exist, is not a state file, or another run holds it
+    (that run will refuse the open anyway). Never creates the file.
+    """
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=0.5)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
 
 
 @dataclass(slots=True)

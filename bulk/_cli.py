@@ -22,6 +22,7 @@ import phonenumbers
 
 from schlage_async import ConfigurationError, SchlageClient
 
+from ._block import SUPPORT_ADVICE, block_message, known_block, remember_block
 from ._checkpoint import CheckpointStore, InputMismatchError, StoreClosedError, bind_input
 from ._checkpoint_sqlite import SQLiteCheckpointStore, StateInUseError, remove_state
 from ._cli_sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
@@ -46,7 +47,14 @@ from ._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, Unlimi
 from ._logs import configure_logging
 from ._phones import DEFAULT_REGION
 from ._progress import LogProgress, ProgressSink, RichProgress
-from ._reports import ReportPaths, format_summary, write_reports
+from ._reports import (
+    ReportFolderTakenError,
+    ReportPaths,
+    check_report_folder,
+    default_report_dir,
+    format_summary,
+    write_reports,
+)
 from ._summary import EXIT_RESUMABLE, EXIT_USAGE, MigrationStatus, MigrationSummary, StopReason
 from ._user_ids import DEFAULT_NAMESPACE, integration_namespace
 
@@ -116,7 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
             "power loss (full: an fsync per commit, slower); exactly-once holds either way"
         ),
     )
-    mig.add_argument("--report-dir", help="where the reports go (default: ./reports/<stem>/)")
+    mig.add_argument(
+        "--report-dir",
+        help=(
+            "where the reports go (default: beside the state file, STATE minus "
+            ".state.sqlite plus .reports/, or .dry-run-reports/ for --dry-run); a folder "
+            "holding another run's reports is refused"
+        ),
+    )
     pace = mig.add_mutually_exclusive_group()
     pace.add_argument(
         "--rate",
@@ -143,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=50,
         metavar="N",
         help="stop resumably after N 429s in a row (default 50)",
+    )
+    mig.add_argument(
+        "--force",
+        action="store_true",
+        help="send even though the last run was told the account is blocked until later",
     )
     mig.add_argument("--dry-run", action="store_true", help="check the rows, send nothing")
     mig.add_argument("--format", choices=("jsonl", "csv"), help="override the suffix's format")
@@ -287,6 +307,8 @@ async def _run_migration(
         loop = asyncio.get_running_loop()
         for sig in installed:
             loop.remove_signal_handler(sig)
+    if not options.dry_run:
+        await remember_block(store, summary)
     reports = await write_reports(store, report_dir, summary, extra=extra)
     return _Outcome(summary, reports)
 
@@ -305,7 +327,10 @@ def _format_stop(summary: MigrationSummary, rerun: str) -> str:
             if summary.resume_at is not None
             else "when ready"
         )
-        return f"Stopped resumably ({why}).\nResume {when} with:\n  {rerun}"
+        text = f"Stopped resumably ({why}).\nResume {when} with:\n  {rerun}"
+        if summary.stop_reason is StopReason.ACCOUNT_BLOCKED:
+            text += f"\n{SUPPORT_ADVICE}"
+        return text
     return (
         f"{summary.deferred:,} resident(s) deferred after retryable errors (see failed.csv, "
         f"retryable=true); rerun to retry them:\n  {rerun}"
@@ -347,8 +372,19 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "region": args.region.upper(),
         "namespace": str(namespace),
     }
-    report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / input_path.stem
     state_path = Path(args.state) if args.state else Path(f"{input_path}.state.sqlite")
+    report_dir = (
+        Path(args.report_dir)
+        if args.report_dir
+        else default_report_dir(state_path, dry_run=args.dry_run)
+    )
+    report_owner = (
+        f"dry-run:{input_path.resolve()}" if args.dry_run else f"state:{state_path.resolve()}"
+    )
+    try:
+        check_report_folder(report_dir, report_owner)
+    except ReportFolderTakenError as exc:
+        raise UsageError(str(exc)) from None
     options = MigrationOptions(
         concurrency=args.concurrency,
         patience=args.patience,
@@ -360,6 +396,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "input": fingerprint.as_dict(),
         "state": None if args.dry_run else str(state_path.resolve()),
         "rerun": _rerun_command(argv),
+        "report_owner": report_owner,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
@@ -368,6 +405,11 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         base_url = args.base_url or os.environ.get("SCHLAGE_BASE_URL")
         if not base_url:
             raise UsageError("--base-url is required (or set SCHLAGE_BASE_URL)")
+        now = dt.datetime.now(dt.UTC)
+        block = None if args.force else known_block(state_path, now)
+        if block is not None:
+            print(block_message(block, now, _rerun_command(argv)), file=sys.stderr)
+            return EXIT_RESUMABLE
         username, password, key = _read_secrets(os.environ)
         try:
             client = SchlageClient(
@@ -458,6 +500,10 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print(format_summary(outcome.summary, outcome.reports))
     if outcome.summary.status is MigrationStatus.DRY_RUN:
         print(f"Dry run: {outcome.summary.unprocessed:,} resident(s) would be provisioned.")
+        print(
+            f"Dry-run reports are in {outcome.reports.directory}/ "
+            f"(a real run reports to {default_report_dir(state_path)}/ and is left as it was)."
+        )
     elif outcome.summary.exit_code != 0:
         print(_format_stop(outcome.summary, _rerun_command(argv)), file=sys.stderr)
     return outcome.summary.exit_code

@@ -27,7 +27,7 @@ from ._reports import format_summary, write_reports
 from ._summary import EXIT_OK, MigrationStatus, MigrationSummary, StopReason
 from ._verify import verify_against_state
 
-__all__ = ["run_demo"]
+__all__ = ["all_runs_line", "run_demo"]
 
 _ROUNDS: Final = 5  # runs at most: the first, and resumes after a block or deferrals
 
@@ -41,9 +41,13 @@ async def _rounds(
     concurrency: int,
     rows: int,
     progress: ProgressSink | None,
-) -> MigrationSummary:
-    """Migrate; after a resumable stop, move the simulator's clock on and resume."""
+) -> tuple[MigrationSummary, list[MigrationSummary]]:
+    """Migrate; after a resumable stop, move the simulator's clock on and resume.
+
+    Returns the last run's summary and every run's (the last one included).
+    """
     round_number = 0
+    runs: list[MigrationSummary] = []
     while True:
         round_number += 1
         limiter: RateLimiter = FixedRateLimiter(rate) if rate else UnlimitedLimiter()
@@ -55,12 +59,13 @@ async def _rounds(
             limiter=limiter,
             progress=progress,
         )
+        runs.append(summary)
         if (
             summary.exit_code == EXIT_OK
             or round_number == _ROUNDS
             or summary.stop_reason is StopReason.ACCESS_REFUSED
         ):
-            return summary
+            return summary, runs
         wait = 1.0
         if summary.resume_at is not None:
             wait = max(0.0, (summary.resume_at - dt.datetime.now(dt.UTC)).total_seconds() + 1)
@@ -72,6 +77,16 @@ async def _rounds(
         sim.clock.advance(wait)
         if summary.stop_reason is StopReason.ACCOUNT_BLOCKED:
             sim.set_faults(replace(sim.faults, block_after=0))  # the demo blocks once
+
+
+def all_runs_line(runs: list[MigrationSummary]) -> str:
+    """The traffic of every run of the demo (the summary above shows the last run's)."""
+    return (
+        f"All {len(runs)} runs: {sum(r.api_calls for r in runs):,} API calls, "
+        f"429s: {sum(r.rate_limited for r in runs):,}, logins: {sum(r.logins for r in runs):,}, "
+        f"client retries: {sum(r.retries for r in runs):,} "
+        "(the 'this run' lines above are the last run's only)"
+    )
 
 
 async def run_demo(
@@ -115,7 +130,7 @@ async def run_demo(
             ) as client,
             SQLiteCheckpointStore(state_path) as store,
         ):
-            summary = await _rounds(
+            summary, runs = await _rounds(
                 sim, client, store, input_path, rate, concurrency, portfolio.rows, progress
             )
             reports = await write_reports(
@@ -125,6 +140,8 @@ async def run_demo(
             verify_against_state, read_input(input_path), sim.state.snapshot()
         )
     print(format_summary(summary, reports), flush=True)
+    if len(runs) > 1:
+        print(all_runs_line(runs), flush=True)
     print(f"Simulator state {verification}", flush=True)
     print(f"Portfolio, checkpoint and reports are in {workdir}", flush=True)
     if summary.status is MigrationStatus.COMPLETED and not verification.ok:

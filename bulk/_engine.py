@@ -133,6 +133,9 @@ class _Run:
         self.skipped = 0  # rows final in an earlier run
         self.in_flight = 0  # residents a worker holds now
         self.client_start = client.stats if client is not None else ClientStats()
+        # What earlier runs of this checkpoint had finished (the progress shows it apart).
+        self.done_before = 0
+        self.failed_before = 0
 
     async def read(
         self,
@@ -206,6 +209,8 @@ class _Run:
             elapsed=time.monotonic() - self.started,
             rate_limit=self.limiter.rate,
             paused_until=self.gate.paused_until,
+            done_before=self.done_before,
+            failed_before=self.failed_before,
         )
 
     async def tick(self) -> None:
@@ -262,6 +267,10 @@ async def migrate(
     )
     view = await store.resume_view()
     open_records = dict(view.open_records)
+    if view.final_lines:
+        before = await store.counts()
+        run.done_before = before.get(ResidentState.DONE, 0)
+        run.failed_before = before.get(ResidentState.FAILED, 0)
     queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=options.concurrency * 4)
     run.progress.start(options.total_rows)
     helpers: list[asyncio.Task[None]] = [asyncio.create_task(run.tick())]
@@ -343,6 +352,8 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
         rate=None if adaptive is not None else run.limiter.rate,
         adaptive_rate=adaptive.sustained_rate if adaptive is not None else None,
         adaptive_ceiling=adaptive.converged_rate if adaptive is not None else None,
+        adaptive_found_limit=adaptive.found_limit if adaptive is not None else False,
+        adaptive_calls=adaptive.successes_since_limit if adaptive is not None else 0,
     )
     _log.info("migration.end", **summary.to_dict()["counts"], status=status.value)
     return summary

@@ -216,6 +216,16 @@ class AimdController:
         """How many times a 429 cut the rate."""
         return len(self._cut_rates)
 
+    @property
+    def found_limit(self) -> bool:
+        """Whether a 429 ended the slow start (the service's limit was reached)."""
+        return self._first_cut_at is not None
+
+    @property
+    def successes_since_limit(self) -> int:
+        """Successful requests since slow start ended: what :attr:`sustained_rate` rests on."""
+        return self._ok_since_cut
+
     def on_sent(self) -> None:
         """Count a request against the current window."""
         self._sent += 1

@@ -51,6 +51,10 @@ class ProgressSnapshot:
     """The limiter's current rate (req/s); None when unlimited."""
     paused_until: dt.datetime | None
     """When a 429 pause ends (UTC), while paused."""
+    done_before: int = 0
+    """Residents already done when this run began (a resume)."""
+    failed_before: int = 0
+    """Rows already failed for good when this run began (a resume)."""
 
     @property
     def finished_rows(self) -> int:
@@ -58,9 +62,44 @@ class ProgressSnapshot:
         return self.succeeded + self.failed + self.deferred + self.skipped
 
     @property
+    def work_done(self) -> int:
+        """Rows this run has worked through (succeeded, failed or deferred now)."""
+        return self.succeeded + self.failed + self.deferred
+
+    @property
+    def work_total(self) -> int | None:
+        """Rows this run has to work through: the input less what was final before it."""
+        if self.total is None:
+            return None
+        return max(self.total - self.done_before - self.failed_before, self.work_done, 0)
+
+    @property
+    def resuming(self) -> bool:
+        """Whether an earlier run had already finished some rows."""
+        return bool(self.done_before or self.failed_before)
+
+    @property
+    def input_succeeded(self) -> int:
+        """Residents of the whole input done so far (earlier runs and this one)."""
+        return self.done_before + self.succeeded
+
+    @property
+    def input_failed(self) -> int:
+        """Rows of the whole input failed for good so far (earlier runs and this one)."""
+        return self.failed_before + self.failed
+
+    @property
     def calls_per_second(self) -> float:
         """API calls per second over the run so far."""
         return self.calls / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at this run's own pace (rows skipped as done before do not count)."""
+        remaining = None if self.work_total is None else self.work_total - self.work_done
+        if remaining is None or self.work_done <= 0 or self.elapsed <= 0:
+            return None
+        return remaining / (self.work_done / self.elapsed)
 
     def log_fields(self) -> dict[str, Any]:
         """The snapshot as structured-log fields."""
@@ -76,6 +115,12 @@ class ProgressSnapshot:
             "calls_per_s": round(self.calls_per_second, 1),
             "rate_limited": self.rate_limited,
         }
+        if self.resuming:
+            fields["input_succeeded"] = self.input_succeeded
+            fields["input_failed"] = self.input_failed
+        eta = self.eta_seconds
+        if eta is not None:
+            fields["eta_s"] = round(eta)
         if self.rate_limit is not None:
             fields["rate_limit"] = round(self.rate_limit, 1)
         if self.paused_until is not None:
@@ -147,16 +192,26 @@ class LogProgress:
 
 
 class RichProgress:
-    """A live bar on the terminal: done, failed, calls/s, ETA, and the pause while paused."""
+    """A live bar on the terminal: this run's work, the whole input's state, calls/s, ETA.
+
+    The bar, its counts and its ETA are this run's work only: on a resume, rows final
+    before it are left out (they would make the pace look far faster than it is); the
+    whole input's state (done and failed across every run) is shown beside it.
+    """
 
     __slots__ = ("_progress", "_task")
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(
+        self, console: Console | None = None, *, get_time: Callable[[], float] | None = None
+    ) -> None:
         self._progress = Progress(  # rich's live display, redrawn on its own thread
             TextColumn("[bold]migrating[/]"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[failed]} failed[/]"),
+            TextColumn(
+                "this run: [green]{task.fields[ok]} ok[/] [red]{task.fields[failed]} failed[/]"
+                "{task.fields[deferred]}{task.fields[input]}"
+            ),
             TextColumn("{task.fields[speed]}"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
@@ -164,6 +219,7 @@ class RichProgress:
             TextColumn("[yellow]{task.fields[paused]}[/]"),
             console=console or Console(stderr=True),
             transient=False,
+            get_time=get_time,
         )
         self._task: TaskID | None = None  # the one bar
 
@@ -176,26 +232,32 @@ class RichProgress:
         """Show the bar."""
         self._progress.start()
         self._task = self._progress.add_task(
-            "migrate", total=total, ok=0, failed=0, speed="", paused=""
+            "migrate", total=total, ok=0, failed=0, deferred="", input="", speed="", paused=""
         )
 
     def update(self, snapshot: ProgressSnapshot) -> None:
         """Move the bar."""
         if self._task is None:
             return
-        total = snapshot.total
-        if total is not None:
-            total = max(total, snapshot.rows_read)
         paused = ""
         if snapshot.paused_until is not None:
             paused = f"429: paused until {snapshot.paused_until:%H:%M:%S} UTC"
         limit = f"/{snapshot.rate_limit:.0f}" if snapshot.rate_limit is not None else ""
+        whole = ""
+        if snapshot.resuming:
+            of = f" of {snapshot.total}" if snapshot.total is not None else ""
+            whole = (
+                f" | input: {snapshot.input_succeeded} ok {snapshot.input_failed} failed{of} "
+                f"({snapshot.done_before + snapshot.failed_before} final before this run)"
+            )
         self._progress.update(
             self._task,
-            total=total,
-            completed=snapshot.finished_rows,
-            ok=snapshot.succeeded + snapshot.skipped,
-            failed=snapshot.failed + snapshot.deferred,
+            total=snapshot.work_total,
+            completed=snapshot.work_done,
+            ok=snapshot.succeeded,
+            failed=snapshot.failed,
+            deferred=f" [yellow]{snapshot.deferred} deferred[/]" if snapshot.deferred else "",
+            input=whole,
             speed=f"{snapshot.calls_per_second:.0f}{limit} calls/s",
             paused=paused,
         )

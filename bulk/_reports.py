@@ -23,12 +23,67 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
-from ._summary import MigrationSummary
+from ._summary import ADVICE_MIN_CALLS, MigrationSummary
 
-__all__ = ["REPORT_FILES", "ReportPaths", "format_summary", "write_reports"]
+__all__ = [
+    "REPORT_FILES",
+    "ReportFolderTakenError",
+    "ReportPaths",
+    "adaptive_advice",
+    "check_report_folder",
+    "default_report_dir",
+    "format_summary",
+    "write_reports",
+]
 
 REPORT_FILES: Final = ("succeeded.csv", "failed.csv", "unprocessed.csv", "summary.json")
 _CHUNK: Final = 2000
+
+
+class ReportFolderTakenError(Exception):
+    """The report folder holds the reports of another input, state file or kind of run."""
+
+
+def default_report_dir(state_path: Path, *, dry_run: bool = False) -> Path:
+    """Where a run's reports go by default: beside its state file, named after it.
+
+    ``residents.csv.state.sqlite`` reports to ``residents.csv.reports/`` (a dry run to
+    ``residents.csv.dry-run-reports/``), so two inputs never share a folder unless they
+    share a state file, and a dry run never touches a real run's reports.
+    """
+    stem = state_path.name.removesuffix(".sqlite").removesuffix(".state")
+    return state_path.with_name(f"{stem}.{'dry-run-reports' if dry_run else 'reports'}")
+
+
+def check_report_folder(directory: Path, owner: str) -> None:
+    """Refuse ``directory`` when its ``summary.json`` belongs to another ``owner``.
+
+    The owner is what the reports describe: a state file (``state:<path>``) or a dry run
+    of an input (``dry-run:<path>``). A folder without a summary, or with this owner's,
+    may be (re)written: the reports are regenerated from the checkpoint each run.
+    """
+    summary = directory / "summary.json"
+    try:
+        data = json.loads(summary.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise ReportFolderTakenError(
+            f"the report folder {str(directory)!r} holds a summary.json that cannot be read "
+            f"({exc}); pass another --report-dir, or remove that folder"
+        ) from None
+    theirs = data.get("report_owner") if isinstance(data, dict) else None
+    if theirs is None and isinstance(data, dict) and data.get("state"):
+        theirs = f"state:{data['state']}"  # reports written before owners were recorded
+    if theirs is None or theirs == owner:
+        return
+    kind, _, what = str(theirs).partition(":")
+    described = f"a dry run of {what}" if kind == "dry-run" else f"the state file {what}"
+    raise ReportFolderTakenError(
+        f"the report folder {str(directory)!r} holds the reports of {described}; "
+        "nothing was overwritten: pass another --report-dir (or leave it out: by default "
+        "each state file reports beside itself)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +177,28 @@ async def write_reports(
     return paths
 
 
+def adaptive_advice(summary: MigrationSummary) -> str:
+    """What ``--adaptive`` learned, and a ``--rate`` only when it measured one."""
+    advised = summary.advised_rate
+    ceiling = summary.adaptive_ceiling
+    if advised is not None and summary.adaptive_rate is not None:
+        probed = f", probed up to {ceiling:.1f} req/s" if ceiling else ""
+        return (
+            f"sustained {summary.adaptive_rate:.1f} req/s over {summary.adaptive_calls:,} "
+            f"calls after the first 429{probed}; pass --rate {advised} next time"
+        )
+    if not summary.adaptive_found_limit:
+        return (
+            "no 429 ended the slow start, so the service's limit was not measured; "
+            "no --rate advice (keep --adaptive)"
+        )
+    return (
+        f"only {summary.adaptive_calls:,} call(s) succeeded after the first 429 "
+        f"(fewer than {ADVICE_MIN_CALLS}), too few to measure a rate; "
+        "no --rate advice (keep --adaptive)"
+    )
+
+
 def format_summary(summary: MigrationSummary, reports: ReportPaths) -> str:
     """The end-of-run summary a person reads."""
     lines = [
@@ -134,18 +211,15 @@ def format_summary(summary: MigrationSummary, reports: ReportPaths) -> str:
         f"  this run     {summary.succeeded_this_run:,} succeeded, "
         f"{summary.failed_this_run:,} failed, {summary.skipped:,} skipped (done before), "
         f"{summary.reconciled:,} reconciled",
-        f"  API calls    {summary.api_calls:,} ({summary.calls_per_second:.1f} calls/s), "
-        f"429s: {summary.rate_limited:,}, logins: {summary.logins:,}, "
+        f"               {summary.api_calls:,} API calls ({summary.calls_per_second:.1f} "
+        f"calls/s), 429s: {summary.rate_limited:,}, logins: {summary.logins:,}, "
         f"client retries: {summary.retries:,}",
     ]
     if summary.pauses:
-        lines.append(f"  paused       {summary.pauses:,} times, {summary.paused_seconds:.1f} s")
-    if summary.adaptive_rate is not None:
-        ceiling = summary.adaptive_ceiling
         lines.append(
-            f"  adaptive     sustained {summary.adaptive_rate:.1f} req/s after slow start"
-            + (f" (probed up to {ceiling:.1f} req/s)" if ceiling else "")
-            + f"; pass --rate {summary.adaptive_rate:.0f} next time"
+            f"               paused {summary.pauses:,} times, {summary.paused_seconds:.1f} s"
         )
+    if summary.adaptive_rate is not None:
+        lines.append(f"  adaptive     {adaptive_advice(summary)}")
     lines.append(f"Reports: {reports.directory}/ (summary.json, succeeded.csv, failed.csv, ...)")
     return "\n".join(lines)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = [
+    "ADVICE_MIN_CALLS",
     "EXIT_OK",
     "EXIT_RESUMABLE",
     "EXIT_USAGE",
@@ -22,6 +24,8 @@ EXIT_USAGE: Final = 2
 """Usage, unreadable input, or the service refused the account (fix, then rerun)."""
 EXIT_RESUMABLE: Final = 75
 """Stopped resumably (EX_TEMPFAIL): rerun the same command, after ``resume_at`` if given."""
+ADVICE_MIN_CALLS: Final = 50
+"""Successful calls after the first 429 below which ``--adaptive`` advises no ``--rate``."""
 
 
 class MigrationStatus(enum.StrEnum):
@@ -85,6 +89,28 @@ class MigrationSummary:
     """What ``--adaptive`` sustained after its slow start (req/s): the rate to reuse."""
     adaptive_ceiling: float | None = None
     """Where ``--adaptive`` kept probing (the mean rate at its last 429s), req/s."""
+    adaptive_found_limit: bool = False
+    """Whether a 429 ended ``--adaptive``'s slow start (the service's limit was reached)."""
+    adaptive_calls: int = 0
+    """Successful calls since that first 429: what ``adaptive_rate`` was measured over."""
+
+    @property
+    def advised_rate(self) -> int | None:
+        """The ``--rate`` to pass next time, or None when this run measured none.
+
+        Only after ``--adaptive`` found the service's limit (a 429 ended its slow start)
+        and measured at least :data:`ADVICE_MIN_CALLS` successes since; never above what
+        it probed, never below 1 (``--rate 0`` means no limit at all).
+        """
+        rate = self.adaptive_rate
+        if rate is None or not self.adaptive_found_limit:
+            return None
+        if self.adaptive_calls < ADVICE_MIN_CALLS:
+            return None
+        if self.adaptive_ceiling:
+            rate = min(rate, self.adaptive_ceiling)
+        advised = math.floor(rate)
+        return advised if advised >= 1 else None
 
     @property
     def calls_per_second(self) -> float:
@@ -134,5 +160,8 @@ class MigrationSummary:
                 "adaptive_ceiling": (
                     round(self.adaptive_ceiling, 2) if self.adaptive_ceiling else None
                 ),
+                "adaptive_found_limit": self.adaptive_found_limit,
+                "adaptive_calls": self.adaptive_calls,
+                "advised_rate": self.advised_rate,
             },
         }
