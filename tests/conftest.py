@@ -22,6 +22,10 @@ import pytest
 
 from schlage_async.simulator import SimulatorConfig, SimulatorHandle, run_simulator
 
+pytest_plugins = ("pytester", "schlage_async.pytest_plugin")
+"""pytester runs the plugin's own tests; the plugin is named too, so the suite has its
+fixtures even where the package was installed before its ``pytest11`` entry point."""
+
 SimulatorFactory = Callable[..., Awaitable[SimulatorHandle]]
 """``await simulator_factory(config=None, **config_fields)`` starts one more simulator."""
 
