@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Final
 import phonenumbers
 
 from schlage_async import ConfigurationError, SchlageClient
+from schlage_async._config import _is_loopback as is_loopback
 
 from ._block import SUPPORT_ADVICE, block_message, known_block, remember_block
 from ._checkpoint import CheckpointStore, InputMismatchError, StoreClosedError, bind_input
@@ -96,11 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     gen = commands.add_parser("generate", help="write a synthetic portfolio (JSON Lines or CSV)")
-    gen.add_argument("--count", type=int, required=True, help="residents to write")
-    gen.add_argument("--out", required=True, help="file to write (.csv for CSV)")
+    gen.add_argument("--count", type=int, required=True, metavar="N", help="residents to write")
+    gen.add_argument("--out", required=True, metavar="FILE", help="file to write (.csv for CSV)")
     gen.add_argument("--seed", type=int, default=0, help="same seed, same file (default 0)")
     gen.add_argument(
-        "--bad-rows", type=int, default=0, metavar="K", help="malformed rows among them"
+        "--bad-rows", type=int, default=0, metavar="K", help="malformed rows among them (0)"
     )
     gen.add_argument("--format", choices=("jsonl", "csv"), help="override the suffix's format")
     gen.add_argument(
@@ -110,10 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="userId UUIDs, PACS externalIds, or both alternating (default)",
     )
 
-    mig = commands.add_parser("migrate", help="provision every resident of INPUT (resumable)")
+    mig = commands.add_parser(
+        "migrate",
+        help="provision every resident of INPUT (resumable)",
+        description=(
+            "Provision every resident of INPUT exactly once; rerun the same command to "
+            "resume after a stop."
+        ),
+        epilog=MIGRATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     mig.add_argument("input", metavar="INPUT", help="JSON Lines or CSV file of residents")
-    mig.add_argument("--base-url", help="the service's base URL (default: $SCHLAGE_BASE_URL)")
-    mig.add_argument("--state", help="checkpoint file (default: INPUT.state.sqlite)")
+    mig.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="the service's base URL, e.g. https://api.securewebserv.com/test/smc-api "
+        "(default: $SCHLAGE_BASE_URL)",
+    )
+    mig.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow plain http:// to a host that is not loopback: only for a test rig you "
+        "control, the key and token travel in clear (loopback http is always allowed)",
+    )
+    mig.add_argument(
+        "--state", metavar="FILE", help="checkpoint file (default: INPUT.state.sqlite)"
+    )
     mig.add_argument("--restart", action="store_true", help="discard the checkpoint, start over")
     mig.add_argument(
         "--sync",
@@ -126,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mig.add_argument(
         "--report-dir",
+        metavar="DIR",
         help=(
             "where the reports go (default: beside the state file, STATE minus "
             ".state.sqlite plus .reports/, or .dry-run-reports/ for --dry-run); a folder "
@@ -137,14 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate",
         type=_non_negative_float,
         metavar="R",
-        help="requests per second (0: no client-side limit)",
+        help="hold every call to R requests per second (0: no client-side limit)",
     )
     pace.add_argument(
         "--adaptive",
         action="store_true",
-        help="find the rate: halve-ish on a 429, creep up while calls succeed (the default)",
+        help="find the rate (the default when neither is given): double while calls "
+        "succeed, cut to 70 %% of what got through on a 429, then add 2.5 %% of that per "
+        "clean second",
     )
-    mig.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY)
+    mig.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help="residents in flight at once (default %(default)s)",
+    )
     mig.add_argument(
         "--patience",
         type=_non_negative_float,
@@ -165,13 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="send even though the last run was told the account is blocked until later",
     )
     mig.add_argument("--dry-run", action="store_true", help="check the rows, send nothing")
-    mig.add_argument("--format", choices=("jsonl", "csv"), help="override the suffix's format")
-    mig.add_argument("--region", default=DEFAULT_REGION, help="region of local phone numbers")
+    mig.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        help="the input's format (default: csv for a .csv file, jsonl otherwise)",
+    )
+    mig.add_argument(
+        "--region",
+        default=DEFAULT_REGION,
+        metavar="CC",
+        help="region of phone numbers written without +country code (default %(default)s)",
+    )
     mig.add_argument(
         "--namespace",
         default=None,
         metavar="NAME",
-        help="integration name whose namespace maps externalIds to user ids",
+        help="integration name whose namespace maps externalIds to user ids "
+        '(default: "default"; keep it the same across runs)',
     )
     _add_output_options(mig)
 
@@ -184,18 +227,44 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="R",
         help="the simulator's limit and the engine's rate, req/s (default 200; 0: unlimited)",
     )
-    demo.add_argument("--faults", default="", metavar="SPEC", help="simulator fault spec")
-    demo.add_argument("--dir", help="where the portfolio, state and reports go (default: temp)")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--bad-rows", type=int, default=10, metavar="K")
-    demo.add_argument("--concurrency", type=_positive_int, default=DEFAULT_CONCURRENCY)
+    demo.add_argument(
+        "--faults",
+        default="",
+        metavar="SPEC",
+        help='simulator fault spec, e.g. "block_after=800,reset_after=0.02" (default: none)',
+    )
+    demo.add_argument(
+        "--dir", metavar="DIR", help="where the portfolio, state and reports go (default: temp)"
+    )
+    demo.add_argument(
+        "--seed", type=int, default=0, help="seed of the portfolio and the faults (default 0)"
+    )
+    demo.add_argument(
+        "--bad-rows",
+        type=int,
+        default=10,
+        metavar="K",
+        help="malformed rows in the portfolio (default %(default)s)",
+    )
+    demo.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help="residents in flight at once (default %(default)s)",
+    )
     _add_output_options(demo)
     add_sync_commands(commands, _add_output_options)  # plan, apply, decommission, chase
     return parser
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-format", choices=("console", "json"), default="console")
+    parser.add_argument(
+        "--log-format",
+        choices=("console", "json"),
+        default="console",
+        help="log lines for a person, or JSON lines for a collector (default console)",
+    )
     parser.add_argument(
         "--progress",
         choices=("auto", "bar", "log", "none"),
@@ -203,6 +272,22 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         help="a live bar on a terminal, log lines otherwise (auto)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every HTTP request too")
+
+
+MIGRATE_EPILOG: Final = """\
+the account:
+  SCHLAGE_USERNAME, SCHLAGE_PASSWORD and SCHLAGE_SUBSCRIPTION_KEY hold the account; when
+  one is not set and stdin is a terminal, migrate prompts for it (the password and the key
+  without echo). Secrets are never taken as arguments. SCHLAGE_BASE_URL stands in for
+  --base-url.
+
+exit codes:
+  0   every row reached a final state (succeeded, or failed with a reason)
+  75  stopped resumably, or nothing sent during a known account block: rerun the same
+      command (after the time given)
+  2   usage, unreadable input, or the service refused the account: fix it, then rerun
+
+reports go beside the state file (INPUT.reports/ by default); see the README."""
 
 
 def _progress_sink(choice: str) -> ProgressSink | None:
@@ -229,6 +314,17 @@ def _read_secrets(environ: dict[str, str] | os._Environ[str]) -> tuple[str, str,
             )
         values.append(value)
     return values[0], values[1], values[2]
+
+
+def _check_plain_http(base_url: str, *, allowed: bool) -> None:
+    """Refuse plain http to a host that is not loopback, naming the flag that allows it."""
+    parts = urllib.parse.urlsplit(base_url.strip())
+    if parts.scheme != "http" or allowed or not parts.hostname or is_loopback(parts.hostname):
+        return
+    raise UsageError(
+        f"refusing plain http to {parts.hostname}: the subscription key and the token would "
+        "travel in clear; use https, or --allow-insecure-http for a test rig you control"
+    )
 
 
 def _rerun_command(argv: Sequence[str]) -> str:
@@ -405,6 +501,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         base_url = args.base_url or os.environ.get("SCHLAGE_BASE_URL")
         if not base_url:
             raise UsageError("--base-url is required (or set SCHLAGE_BASE_URL)")
+        _check_plain_http(base_url, allowed=args.allow_insecure_http)
         now = dt.datetime.now(dt.UTC)
         block = None if args.force else known_block(state_path, now)
         if block is not None:
@@ -419,6 +516,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
                 subscription_key=key,
                 retry=ENGINE_RETRY_POLICY,
                 connector_limit=max(args.concurrency, 10),
+                allow_insecure_http=args.allow_insecure_http,
             )
         except ConfigurationError as exc:
             raise UsageError(str(exc)) from None

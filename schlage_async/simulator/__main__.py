@@ -135,7 +135,14 @@ async def _serve(config: SimulatorConfig, host: str, port: int) -> None:
         with contextlib.suppress(NotImplementedError):  # not on Windows
             loop.add_signal_handler(signum, stop.set)
     async with run_simulator(config, host=host, port=port) as sim:
-        print(f"listening on {sim.url}", flush=True)
+        # The first line stays "listening on ROOT" (scripts read it); the next two give the
+        # base URL of each surface, which is what a client's base_url must be.
+        print(
+            f"listening on {sim.url}\n"
+            f"  API-Only base URL: {sim.api_base_url}  (any /{{env}}/smc-api works)\n"
+            f"  ENGAGE base URL:   {sim.engage_base_url}",
+            flush=True,
+        )
         await stop.wait()
 
 

@@ -20,7 +20,7 @@ from .conftest import Api
 
 
 def test_serves_prints_the_listening_line_and_stops_on_sigterm() -> None:
-    """``--port 0`` prints ``listening on http://HOST:PORT`` and SIGTERM exits 0."""
+    """``--port 0`` prints the root, then each surface's full base URL; SIGTERM exits 0."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "schlage_async.simulator", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -33,6 +33,12 @@ def test_serves_prints_the_listening_line_and_stops_on_sigterm() -> None:
         line = proc.stdout.readline()
         assert line.startswith("listening on http://127.0.0.1:")
         assert int(line.rsplit(":", 1)[1]) > 0
+        root = line.removeprefix("listening on ").strip()
+        surface_a = proc.stdout.readline().split()
+        surface_b = proc.stdout.readline().split()
+        assert surface_a[:3] == ["API-Only", "base", "URL:"]
+        assert surface_a[3] == root + "/test/smc-api"  # what a client's base_url must be
+        assert surface_b == ["ENGAGE", "base", "URL:", root + "/engage"]
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
         assert proc.returncode == 0, err
