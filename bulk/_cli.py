@@ -37,9 +37,11 @@ from ._engine import (
 )
 from ._generate import generate_portfolio
 from ._input import (
+    DEFAULT_ENCODING,
     InputError,
     InputFormat,
     ParseOptions,
+    check_encoding,
     count_lines,
     detect_format,
     input_fingerprint,
@@ -202,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=("jsonl", "csv"),
         help="the input's format (default: csv for a .csv file, jsonl otherwise)",
+    )
+    mig.add_argument(
+        "--encoding",
+        default=DEFAULT_ENCODING,
+        metavar="NAME",
+        help="the input's text encoding, e.g. cp1252 for a Windows export (default %(default)s)",
     )
     mig.add_argument(
         "--region",
@@ -461,13 +469,19 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise UsageError(f"--region {args.region!r} is not a region code (e.g. US, CA, GB)")
     namespace = integration_namespace(args.namespace) if args.namespace else DEFAULT_NAMESPACE
-    parse_options = ParseOptions(region=args.region, namespace=namespace)
+    try:
+        encoding = check_encoding(args.encoding)
+    except ValueError as exc:
+        raise UsageError(f"--encoding: {exc}") from None
+    parse_options = ParseOptions(region=args.region, namespace=namespace, encoding=encoding)
     binding: dict[str, str | int] = {
         **fingerprint.as_dict(),
         "format": input_format,
         "region": args.region.upper(),
         "namespace": str(namespace),
     }
+    if encoding != DEFAULT_ENCODING:  # a state file of a UTF-8 run binds as before
+        binding["encoding"] = encoding
     state_path = Path(args.state) if args.state else Path(f"{input_path}.state.sqlite")
     report_dir = (
         Path(args.report_dir)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import itertools
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -46,12 +47,14 @@ from ._user_ids import DEFAULT_NAMESPACE, user_id_for
 
 __all__ = [
     "CSV_COLUMNS",
+    "DEFAULT_ENCODING",
     "HEAD_BYTES",
     "Deduplicator",
     "InputError",
     "InputFingerprint",
     "InputFormat",
     "ParseOptions",
+    "check_encoding",
     "check_input",
     "count_lines",
     "detect_format",
@@ -83,15 +86,51 @@ _json_decoder: Final = msgspec.json.Decoder()
 
 
 class InputError(Exception):
-    """The input cannot be read at all (missing, a directory, binary, not UTF-8, bad header)."""
+    """The input cannot be read at all (missing, a directory, binary, a bad CSV header)."""
+
+
+DEFAULT_ENCODING: Final = "utf-8"
+"""The input's text encoding unless ``--encoding`` says otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
 class ParseOptions:
-    """How rows become residents: the phone region and the external-id namespace."""
+    """How rows become residents: the phone region, the external-id namespace, the encoding."""
 
     region: str = DEFAULT_REGION
     namespace: uuid.UUID = DEFAULT_NAMESPACE
+    encoding: str = DEFAULT_ENCODING
+    """The input's text encoding (ASCII-compatible: UTF-8, cp1252, latin-1, ...)."""
+
+
+def check_encoding(name: str) -> str:
+    """Return the codec's canonical name, or raise ``ValueError`` saying why it will not do.
+
+    Rows are split on the byte ``\\n`` and the CSV punctuation read as ASCII, so only
+    encodings that write ASCII as ASCII are accepted (not UTF-16 or UTF-32).
+    """
+    try:
+        codec = codecs.lookup(name)
+    except LookupError:
+        raise ValueError(f"{name!r} is not a text encoding Python knows") from None
+    probe = ',;"\n{}:0aZ'
+    if probe.encode(codec.name, "strict") != probe.encode("ascii"):
+        raise ValueError(
+            f"{codec.name} does not write ASCII as ASCII; convert the file to UTF-8 first"
+        )
+    return codec.name
+
+
+def _not_text(text: str, options: ParseOptions, what: str) -> str:
+    """Why ``text`` (decoded with surrogateescape) is not text in the input's encoding."""
+    bad = next(ch for ch in text if "\udc80" <= ch <= "\udcff")
+    byte = ord(bad) - 0xDC00
+    other = "cp1252" if options.encoding == DEFAULT_ENCODING else "utf-8"
+    shown = "UTF-8" if options.encoding == DEFAULT_ENCODING else options.encoding
+    return (
+        f"{what} is not valid {shown} text (byte 0x{byte:02x}); if the file is "
+        f"in another encoding, pass it, e.g. --encoding {other}"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +154,11 @@ def detect_format(path: Path, given: InputFormat | None = None) -> InputFormat:
 
 
 def check_input(path: Path) -> bytes:
-    """Check that ``path`` is a readable UTF-8 text file; return its first 64 KiB.
+    """Check that ``path`` is a readable text file; return its first 64 KiB.
 
-    Raises :class:`InputError` with one line a person can act on otherwise.
+    Raises :class:`InputError` with one line a person can act on otherwise. Bytes that are
+    not text in the input's encoding are not refused here, wherever they are: each row
+    holding some is rejected on its own (one rule for the whole file).
     """
     if not path.exists():
         raise InputError(f"input {str(path)!r} does not exist")
@@ -133,13 +174,6 @@ def check_input(path: Path) -> bytes:
             f"input {str(path)!r} is a binary file (it holds NUL bytes); "
             "expected JSON Lines or CSV text"
         )
-    try:
-        # Incremental, so a character cut at the 64 KiB boundary is not an error.
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"input {str(path)!r} is not UTF-8 text (undecodable byte at offset {exc.start})"
-        ) from None
     return head
 
 
@@ -307,12 +341,12 @@ def parse_jsonl_line(
 ) -> ParsedRow | None:
     """Parse one JSON Lines row; None for a blank line."""
     if isinstance(text, bytes):
-        text = text.decode("utf-8", "surrogateescape")
+        text = text.decode(options.encoding, "surrogateescape")
     stripped = text.strip().lstrip("\ufeff")
     if not stripped:
         return None
     if _has_surrogates(stripped):
-        return RejectedRow(line=line, reason="the line is not valid UTF-8 text")
+        return RejectedRow(line=line, reason=_not_text(stripped, options, "the line"))
     try:
         value = _json_decoder.decode(stripped)
     except msgspec.DecodeError as exc:
@@ -361,7 +395,8 @@ def iter_csv(lines: Iterable[str], options: ParseOptions = ParseOptions()) -> It
 
     Raises :class:`InputError` when the header lacks a column every row needs.
     """
-    reader = csv.reader(iter(lines))
+    lines, delimiter = _sniff_delimiter(iter(lines))
+    reader = csv.reader(lines, delimiter=delimiter)
     header: list[str] | None = None
     consumed = 0
     while True:
@@ -380,17 +415,18 @@ def iter_csv(lines: Iterable[str], options: ParseOptions = ParseOptions()) -> It
         consumed = reader.line_num
         if not any(cell.strip() for cell in record):
             continue
-        if _has_surrogates("".join(record)):
+        if _has_surrogates(joined := "".join(record)):
             if header is None:
-                raise InputError("the CSV header is not valid UTF-8 text")
-            yield RejectedRow(line=start, reason="the row is not valid UTF-8 text")
+                raise InputError(_not_text(joined, options, "the CSV header"))
+            yield RejectedRow(line=start, reason=_not_text(joined, options, "the row"))
             continue
         if header is None:
             header = [_CSV_KEYS.get(_column_key(name), "") for name in record]
             if "mobileNumber" not in header or not {"userId", "externalId"} & set(header):
                 raise InputError(
                     "the CSV header must name a mobileNumber column and a userId or "
-                    f"externalId column (it has: {', '.join(record)})"
+                    f"externalId column (read with the delimiter {delimiter!r}, it has: "
+                    f"{', '.join(record)})"
                 )
             continue
         if len(record) > len(header):
@@ -416,12 +452,30 @@ def iter_csv(lines: Iterable[str], options: ParseOptions = ParseOptions()) -> It
         yield parse_resident(fields, start, options)
 
 
-def _binary_lines(path: Path) -> Iterator[str]:
+def _sniff_delimiter(lines: Iterator[str]) -> tuple[Iterator[str], str]:
+    """The CSV delimiter the header uses (``,``, ``;``, tab or ``|``), and the lines again.
+
+    Spreadsheets in many locales export ``;``-delimited CSV; the csv module's Sniffer
+    reads the header line (the first non-blank one) and the rows follow it.
+    """
+    seen: list[str] = []
+    for text in lines:
+        seen.append(text)
+        if text.strip():
+            try:
+                dialect = csv.Sniffer().sniff(text, delimiters=",;\t|")
+            except csv.Error:
+                break  # one column, or nothing to tell: the default
+            return itertools.chain(seen, lines), dialect.delimiter
+    return itertools.chain(seen, lines), ","
+
+
+def _binary_lines(path: Path, encoding: str = DEFAULT_ENCODING) -> Iterator[str]:
     """Yield ``path``'s lines as text; undecodable bytes become surrogates, flagged later."""
     with path.open("rb") as handle:
         first = True
         for raw in handle:
-            text = raw.decode("utf-8", "surrogateescape")
+            text = raw.decode(encoding, "surrogateescape")
             if first:
                 text = text.removeprefix("\ufeff")
                 first = False
@@ -441,9 +495,9 @@ def read_input(
     fmt = detect_format(path, input_format)
     if fmt == "csv":
         # newline="" semantics: csv wants the line endings kept, which binary lines do.
-        yield from iter_csv(_binary_lines(path), options)
+        yield from iter_csv(_binary_lines(path, options.encoding), options)
     else:
-        yield from iter_jsonl(_binary_lines(path), options)
+        yield from iter_jsonl(_binary_lines(path, options.encoding), options)
 
 
 class Deduplicator:

@@ -307,12 +307,13 @@ def test_a_row_rejected_as_a_duplicate_claims_neither_of_its_ids() -> None:
         (lambda p: p / "missing.jsonl", "does not exist"),
         (lambda p: p, "is a directory"),
         (lambda p: (p / "bin.jsonl", (p / "bin.jsonl").write_bytes(b"\x00\x01PK"))[0], "binary"),
-        (lambda p: (p / "l1.jsonl", (p / "l1.jsonl").write_bytes(b"caf\xe9\n"))[0], "not UTF-8"),
     ],
-    ids=["missing", "directory", "binary", "latin-1"],
+    ids=["missing", "directory", "binary"],
 )
 def test_an_unreadable_input_is_one_clear_error(make: object, message: str, tmp_path: Path) -> None:
-    """Missing, a directory, binary, not UTF-8: InputError naming the file and the problem."""
+    """Missing, a directory, binary: InputError naming the file and the problem.
+
+    Bytes that are not UTF-8 reject their own row (``test_encoding_and_delimiter.py``)."""
     assert callable(make)
     path = make(tmp_path)
     with pytest.raises(InputError, match=message):
