@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shlex
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from ._figures import markdown_table
 from ._harness import FULL, QUICK, SECTIONS, Outcome, sizes_as_params
 from ._machine import machine
 from ._plot import plot_available, plot_rate_series
+from .client_overhead import library_versions
 
 __all__ = ["main"]
 
@@ -35,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the benchmarks and print the table")
     size = run.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    size.add_argument("--quick", action="store_true", help="small sizes (a minute or two)")
     size.add_argument("--full", action="store_true", help="the full sizes (the default)")
     run.add_argument("--json", type=Path, metavar="OUT", help="write every figure here")
     run.add_argument("--plot", type=Path, metavar="FILE", help="PNG of the achieved rate over time")
@@ -45,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated sections to run (of: {', '.join(SECTIONS)})",
     )
     return parser
+
+
+def _load(load: tuple[float, float, float]) -> str:
+    return " / ".join(f"{x:.2f}" for x in load) + " (1/5/15 min)"
 
 
 def _say(text: str) -> None:
@@ -66,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors: dict[str, str] = {}
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    _say(f"benchmarks ({mode}): {', '.join(names)}")
+    load_before = os.getloadavg()
+    _say(f"benchmarks ({mode}): {', '.join(names)}; load average {_load(load_before)}")
     with tempfile.TemporaryDirectory(prefix="schlage-bench-") as tmp:
         for name in names:
             what, section = SECTIONS[name]
@@ -82,23 +89,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             timings[name] = round(time.perf_counter() - t0, 1)
             _say(f"  {name} took {timings[name]} s" + (" (FAILED)" if name in errors else ""))
     total = time.perf_counter() - started
+    load_after = os.getloadavg()
 
     info = machine()
     print(
-        f"## Benchmarks ({mode}), {info['cores']} cores, Python {info['python']}, {total:.0f} s\n"
+        f"## Benchmarks ({mode}), {info['cores']} cores, Python {info['python']}, {total:.0f} s, "
+        f"load average {_load(load_before)} at the start, {_load(load_after)} at the end\n"
     )
     print(markdown_table(out.figures))
     client = out.raw.get("client_overhead")
     if client is not None:
-        print("\n| client | req/s | CPU-s per 1,000 req |\n| --- | ---: | ---: |")
+        print(
+            "\n| client (against the stand-in server) | CPU us per request | req/s "
+            "| server CPU share |\n| --- | ---: | ---: | ---: |"
+        )
         for variant, v in client["variants"].items():
-            print(f"| {variant} | {v['rps']:,.0f} | {v['cpu_s_per_1000']:.3f} |")
+            print(
+                f"| {variant} | {v['cpu_us_per_request']:.1f} | {v['rps']:,.0f} "
+                f"| {v['server_cpu_share']:.0%} |"
+            )
+    versions = library_versions()
+    print("\nLibraries: " + ", ".join(f"{k} {v or 'absent'}" for k, v in versions.items()))
     for name, error in errors.items():
         print(f"\nFAILED {name}: {error}")
 
     if args.json is not None:
         document: dict[str, Any] = {figure.key: figure.as_json() for figure in out.figures}
-        document["machine"] = info
+        document["machine"] = {
+            **info,
+            "load_average": {"start": list(load_before), "end": list(load_after)},
+        }
+        document["libraries"] = versions
         document["run"] = {
             "command": shlex.join(["python", "-m", "benchmarks", *args_list]),
             "mode": mode,

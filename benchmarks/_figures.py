@@ -85,9 +85,16 @@ def _target(figure: Figure) -> str:
 
 
 def markdown_table(figures: Sequence[Figure]) -> str:
-    """The figures as a Markdown table: figure, value, target, met?"""
-    lines = ["| figure | value | target | met? |", "| --- | ---: | --- | --- |"]
+    """The figures as a Markdown table: figure, value, spread of rounds, target, met?"""
+    lines = [
+        "| figure | value | rounds (low-high) | target | met? |",
+        "| --- | ---: | --- | --- | --- |",
+    ]
     for figure in figures:
         met = {True: "yes", False: "**no**", None: "-"}[figure.met]
-        lines.append(f"| {figure.label} | {_value(figure)} | {_target(figure)} | {met} |")
+        spread = figure.details.get("spread")
+        rounds = f"{_number(spread[0])}-{_number(spread[1])}" if spread else "-"
+        lines.append(
+            f"| {figure.label} | {_value(figure)} | {rounds} | {_target(figure)} | {met} |"
+        )
     return "\n".join(lines)

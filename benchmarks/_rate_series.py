@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["rate_series", "steady_rate"]
+__all__ = ["peak_sent_after_slow_start", "rate_series", "steady_rate"]
 
 _LOGIN = "authentication_token"  # not a credential operation: outside the rate limit
 
@@ -72,3 +72,17 @@ def steady_rate(series: Sequence[Mapping[str, float]], *, after: float = 0.5) ->
     start = series[-1]["t"] * after
     tail = [point["ok_per_s"] for point in series if point["t"] > start]
     return sum(tail) / len(tail)
+
+
+def peak_sent_after_slow_start(series: Sequence[Mapping[str, float]]) -> tuple[float, float]:
+    """The highest requests sent per second (answered + 429) in a bin after slow start.
+
+    Slow start ends with the first 429 (AIMD's first cut): the bins after the one that
+    holds it count. A run without any 429 has no slow start to leave out but its first
+    bin. Returns ``(peak, t)`` where ``t`` is when slow start ended.
+    """
+    if not series:
+        return 0.0, 0.0
+    first = next((i for i, p in enumerate(series) if p["throttled_per_s"] > 0), 0)
+    tail = series[first + 1 :] or series[-1:]
+    return max(p["ok_per_s"] + p["throttled_per_s"] for p in tail), series[first]["t"]

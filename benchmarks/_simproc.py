@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["SimProcess", "simulator_process"]
+__all__ = ["SimProcess", "listening_process", "simulator_process"]
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 
@@ -58,15 +58,24 @@ class SimProcess:
 
 @contextlib.contextmanager
 def simulator_process(args: Sequence[str] = (), *, timeout: float = 30.0) -> Iterator[SimProcess]:
-    """Start ``python -m schlage_async.simulator --port 0 ARGS``; stop it on exit.
+    """Start ``python -m schlage_async.simulator --port 0 ARGS``; stop it on exit."""
+    command = [sys.executable, "-m", "schlage_async.simulator", "--host", "127.0.0.1"]
+    with listening_process([*command, "--port", "0", *args], "simulator", timeout) as sim:
+        yield sim
 
-    Its stderr goes to a temporary file, not a pipe nobody reads: a simulator that warns
+
+@contextlib.contextmanager
+def listening_process(
+    command: Sequence[str], what: str, timeout: float = 30.0
+) -> Iterator[SimProcess]:
+    """Start a server that prints ``listening on URL``; stop it on exit.
+
+    Its stderr goes to a temporary file, not a pipe nobody reads: a server that warns
     a lot must never block on a full pipe in the middle of a measurement.
     """
-    command = [sys.executable, "-m", "schlage_async.simulator", "--host", "127.0.0.1"]
     errors = tempfile.TemporaryFile("w+")  # noqa: SIM115  # closed in the finally below
     proc = subprocess.Popen(
-        [*command, "--port", "0", *args],
+        list(command),
         stdout=subprocess.PIPE,
         stderr=errors,
         text=True,
@@ -88,7 +97,7 @@ def simulator_process(args: Sequence[str] = (), *, timeout: float = 30.0) -> Ite
             proc.kill()
             proc.wait()
             errors.seek(0)
-            raise RuntimeError(f"simulator did not start: {errors.read().strip()[:500]}")
+            raise RuntimeError(f"{what} did not start: {errors.read().strip()[:500]}")
         yield SimProcess(url=url, pid=proc.pid)
     finally:
         proc.terminate()

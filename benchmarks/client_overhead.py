@@ -1,26 +1,37 @@
-"""Client overhead: the same creates and gets made by three clients, side by side.
+"""Client overhead: the same creates and gets made by five clients, side by side.
 
-Measures, against one simulator running in its own process, N create-credential calls
-then N get-credential calls at a fixed concurrency, made by
+Against a light stand-in server in its own process (``_standin.py``: canned answers, a
+few microseconds a request, so the server is never the limit and its CPU share is
+printed), N create-credential calls then N get-credential calls at a fixed concurrency,
+made by
 
-(a) ``schlage_async.SchlageClient`` (validation, retries, structured logs, msgspec);
+(a) ``schlage_async.SchlageClient`` (validation, retries, structured logs, msgspec),
+    with logging at its default (nothing configured: warnings only);
+(a') the same inside an application that configured structlog as the ``bulk`` CLI does
+    (INFO filter, ``cache_logger_on_first_use=False``);
 (b) raw aiohttp with stdlib json and no checks at all: the floor for this stack;
-(c) httpx.AsyncClient with pydantic models and tenacity retries: what an integrator
-    would otherwise write;
+(c) aiohttp + pydantic v2 + tenacity, written well: one session with its headers and
+    base URL, pydantic models validating the input and decoding the answers from bytes
+    (``model_validate_json``), a tenacity decorator retrying connection errors: what a
+    competent integrator writes instead on the same stack;
+(d) httpx + pydantic + tenacity, kept as a separate, labelled row with the versions of
+    httpx, httpcore and anyio and whether sniffio is installed (httpcore 1.0.9 imports
+    sniffio on every request; without it the failed import rescans ``sys.path`` each
+    time, which is most of what once looked like a 17x gap).
 
-and (a) once more inside an application that configured structlog (at INFO, as the
-``bulk`` CLI does), where the client hands every request's event to structlog.
-
-For each it reports requests per second and the client process's CPU-seconds per 1,000
-requests. The variants run interleaved over several rounds (each round starting with
-another variant) and a ratio is the median of the per-round ratios, so a noisy
-neighbour slows the variants alike and the ratios hold.
+The headline is the client process's CPU-seconds per request (its own
+``time.process_time``: the server runs elsewhere); requests per second stand beside it.
+The variants run interleaved over several rounds (each round starting with another
+variant) and a ratio is the median of the per-round ratios, with the spread (lowest and
+highest round) beside it, so a noisy neighbour slows the variants alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
+import os
 import statistics
 import time
 import uuid
@@ -32,9 +43,10 @@ from typing import Any
 import aiohttp
 
 from ._log_config import structlog_configured
+from ._process_usage import cpu_seconds
 from ._simproc import ADMIN_PASSWORD, ADMIN_USERNAME, SUBSCRIPTION_KEY, SimProcess
 
-__all__ = ["ClientRun", "measure_client_overhead"]
+__all__ = ["ClientRun", "library_versions", "measure_client_overhead"]
 
 _HEADERS = {
     "alle-subscription-key": SUBSCRIPTION_KEY,
@@ -62,6 +74,7 @@ class ClientRun:
     requests: int
     wall_s: float
     cpu_s: float
+    server_cpu_s: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -164,7 +177,82 @@ async def _raw_aiohttp(base_url: str, n: int, concurrency: int) -> int:
     return 2 * n
 
 
-# --- (c) httpx + pydantic + tenacity --------------------------------------------------------
+# --- (c) aiohttp + pydantic v2 + tenacity, written well ------------------------------------
+
+
+async def _aiohttp_pydantic(base_url: str, n: int, concurrency: int) -> int:
+    import pydantic
+    import tenacity
+    from pydantic.alias_generators import to_camel
+
+    class Wire(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    class NewCredential(Wire):
+        user_id: str = pydantic.Field(min_length=1, max_length=64)
+        mobile_number: str = pydantic.Field(pattern=r"^\+[1-9][0-9]{6,14}$")
+        card_format: str
+        facility_code: int | None = pydantic.Field(default=None, ge=0, le=65535)
+        issue_code: int | None = pydantic.Field(default=None, ge=0)
+
+    class Created(Wire):
+        credential_id: str
+        card_number: int
+
+    class Credential(Wire):
+        credential_id: str
+        user_id: str
+        mobile_number: str
+        card_number: int | None = None
+        facility_code: int | None = None
+        issue_code: int | None = None
+        is_downloaded: bool = False
+
+    retry = tenacity.retry(
+        stop=tenacity.stop_after_attempt(4),
+        wait=tenacity.wait_random_exponential(multiplier=0.25, max=20),
+        retry=tenacity.retry_if_exception_type((aiohttp.ClientConnectionError, TimeoutError)),
+        reraise=True,
+    )
+    ids: list[str] = [""] * n
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(
+        base_url=base_url + "/", connector=connector, headers=_HEADERS
+    ) as session:
+        async with session.post(
+            "authentication/token",
+            data=json.dumps({"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD}),
+        ) as resp:
+            resp.raise_for_status()
+            token = json.loads(await resp.read())["token"]
+        session.headers["Authorization"] = f"Bearer {token}"
+
+        @retry
+        async def create_credential(new: NewCredential) -> Created:
+            async with session.post(
+                "credentials/mobile/basic", data=new.model_dump_json(by_alias=True)
+            ) as resp:
+                resp.raise_for_status()
+                return Created.model_validate_json(await resp.read())
+
+        @retry
+        async def get_credential(credential_id: str) -> Credential:
+            async with session.get("credentials/mobile/basic/" + credential_id) as resp:
+                resp.raise_for_status()
+                return Credential.model_validate_json(await resp.read())
+
+        async def create(i: int) -> None:
+            ids[i] = (await create_credential(NewCredential(**_resident()))).credential_id
+
+        async def get(i: int) -> None:
+            await get_credential(ids[i])
+
+        await _bounded(n, concurrency, create)
+        await _bounded(n, concurrency, get)
+    return 2 * n
+
+
+# --- (d) httpx + pydantic + tenacity (a separate, labelled row) ----------------------------
 
 
 async def _httpx_pydantic(base_url: str, n: int, concurrency: int) -> int:
@@ -228,60 +316,102 @@ async def _httpx_pydantic(base_url: str, n: int, concurrency: int) -> int:
 VARIANTS: dict[str, Callable[[str, int, int], Coroutine[Any, Any, int]]] = {
     "schlage_async": _ours,
     "aiohttp_json": _raw_aiohttp,
-    "httpx_pydantic_tenacity": _httpx_pydantic,
+    "aiohttp_pydantic_tenacity": _aiohttp_pydantic,
     "schlage_async_structlog": _ours_under_structlog,
+    "httpx_pydantic_tenacity": _httpx_pydantic,
 }
 
 
-def _run(sim: SimProcess, name: str, n: int, concurrency: int) -> ClientRun:
-    sim.reset()
+def _run(server: SimProcess, name: str, n: int, concurrency: int) -> ClientRun:
+    server0 = cpu_seconds(server.pid)
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    requests = asyncio.run(VARIANTS[name](sim.api_base_url, n, concurrency))
+    requests = asyncio.run(VARIANTS[name](server.api_base_url, n, concurrency))
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    return ClientRun(name, requests, wall, cpu)
+    return ClientRun(name, requests, wall, cpu, cpu_seconds(server.pid) - server0)
 
 
 def measure_client_overhead(
-    sim: SimProcess, *, n: int, concurrency: int, rounds: int
+    server: SimProcess, *, n: int, concurrency: int, rounds: int
 ) -> dict[str, Any]:
-    """Run every variant ``rounds`` times, interleaved; return medians and ratios.
+    """Run every variant ``rounds`` times, interleaved; return medians, ratios and spreads.
 
-    A short unmeasured pass first loads every import and warms the simulator. Each round
-    starts with a different variant (rotation), so none always runs right after another;
-    a ratio is the median of the per-round ratios (each taken between runs seconds apart,
-    so a slow spell of the machine cancels out), not a ratio of medians.
+    ``server`` is the stand-in (or any server answering the three calls). A short
+    unmeasured pass first loads every import. Each round starts with a different variant
+    (rotation), so none always runs right after another; a ratio is the median of the
+    per-round ratios (each taken between runs seconds apart, so a slow spell of the
+    machine cancels out), not a ratio of medians.
     """
     names = list(VARIANTS)
     for name in names:
-        _run(sim, name, max(n // 10, 20), concurrency)
+        _run(server, name, max(n // 10, 20), concurrency)
+    load_before = os.getloadavg()
     runs: dict[str, list[ClientRun]] = {name: [] for name in names}
     for round_ in range(rounds):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
-            runs[name].append(_run(sim, name, n, concurrency))
+            runs[name].append(_run(server, name, n, concurrency))
+    load_after = os.getloadavg()
     medians = {
         name: {
             "rps": statistics.median(r.rps for r in rs),
+            "cpu_us_per_request": statistics.median(r.cpu_per_1000 for r in rs) * 1000,
             "cpu_s_per_1000": statistics.median(r.cpu_per_1000 for r in rs),
+            "server_cpu_share": statistics.median(r.server_cpu_s / r.wall_s for r in rs),
+            "client_cpu_share": statistics.median(r.cpu_s / r.wall_s for r in rs),
             "rps_rounds": [round(r.rps) for r in rs],
+            "cpu_us_rounds": [round(r.cpu_per_1000 * 1000, 1) for r in rs],
         }
         for name, rs in runs.items()
     }
 
-    def ratio(name: str, baseline: str, measure: str = "rps") -> float:
-        return statistics.median(
+    def ratio(name: str, baseline: str, measure: str = "rps") -> dict[str, Any]:
+        per_round = [
             float(getattr(mine, measure)) / float(getattr(theirs, measure))
             for mine, theirs in zip(runs[name], runs[baseline], strict=True)
-        )
+        ]
+        return {
+            "value": statistics.median(per_round),
+            "rounds": [round(r, 3) for r in per_round],
+            "spread": [round(min(per_round), 3), round(max(per_round), 3)],
+        }
 
     return {
         "variants": medians,
-        "client_vs_aiohttp": ratio("schlage_async", "aiohttp_json"),
-        "client_vs_httpx_pydantic": ratio("schlage_async", "httpx_pydantic_tenacity"),
-        "cpu_vs_aiohttp": ratio("schlage_async", "aiohttp_json", "cpu_per_1000"),
-        "client_structlog_vs_aiohttp": ratio("schlage_async_structlog", "aiohttp_json"),
-        "cpu_structlog_vs_aiohttp": ratio(
+        "client_cpu_vs_aiohttp": ratio("schlage_async", "aiohttp_json", "cpu_per_1000"),
+        "client_cpu_vs_aiohttp_structlog": ratio(
             "schlage_async_structlog", "aiohttp_json", "cpu_per_1000"
         ),
-        "params": {"requests_per_run": 2 * n, "concurrency": concurrency, "rounds": rounds},
+        "client_vs_aiohttp": ratio("schlage_async", "aiohttp_json"),
+        "client_structlog_vs_aiohttp": ratio("schlage_async_structlog", "aiohttp_json"),
+        "client_vs_aiohttp_pydantic": ratio("schlage_async", "aiohttp_pydantic_tenacity"),
+        "client_cpu_vs_aiohttp_pydantic": ratio(
+            "schlage_async", "aiohttp_pydantic_tenacity", "cpu_per_1000"
+        ),
+        "client_vs_httpx_pydantic": ratio("schlage_async", "httpx_pydantic_tenacity"),
+        "server_cpu_share_max": max(v["server_cpu_share"] for v in medians.values()),
+        "load_average": {"before": list(load_before), "after": list(load_after)},
+        "versions": library_versions(),
+        "params": {
+            "requests_per_run": 2 * n,
+            "concurrency": concurrency,
+            "rounds": rounds,
+            "server": "light stand-in (benchmarks/_standin.py), its own process",
+        },
     }
+
+
+_LIBRARIES = (
+    "aiohttp", "yarl", "multidict", "msgspec", "structlog", "pydantic", "pydantic-core",
+    "tenacity", "httpx", "httpcore", "anyio", "sniffio", "aiolimiter",
+)  # fmt: skip
+
+
+def library_versions() -> dict[str, str | None]:
+    """The installed version of every library a variant uses (None: not installed)."""
+    found: dict[str, str | None] = {}
+    for name in _LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found

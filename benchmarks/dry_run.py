@@ -5,8 +5,10 @@ generated, then the dry run parses and validates every row (phone numbers, card
 formats, payloads), deduplicates user ids and mobile numbers, records each row in its
 checkpoint store and writes the reports, sending nothing. The figure is the engine
 process's peak RSS (``VmHWM``, polled) per size, with the rows per second. A dry run
-checkpoints to a ``MemoryCheckpointStore`` (the CLI never writes a state file for it), so
-"flat" here means "the checkpoint and the deduplication are the only things that grow".
+checkpoints to a scratch ``SQLiteCheckpointStore`` (``dry-run.sqlite`` in a temporary
+directory, deleted at the end: the CLI never leaves a state file for it) and the
+deduplication keeps its keys in SQLite's temporary database, so "flat" means that
+nothing held in memory grows with the input.
 
 Run: ``python -m benchmarks.dry_run [--rows 100000 1000000]``.
 """

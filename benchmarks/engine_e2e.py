@@ -24,6 +24,7 @@ mode and, with ``--json FILE``, writes the figures for the benchmark harness.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -40,6 +41,7 @@ from benchmarks._simproc import (
     ADMIN_PASSWORD,
     ADMIN_USERNAME,
     SUBSCRIPTION_KEY,
+    SimProcess,
     simulator_process,
 )
 from bulk import generate_portfolio, read_input
@@ -64,22 +66,34 @@ def run_mode(
     concurrency: int,
     workdir: Path,
     trace: bool = False,
+    burst: float | None = None,
+    sim: SimProcess | None = None,
+    portfolio_path: Path | None = None,
 ) -> dict[str, Any]:
     """Run one mode and return its figures.
 
     ``trace`` runs the engine with ``--verbose`` (one JSON log line per request) and
-    adds ``series``, the achieved rate over time (see ``_rate_series``).
+    adds ``series``, the achieved rate over time (see ``_rate_series``). ``burst`` sets
+    the simulator's bucket size (``--burst``; default one second of R). With ``sim``
+    the run uses that (unlimited) simulator, reset first, instead of starting its own.
     """
-    portfolio = generate_portfolio(workdir / f"{mode}.jsonl", count, seed=42)
+    if portfolio_path is None:
+        portfolio_path = generate_portfolio(workdir / f"{mode}.jsonl", count, seed=42).path
     sim_args = [] if mode == "unlimited" else ["--rate-limit", str(rate)]
+    if burst is not None:
+        sim_args += ["--burst", str(burst)]
     pace = {"unlimited": ["--rate", "0"], "limited": ["--rate", str(rate)]}.get(
         mode, ["--adaptive"]
     )
     reports = workdir / f"{mode}-reports"
     log_path = workdir / f"{mode}-engine.log"
-    with simulator_process(sim_args) as sim:
+    with contextlib.ExitStack() as stack:
+        if sim is None:
+            sim = stack.enter_context(simulator_process(sim_args))
+        else:
+            sim.reset()
         command = [
-            sys.executable, "-m", "bulk", "migrate", str(portfolio.path),
+            sys.executable, "-m", "bulk", "migrate", str(portfolio_path),
             "--base-url", sim.api_base_url, "--report-dir", str(reports),
             "--state", str(workdir / f"{mode}.state.sqlite"),
             "--concurrency", str(concurrency), "--progress", "none", "--log-format", "json",
@@ -91,7 +105,7 @@ def run_mode(
         sim_cpu = cpu_seconds(sim.pid) - sim_cpu0
         summary = json.loads((reports / "summary.json").read_text())
         state = json.loads(sim.get("/_sim/state"))
-    verification = verify_against_state(read_input(portfolio.path), state)
+    verification = verify_against_state(read_input(portfolio_path), state)
     this_run = summary["this_run"]
     figures: dict[str, Any] = {
         "mode": mode,
@@ -114,6 +128,8 @@ def run_mode(
         figures["share_429"] = this_run["rate_limited_429"] / max(this_run["api_calls"], 1)
     if mode == "adaptive":
         figures["adaptive_rate"] = this_run["adaptive_rate"]
+    if burst is not None:
+        figures["burst"] = burst
     if trace:
         with log_path.open() as log:
             figures["series"] = rate_series(log)

@@ -161,7 +161,12 @@ class CallPath:
             if self.stopped.is_set():
                 raise Stopped
             await self.limiter.acquire()
-            await self.gate.wait()  # a pause may have begun while waiting for a slot
+            if self.gate.paused:
+                # A pause began while this worker waited for a slot: the slot belongs to
+                # before the pause. Spending it when the gate opens would send every
+                # waiting worker at once, a burst the gateway answers with more 429s;
+                # take a fresh, paced slot after the pause instead.
+                continue
             if self.stopped.is_set():
                 raise Stopped
             self.calls += 1

@@ -81,6 +81,13 @@ def _parser() -> _Parser:
         default=0.0,
         help="credential operations per second per integration (0 = no limit)",
     )
+    parser.add_argument(
+        "--burst",
+        metavar="N",
+        type=float,
+        default=None,
+        help="requests the rate limit's bucket lets through at once (default: R, one second)",
+    )
     parser.add_argument("--faults", metavar="SPEC", default="", help="fault spec (see below)")
     parser.add_argument("--seed", metavar="N", type=int, default=0, help="seed of fault draws")
     parser.add_argument(
@@ -113,6 +120,8 @@ def _config(parser: _Parser, args: argparse.Namespace) -> SimulatorConfig:
         parser.error(str(exc))
     if args.rate_limit < 0 or args.rate_limit != args.rate_limit:
         parser.error("--rate-limit must be a number >= 0")
+    if args.burst is not None and not args.burst >= 1:
+        parser.error("--burst must be a number >= 1")
     if args.page_size_max < 1:
         parser.error("--page-size-max must be >= 1")
     if not 0 <= args.port <= 65535:
@@ -120,6 +129,7 @@ def _config(parser: _Parser, args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
         accounts=accounts,
         rate_limit=args.rate_limit,
+        burst=args.burst,
         faults=faults,
         seed=args.seed,
         max_card_numbers={**DEFAULT_MAX_CARD_NUMBERS, **maxima},

@@ -96,7 +96,7 @@ class SimulatorApp:
         self.faults = FaultInjector(config.faults, seed=config.seed, clock=self.clock)
         self.state = SimulatorState(config, self.clock, self.faults)
         self.signer = TokenSigner()
-        self.rate_limiter = CredentialRateLimiter(config.rate_limit, self.clock)
+        self.rate_limiter = CredentialRateLimiter(config.rate_limit, self.clock, burst=config.burst)
         self.login_limiter = LoginLimiter(self.clock)
 
     # --- lifecycle ---------------------------------------------------------------------

@@ -45,6 +45,7 @@ class SimulatorConfig:
 
     accounts: Accounts = DEFAULT_ACCOUNTS
     rate_limit: float = 0.0  # credential operations per second per integration; 0 = none
+    burst: float | None = None  # the gateway bucket's size; None = one second of rate_limit
     faults: FaultSpec = field(default_factory=FaultSpec)
     seed: int = 0  # seeds the fault draws
     max_card_numbers: Mapping[str, int] = field(default_factory=lambda: DEFAULT_MAX_CARD_NUMBERS)
@@ -54,6 +55,8 @@ class SimulatorConfig:
     def __post_init__(self) -> None:
         if self.rate_limit < 0:
             raise ValueError("rate_limit must be >= 0")
+        if self.burst is not None and not self.burst >= 1:
+            raise ValueError("burst must be >= 1")
         if self.page_size_max < 1:
             raise ValueError("page_size_max must be >= 1")
         for card_format, maximum in self.max_card_numbers.items():

@@ -42,13 +42,21 @@ class _Bucket:
 
 
 class CredentialRateLimiter:
-    """A token bucket per integration: ``rate`` per second, capacity ``max(1, rate)``."""
+    """A token bucket per integration: ``rate`` per second, capacity ``burst``.
+
+    ``burst`` defaults to ``max(1, rate)``, a full second of tokens; a real gateway's
+    bucket may be much smaller (``--burst 5``), which a client bursting above the rate
+    meets at once.
+    """
 
     __slots__ = ("_buckets", "_capacity", "_clock", "rate")
 
-    def __init__(self, rate: float, clock: SimClock) -> None:
+    def __init__(self, rate: float, clock: SimClock, *, burst: float | None = None) -> None:
+        if burst is not None and burst < 1:
+            raise ValueError("burst must be >= 1")
         self.rate = rate  # tokens added per second; 0 disables the limiter
-        self._capacity = max(1.0, rate)  # a full bucket allows this many at once
+        # A full bucket allows this many at once.
+        self._capacity = float(burst) if burst is not None else max(1.0, rate)
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}  # integration id -> its bucket
 

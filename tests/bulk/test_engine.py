@@ -531,3 +531,58 @@ async def test_a_client_is_required_unless_dry_run() -> None:
     """A real run without a client is a programming error, said at once."""
     with pytest.raises(ValueError, match="client"):
         await migrate(None, [], MemoryCheckpointStore())
+
+
+async def test_a_slot_granted_during_a_pause_is_not_spent_after_it(
+    service: Any, clock: Any, make_resident: Any
+) -> None:
+    """Workers that got a limiter slot while paused take a fresh one: no burst at reopening."""
+    gate = PauseGate(clock=clock, sleep=clock.sleep)
+    granted_open = 0
+    granted_paused = 0
+
+    one_at_a_time = asyncio.Lock()
+
+    class SlowLimiter:
+        rate = 10.0
+
+        async def acquire(self) -> None:
+            nonlocal granted_open, granted_paused
+            async with one_at_a_time:  # a slot every 0.1 s, as a paced bucket gives them
+                await clock.sleep(0.1)
+            if gate.paused:
+                granted_paused += 1
+            else:
+                granted_open += 1
+
+        def on_success(self) -> None:
+            """Nothing to learn."""
+
+        def on_throttled(self) -> None:
+            """Nothing to learn."""
+
+    refused: list[int] = []
+
+    def before(op: str, kwargs: Mapping[str, object]) -> BaseException | None:
+        if not refused:
+            refused.append(1)
+            return RateLimitedError(
+                Operation.CREATE_CREDENTIAL, 429, ["Rate limit is exceeded."], retry_after=2.0
+            )
+        return None
+
+    service.before = before
+    residents = [make_resident(n) for n in range(1, 13)]
+    summary = await migrate(
+        service,
+        residents,
+        MemoryCheckpointStore(),
+        options=OPTIONS,
+        gate=gate,
+        sleep=clock.sleep,
+        limiter=SlowLimiter(),
+    )
+    assert summary.status is MigrationStatus.COMPLETED
+    assert granted_paused > 0  # the scenario did grant slots during the pause
+    assert summary.api_calls == granted_open  # ...and none of those was spent
+    _assert_exactly_once(service, residents)

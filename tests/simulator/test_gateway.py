@@ -42,6 +42,26 @@ async def test_rate_limit_is_a_token_bucket_per_integration(make_api: Any) -> No
     assert api.sim.state.counters.too_many_requests == 2
 
 
+async def test_burst_sets_the_bucket_size(make_api: Any) -> None:
+    """``burst=3`` at 1/s lets three calls through at once and refuses the fourth."""
+    api = await make_api(rate_limit=1, burst=3)
+    token = await api.token()
+    statuses = [(await api.call(Op.LIST_CREDENTIALS, token=token)).status for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    api.sim.clock.advance(2)  # two tokens back at 1/s
+    statuses = [(await api.call(Op.LIST_CREDENTIALS, token=token)).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+@pytest.mark.parametrize("burst", [0, 0.5, -1])
+def test_burst_below_one_is_refused(burst: float) -> None:
+    """A bucket smaller than one request could never let anything through."""
+    from schlage_async.simulator import SimulatorConfig
+
+    with pytest.raises(ValueError, match="burst"):
+        SimulatorConfig(rate_limit=10, burst=burst)
+
+
 async def test_rate_limit_leaves_login_alone(make_api: Any) -> None:
     """The bucket counts credential operations only; logins have their own limit."""
     api = await make_api(rate_limit=0.001)
