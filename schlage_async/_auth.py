@@ -114,6 +114,10 @@ class InMemoryTokenCache:
         """Return the token kept for ``key``, if any."""
         return self._tokens.get(key)
 
+    def peek(self, key: str) -> CachedToken | None:
+        """The same as :meth:`get`, without a coroutine (the per-request fast path)."""
+        return self._tokens.get(key)
+
     async def set(self, key: str, token: CachedToken) -> None:
         """Keep ``token`` for ``key``."""
         self._tokens[key] = token
@@ -143,7 +147,16 @@ class TokenLease:
 class TokenRefresher:
     """Hands out a usable token, logging in at most once however many callers need one."""
 
-    __slots__ = ("_cache", "_clock", "_generation", "_inflight", "_key", "_login", "_margin")
+    __slots__ = (
+        "_cache",
+        "_clock",
+        "_generation",
+        "_inflight",
+        "_key",
+        "_lease",
+        "_login",
+        "_margin",
+    )
 
     def __init__(
         self,
@@ -161,19 +174,41 @@ class TokenRefresher:
         self._margin = margin  # renew this many seconds ahead of expiry
         self._generation = 0  # logins completed (or tokens adopted) by this refresher
         self._inflight: asyncio.Task[TokenLease] | None = None  # the one login under way
+        self._lease: TokenLease | None = None  # the last lease handed out, reused while valid
 
     @property
     def generation(self) -> int:
         """How many tokens this refresher has obtained so far."""
         return self._generation
 
+    def current_nowait(self) -> TokenLease | None:
+        """The lease :meth:`current` would give, when no await is needed; else None.
+
+        Only an in-process cache can be read without awaiting; a shared cache (another
+        process may have replaced the token) always goes through :meth:`current`.
+        """
+        cache = self._cache
+        if type(cache) is not InMemoryTokenCache:
+            return None
+        cached = cache.peek(self._key)
+        if cached is None or not cached.fresh(self._clock()):
+            return None
+        return self._lease_for(cached)
+
     async def current(self) -> TokenLease:
         """Return a token that is not due for renewal, logging in when needed."""
         seen = self._generation
         cached = await self._cache.get(self._key)
         if cached is not None and cached.fresh(self._clock()):
-            return TokenLease(cached, self._generation)
+            return self._lease_for(cached)
         return await self._renew(seen, cached.token if cached is not None else None)
+
+    def _lease_for(self, cached: CachedToken) -> TokenLease:
+        # The same lease object while the token and the generation stand.
+        generation, lease = self._generation, self._lease
+        if lease is None or lease.token is not cached or lease.generation != generation:
+            lease = self._lease = TokenLease(cached, generation)
+        return lease
 
     async def refresh(self, stale: TokenLease) -> TokenLease:
         """Return a token to replace ``stale``, which the service refused."""
@@ -218,19 +253,27 @@ class TokenRefresher:
 class BearerAuthorizer:
     """Surface A's authorizer: ``Authorization: Bearer <token>`` from a refresher."""
 
-    __slots__ = ("_last", "_refresher")
+    __slots__ = ("_headers", "_last", "_refresher")
 
     refreshable = True
 
     def __init__(self, refresher: TokenRefresher) -> None:
         self._refresher = refresher  # hands out tokens, one login at a time
         self._last: str | None = None  # the latest token handed out, to scrub from text
+        self._headers: Mapping[str, str] = {}  # the Authorization header for _last
 
     async def authorize(self) -> tuple[Mapping[str, str], TokenLease | None]:
-        """Return the Authorization header for a usable token (logging in if needed)."""
-        lease = await self._refresher.current()
-        self._last = lease.token.token
-        return {"Authorization": f"Bearer {lease.token.token}"}, lease
+        """Return the Authorization header for a usable token (logging in if needed).
+
+        The same mapping comes back while the token stands (callers must not change
+        it), so a transport can merge it with its own headers once per token.
+        """
+        lease = self._refresher.current_nowait() or await self._refresher.current()
+        token = lease.token.token
+        if token is not self._last:
+            self._headers = {"Authorization": "Bearer " + token}
+            self._last = token
+        return self._headers, lease
 
     async def refresh(self, lease: TokenLease | None) -> None:
         """Renew the token the service refused (once, however many callers ask)."""

@@ -12,6 +12,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Final
 from urllib.parse import quote
 
 __all__ = [
@@ -72,7 +73,17 @@ class Route:
 
     def format(self, **params: str) -> str:
         """Return the path with every placeholder percent-encoded (``/`` included)."""
-        return self.path.format(**{k: quote(v, safe="") for k, v in params.items()})
+        return self.path.format(**{k: _quote(v) for k, v in params.items()})
+
+
+_UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _quote(value: str) -> str:
+    # A UUID (the usual path value) has nothing to encode: skip quote()'s machinery.
+    if _UNRESERVED.issuperset(value):
+        return value
+    return quote(value, safe="")
 
 
 def encode_serial_number(serial_number: str) -> str:
