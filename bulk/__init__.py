@@ -24,20 +24,26 @@ from __future__ import annotations
 from ._checkpoint import (
     FINAL_STATES,
     CheckpointStore,
-    InputMismatchError,
     ResidentRecord,
     ResidentState,
     ResumeView,
-    StoreClosedError,
     bind_input,
 )
 from ._checkpoint_memory import MemoryCheckpointStore
-from ._checkpoint_sqlite import SQLiteCheckpointStore, StateInUseError
+from ._checkpoint_sqlite import SQLiteCheckpointStore
 from ._engine import ENGINE_RETRY_POLICY, MigrationOptions, ProvisioningClient, migrate
+from ._errors import (
+    BulkError,
+    InputError,
+    InputMismatchError,
+    MigrationOptionsError,
+    StateInUseError,
+    StoreClosedError,
+    StoreError,
+)
 from ._generate import GeneratedPortfolio, generate_portfolio
 from ._input import (
     Deduplicator,
-    InputError,
     InputFingerprint,
     ParseOptions,
     check_input,
@@ -72,6 +78,7 @@ __all__ = [
     "FINAL_STATES",
     "AdaptiveRateLimiter",
     "AimdController",
+    "BulkError",
     "CheckpointStore",
     "Deduplicator",
     "FixedRateLimiter",
@@ -82,6 +89,7 @@ __all__ = [
     "LogProgress",
     "MemoryCheckpointStore",
     "MigrationOptions",
+    "MigrationOptionsError",
     "MigrationStatus",
     "MigrationSummary",
     "NullProgress",
@@ -107,6 +115,7 @@ __all__ = [
     "StateInUseError",
     "StopReason",
     "StoreClosedError",
+    "StoreError",
     "SyncAction",
     "SyncPlan",
     "UnlimitedLimiter",

@@ -13,14 +13,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final, Protocol, runtime_checkable
 
+from ._errors import InputMismatchError
+
 __all__ = [
     "FINAL_STATES",
     "CheckpointStore",
-    "InputMismatchError",
     "ResidentRecord",
     "ResidentState",
     "ResumeView",
-    "StoreClosedError",
     "bind_input",
 ]
 
@@ -73,14 +73,6 @@ class ResumeView:
 
     final_lines: frozenset[int] = frozenset()
     open_records: Mapping[int, ResidentRecord] = field(default_factory=dict)
-
-
-class StoreClosedError(RuntimeError):
-    """The checkpoint store was used before ``open()`` or after ``aclose()``."""
-
-
-class InputMismatchError(Exception):
-    """The state file belongs to another input (or other settings); resume is refused."""
 
 
 @runtime_checkable
@@ -163,7 +155,6 @@ async def bind_input(
         key for key in set(old) | set(binding) if str(old.get(key)) != str(binding.get(key))
     )
     raise InputMismatchError(
-        "the state file belongs to a different input or settings "
-        f"(differs in: {', '.join(differs) or 'everything'}); "
-        "pass --restart to discard it and start over, or --state to use another file"
+        "the checkpoint belongs to a different input or settings "
+        f"(differs in: {', '.join(differs) or 'everything'})"
     )

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
-from ._checkpoint import ResidentRecord, ResidentState, ResumeView, StoreClosedError
+from ._checkpoint import ResidentRecord, ResidentState, ResumeView
+from ._errors import StateInUseError, StoreClosedError, StoreError
 
 __all__ = [
     "SQLiteCheckpointStore",
-    "StateInUseError",
     "StoreStats",
     "peek_meta",
     "remove_state",
@@ -66,10 +66,6 @@ _COLUMNS: Final = (
     "line, state, user_id, credential_id, card_number, reason, retryable, create_attempts"
 )
 _CHUNK: Final = 2000
-
-
-class StateInUseError(RuntimeError):
-    """Another run holds the state file."""
 
 
 def peek_meta(path: Path, key: str) -> str | None:
@@ -126,6 +122,13 @@ def _record(row: tuple[Any, ...]) -> ResidentRecord:
         retryable=bool(row[6]),
         create_attempts=row[7],
     )
+
+
+def _store_error(path: Path, doing: str, exc: BaseException) -> StoreError:
+    """The backend's error as a :class:`StoreError` (the original kept as its cause)."""
+    error = StoreError(f"the state file {str(path)!r} failed to {doing}: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _settle(fut: asyncio.Future[Any], result: object, error: BaseException | None) -> None:
@@ -216,9 +219,9 @@ class SQLiteCheckpointStore:
     async def aclose(self) -> None:
         """Commit everything queued, close the file and stop the writer."""
         thread = self._thread
-        if thread is None:
+        if thread is None or self._loop is None:
             return
-        fut = self._future()
+        fut = self._loop.create_future()  # even after a failure: the writer must end
         self._queue.put(("stop", fut))
         try:
             await fut
@@ -375,8 +378,11 @@ class SQLiteCheckpointStore:
     def _run(self, ready: asyncio.Future[None]) -> None:
         try:
             conn = self._connect()
-        except (sqlite3.Error, StateInUseError, OSError) as exc:
+        except StateInUseError as exc:
             self._answer(ready, None, exc)
+            return
+        except (sqlite3.Error, OSError) as exc:
+            self._answer(ready, None, _store_error(self._path, "open", exc))
             return
         self._answer(ready, None, None)
         pending: dict[int, ResidentRecord] = {}  # latest record per line, not yet committed
@@ -434,7 +440,7 @@ class SQLiteCheckpointStore:
                     try:
                         result = fn(conn)
                     except sqlite3.Error as exc:
-                        self._answer(fut, None, exc)
+                        self._answer(fut, None, _store_error(self._path, "read", exc))
                     else:
                         self._answer(fut, result, None)
                 if stop is not None:
@@ -454,8 +460,9 @@ class SQLiteCheckpointStore:
                 conn.execute("BEGIN")
                 conn.executemany(_UPSERT, [_row(r, now) for r in pending.values()])
         except sqlite3.Error as exc:
-            self._failure = exc
-            return exc
+            error = _store_error(self._path, "commit", exc)
+            self._failure = error
+            return error
         self.stats.commits += 1
         self.stats.records += len(pending)
         return None

@@ -10,7 +10,6 @@ import getpass
 import os
 import shlex
 import signal
-import sqlite3
 import sys
 import tempfile
 import urllib.parse
@@ -25,8 +24,9 @@ from schlage_async import ConfigurationError, SchlageClient
 from schlage_async._config import _is_loopback as is_loopback
 
 from ._block import SUPPORT_ADVICE, block_message, known_block, remember_block
-from ._checkpoint import CheckpointStore, InputMismatchError, StoreClosedError, bind_input
-from ._checkpoint_sqlite import SQLiteCheckpointStore, StateInUseError, remove_state
+from ._checkpoint import CheckpointStore, bind_input
+from ._checkpoint_sqlite import SQLiteCheckpointStore, remove_state
+from ._cli_exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
 from ._cli_sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
 from ._engine import (
     DEFAULT_CONCURRENCY,
@@ -35,10 +35,10 @@ from ._engine import (
     ProvisioningClient,
     migrate,
 )
+from ._errors import InputError, InputMismatchError, StateInUseError, StoreError
 from ._generate import generate_portfolio
 from ._input import (
     DEFAULT_ENCODING,
-    InputError,
     InputFormat,
     ParseOptions,
     check_encoding,
@@ -59,7 +59,7 @@ from ._reports import (
     format_summary,
     write_reports,
 )
-from ._summary import EXIT_RESUMABLE, EXIT_USAGE, MigrationStatus, MigrationSummary, StopReason
+from ._summary import MigrationStatus, MigrationSummary, StopReason
 from ._user_ids import DEFAULT_NAMESPACE, integration_namespace
 
 __all__ = [
@@ -413,6 +413,7 @@ async def _run_migration(
             loop.remove_signal_handler(sig)
     if not options.dry_run:
         await remember_block(store, summary)
+    extra = {**extra, "exit_code": exit_code_for(summary)}
     reports = await write_reports(store, report_dir, summary, extra=extra)
     return _Outcome(summary, reports)
 
@@ -554,8 +555,8 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             )
         try:
             await store.open()
-        except sqlite3.Error as exc:
-            raise UsageError(f"cannot open the state file {str(state_path)!r}: {exc}") from None
+        except StoreError as exc:  # in use by another run, or not a file SQLite can open
+            raise UsageError(str(exc)) from None
         try:
             if client is None:
                 return await _run_migration(
@@ -592,9 +593,14 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     try:
         outcome = asyncio.run(run())
-    except (StateInUseError, InputMismatchError) as exc:
+    except StateInUseError as exc:
         raise UsageError(str(exc)) from None
-    except (sqlite3.Error, StoreClosedError) as exc:
+    except InputMismatchError as exc:
+        raise UsageError(
+            f"{exc}; pass --restart to discard the state file and start over, "
+            "or --state to use another file"
+        ) from None
+    except StoreError as exc:
         print(
             f"schlage-bulk: error: the checkpoint store failed ({exc}); every resident "
             f"written before it is kept. Fix it, then resume with:\n  {_rerun_command(argv)}",
@@ -616,9 +622,9 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             f"Dry-run reports are in {outcome.reports.directory}/ "
             f"(a real run reports to {default_report_dir(state_path)}/ and is left as it was)."
         )
-    elif outcome.summary.exit_code != 0:
+    elif exit_code_for(outcome.summary) != 0:
         print(_format_stop(outcome.summary, _rerun_command(argv)), file=sys.stderr)
-    return outcome.summary.exit_code
+    return exit_code_for(outcome.summary)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -23,13 +23,14 @@ from rich.table import Table
 
 from schlage_async import ConfigurationError, SchlageClient
 
+from ._cli_exits import EXIT_USAGE
 from ._engine import DEFAULT_CONCURRENCY, ENGINE_RETRY_POLICY
-from ._input import InputError, ParseOptions
+from ._errors import InputError
+from ._input import ParseOptions
 from ._limiter import RateLimiter
 from ._logs import configure_logging
 from ._phones import DEFAULT_REGION
 from ._progress import ProgressSink
-from ._summary import EXIT_USAGE
 from ._sync_plan import DEFAULT_RESEND_AFTER_HOURS, SyncPlan, plan_sync
 from ._sync_plan_file import PlanError, SyncAction
 from ._user_ids import DEFAULT_NAMESPACE, integration_namespace

@@ -18,13 +18,14 @@ from schlage_async import SchlageClient
 from schlage_async.simulator import FaultSpec, SimulatorConfig, SimulatorHandle, run_simulator
 
 from ._checkpoint_sqlite import SQLiteCheckpointStore, remove_state
+from ._cli_exits import EXIT_OK, exit_code_for
 from ._engine import ENGINE_RETRY_POLICY, MigrationOptions, migrate
 from ._generate import generate_portfolio
 from ._input import read_input
 from ._limiter import FixedRateLimiter, RateLimiter, UnlimitedLimiter
 from ._progress import ProgressSink
 from ._reports import format_summary, write_reports
-from ._summary import EXIT_OK, MigrationStatus, MigrationSummary, StopReason
+from ._summary import MigrationStatus, MigrationSummary, StopReason
 from ._verify import verify_against_state
 
 __all__ = ["all_runs_line", "run_demo"]
@@ -61,7 +62,7 @@ async def _rounds(
         )
         runs.append(summary)
         if (
-            summary.exit_code == EXIT_OK
+            exit_code_for(summary) == EXIT_OK
             or round_number == _ROUNDS
             or summary.stop_reason is StopReason.ACCESS_REFUSED
         ):
@@ -146,4 +147,4 @@ async def run_demo(
     print(f"Portfolio, checkpoint and reports are in {workdir}", flush=True)
     if summary.status is MigrationStatus.COMPLETED and not verification.ok:
         return 1
-    return summary.exit_code
+    return exit_code_for(summary)

@@ -24,7 +24,8 @@ import structlog
 from schlage_async import ClientStats
 
 from ._calls import ENGINE_RETRY_POLICY, CallPath, ProvisioningClient, Stopped
-from ._checkpoint import CheckpointStore, InputMismatchError, ResidentRecord, ResidentState
+from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
+from ._errors import InputMismatchError, MigrationOptionsError
 from ._input import Deduplicator, ParseOptions, parse_jsonl_line
 from ._limiter import RateLimiter, UnlimitedLimiter
 from ._options import DEFAULT_CONCURRENCY, MigrationOptions
@@ -161,9 +162,9 @@ class _Run:
                     existing = open_records.pop(row.line, None)
                     if existing is not None and existing.user_id not in (None, row.user_id):
                         raise InputMismatchError(
-                            f"line {row.line} now has user id {row.user_id}, but the state "
-                            f"file has {existing.user_id} for it: the input changed; "
-                            "pass --restart to start over"
+                            f"line {row.line} now has user id {row.user_id}, but the "
+                            f"checkpoint has {existing.user_id} for it: the input changed",
+                            lines=(row.line,),
                         )
                     provisioning = not (self.calls.stopped.is_set() or self.options.dry_run)
                     mark: int | None = None
@@ -252,9 +253,9 @@ async def migrate(
     them and pauses once for all workers. ``client`` may be None only for a dry run.
     """
     if client is None and not options.dry_run:
-        raise ValueError("a client is needed unless options.dry_run")
+        raise MigrationOptionsError("a client is needed unless options.dry_run")
     if options.concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
+        raise MigrationOptionsError("concurrency must be at least 1")
     run = _Run(
         client,
         store,

@@ -41,6 +41,7 @@ import msgspec
 from schlage_async import NoTourPayload, mask_mobile
 from schlage_async._validation import check_create_credential, check_save_no_tour_payloads
 
+from ._errors import InputError
 from ._phones import DEFAULT_REGION, PhoneNumberError, normalize_mobile
 from ._resident import ParsedRow, RejectedRow, Resident
 from ._user_ids import DEFAULT_NAMESPACE, user_id_for
@@ -50,7 +51,6 @@ __all__ = [
     "DEFAULT_ENCODING",
     "HEAD_BYTES",
     "Deduplicator",
-    "InputError",
     "InputFingerprint",
     "InputFormat",
     "ParseOptions",
@@ -83,10 +83,6 @@ CSV_COLUMNS: Final[tuple[str, ...]] = (
 """The CSV columns this reader knows, in the order ``generate --format csv`` writes them."""
 
 _json_decoder: Final = msgspec.json.Decoder()
-
-
-class InputError(Exception):
-    """The input cannot be read at all (missing, a directory, binary, a bad CSV header)."""
 
 
 DEFAULT_ENCODING: Final = "utf-8"

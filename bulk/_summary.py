@@ -1,4 +1,4 @@
-"""What a run reports at its end: :class:`MigrationSummary`, its status and exit code."""
+"""What a run reports at its end: :class:`MigrationSummary` and its status."""
 
 from __future__ import annotations
 
@@ -10,20 +10,11 @@ from typing import Any, Final
 
 __all__ = [
     "ADVICE_MIN_CALLS",
-    "EXIT_OK",
-    "EXIT_RESUMABLE",
-    "EXIT_USAGE",
     "MigrationStatus",
     "MigrationSummary",
     "StopReason",
 ]
 
-EXIT_OK: Final = 0
-"""Every row reached a final state (succeeded, or failed with a reason)."""
-EXIT_USAGE: Final = 2
-"""Usage, unreadable input, or the service refused the account (fix, then rerun)."""
-EXIT_RESUMABLE: Final = 75
-"""Stopped resumably (EX_TEMPFAIL): rerun the same command, after ``resume_at`` if given."""
 ADVICE_MIN_CALLS: Final = 50
 """Successful calls after the first 429 below which ``--adaptive`` advises no ``--rate``."""
 
@@ -118,19 +109,14 @@ class MigrationSummary:
         return self.api_calls / self.duration if self.duration > 0 else 0.0
 
     @property
-    def exit_code(self) -> int:
-        """The command's exit code: 0, 75 (resumable) or 2 (access refused)."""
-        if self.stop_reason is StopReason.ACCESS_REFUSED:
-            return EXIT_USAGE
-        if self.status in (MigrationStatus.COMPLETED, MigrationStatus.DRY_RUN):
-            return EXIT_OK
-        return EXIT_RESUMABLE
+    def complete(self) -> bool:
+        """Whether every row reached a final state on the service (succeeded or failed)."""
+        return self.status is MigrationStatus.COMPLETED
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data (``summary.json``)."""
         return {
             "status": self.status.value,
-            "exit_code": self.exit_code,
             "stop_reason": self.stop_reason.value if self.stop_reason else None,
             "stop_detail": self.stop_detail,
             "resume_at": self.resume_at.isoformat(timespec="seconds") if self.resume_at else None,

@@ -23,7 +23,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
@@ -33,8 +32,9 @@ from typing import Final
 from schlage_async import NoTourPayload
 
 from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
-from ._checkpoint_sqlite import SQLiteCheckpointStore, StateInUseError
-from ._input import InputError, InputFormat, ParseOptions, input_fingerprint, read_input
+from ._checkpoint_sqlite import SQLiteCheckpointStore
+from ._errors import InputError, StoreError
+from ._input import InputFormat, ParseOptions, input_fingerprint, read_input
 from ._resident import Resident
 from ._sync_plan_file import PlanError, PlanStep, SyncAction, iter_plan_steps
 
@@ -135,7 +135,7 @@ async def iter_history(path: Path) -> AsyncIterator[HistoryItem]:
     store = SQLiteCheckpointStore(path)
     try:
         await store.open()
-    except (sqlite3.Error, StateInUseError) as exc:
+    except StoreError as exc:
         raise PlanError(f"cannot read the history state {str(path)!r}: {exc}") from None
     try:
         kind = await store.get_meta(KIND_KEY)

@@ -18,7 +18,8 @@ from typing import Final
 
 import msgspec
 
-from ._input import InputError, input_fingerprint
+from ._errors import InputError
+from ._input import input_fingerprint
 
 __all__ = [
     "PLAN_VERSION",

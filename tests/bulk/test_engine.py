@@ -20,6 +20,7 @@ from bulk import (
     StopReason,
     migrate,
 )
+from bulk._cli_exits import exit_code_for
 from schlage_async import (
     AccountBlockedError,
     ConnectionFailedError,
@@ -67,7 +68,7 @@ async def test_every_resident_is_created_once_with_its_payloads(
     store = MemoryCheckpointStore()
     summary = await _run(service, residents, store, clock)
     assert summary.status is MigrationStatus.COMPLETED
-    assert summary.exit_code == 0
+    assert exit_code_for(summary) == 0
     assert (summary.succeeded, summary.failed, summary.unprocessed) == (40, 0, 0)
     _assert_exactly_once(service, residents)
     assert service.calls["create"] == 40
@@ -341,7 +342,7 @@ async def test_server_errors_are_retried_with_backoff_then_deferred(
     store = MemoryCheckpointStore()
     summary = await _run(service, [make_resident(1), bad], store, clock)
     assert summary.status is MigrationStatus.INCOMPLETE
-    assert summary.exit_code == 75
+    assert exit_code_for(summary) == 75
     assert (summary.succeeded, summary.deferred) == (1, 1)
     record = store.get(2)
     assert record is not None
@@ -443,7 +444,7 @@ async def test_an_account_block_stops_resumably_with_a_resume_time(
     summary = await _run(service, residents, store, clock)
     assert summary.status is MigrationStatus.STOPPED
     assert summary.stop_reason is StopReason.ACCOUNT_BLOCKED
-    assert summary.exit_code == 75
+    assert exit_code_for(summary) == 75
     assert summary.resume_at is not None
     assert summary.succeeded + summary.unprocessed == 30
     assert summary.unprocessed > 0
@@ -470,7 +471,7 @@ async def test_429s_beyond_patience_stop_resumably(
         options=options,
     )  # fmt: skip
     assert summary.stop_reason is StopReason.PATIENCE_EXHAUSTED
-    assert summary.exit_code == 75
+    assert exit_code_for(summary) == 75
     assert summary.unprocessed == 5
     assert 60.0 <= summary.paused_seconds <= 100.0  # it stops instead of pausing past patience
 
@@ -488,7 +489,7 @@ async def test_a_refused_login_stops_with_exit_2(
         service, [make_resident(n) for n in range(1, 50)], MemoryCheckpointStore(), clock
     )
     assert summary.stop_reason is StopReason.ACCESS_REFUSED
-    assert summary.exit_code == 2
+    assert exit_code_for(summary) == 2
     assert service.calls["create"] <= 4  # one per worker at most
 
 
@@ -508,7 +509,7 @@ async def test_a_stop_event_ends_the_run_resumably_and_records_the_rest(
     store = MemoryCheckpointStore()
     summary = await _run(service, residents, store, clock, stop=stop)
     assert summary.stop_reason is StopReason.SIGNAL
-    assert summary.exit_code == 75
+    assert exit_code_for(summary) == 75
     assert summary.total_rows == 100
     assert summary.succeeded + summary.unprocessed == 100
     service.before = None
@@ -523,7 +524,7 @@ async def test_a_dry_run_sends_nothing(clock: Any, make_resident: Any) -> None:
     rows: list[Any] = [make_resident(1), RejectedRow(line=2, reason="bad")]
     summary = await migrate(None, rows, store, options=MigrationOptions(dry_run=True))
     assert summary.status is MigrationStatus.DRY_RUN
-    assert summary.exit_code == 0
+    assert exit_code_for(summary) == 0
     assert (summary.unprocessed, summary.failed) == (1, 1)
 
 

@@ -194,7 +194,7 @@ async def test_reports_cover_every_state_of_the_store(tmp_path: Path) -> None:
         ["line", "user_id", "state"], ["4", "u4", "creating"], ["5", "u5", "pending"],
     ]  # fmt: skip
     data = json.loads(paths.summary.read_text())
-    assert data["exit_code"] == 75
+    assert data["status"] == "stopped"
     assert data["resume_at"] == "2030-01-01T00:00:00+00:00"
     assert data["rerun"] == "python -m bulk"
     assert not list((tmp_path / "r").glob(".*.tmp"))
