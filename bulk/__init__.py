@@ -59,6 +59,7 @@ from ._limiter import (
     AimdController,
     FixedRateLimiter,
     RateLimiter,
+    RateReport,
     UnlimitedLimiter,
 )
 from ._pause import PauseGate
@@ -66,6 +67,7 @@ from ._phones import PhoneNumberError, normalize_mobile
 from ._progress import LogProgress, NullProgress, ProgressSink, ProgressSnapshot, RichProgress
 from ._reports import ReportPaths, write_reports
 from ._resident import ParsedRow, RejectedRow, Resident
+from ._service import MigrationSource, ProgressCallback, dry_run, input_binding, run_migration
 from ._summary import MigrationStatus, MigrationSummary, StopReason
 from ._sync_plan import SyncPlan, plan_sync
 from ._sync_plan_file import PlanError, PlanHeader, PlanStep, SyncAction, iter_plan_steps
@@ -90,6 +92,7 @@ __all__ = [
     "MemoryCheckpointStore",
     "MigrationOptions",
     "MigrationOptionsError",
+    "MigrationSource",
     "MigrationStatus",
     "MigrationSummary",
     "NullProgress",
@@ -100,10 +103,12 @@ __all__ = [
     "PlanError",
     "PlanHeader",
     "PlanStep",
+    "ProgressCallback",
     "ProgressSink",
     "ProgressSnapshot",
     "ProvisioningClient",
     "RateLimiter",
+    "RateReport",
     "RejectedRow",
     "ReportPaths",
     "Resident",
@@ -122,7 +127,9 @@ __all__ = [
     "Verification",
     "bind_input",
     "check_input",
+    "dry_run",
     "generate_portfolio",
+    "input_binding",
     "input_fingerprint",
     "integration_namespace",
     "iter_csv",
@@ -134,6 +141,7 @@ __all__ = [
     "parse_resident",
     "plan_sync",
     "read_input",
+    "run_migration",
     "user_id_for",
     "verify_against_state",
     "write_reports",

@@ -25,6 +25,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final, Protocol, TypeVar
 
+import anyio
 import structlog
 
 from schlage_async import (
@@ -39,6 +40,7 @@ from schlage_async import (
     RateLimitedError,
     RetryPolicy,
 )
+from schlage_async._retry import exponential_backoff
 
 from ._limiter import RateLimiter
 from ._options import MigrationOptions
@@ -56,7 +58,11 @@ engine pauses every worker once for a 429 instead of each call sleeping on its o
 
 
 class ProvisioningClient(Protocol):
-    """The three calls the engine makes (``SchlageClient`` has them)."""
+    """The three calls the engine makes (``SchlageClient`` has them).
+
+    The engine passes its own ``retry=`` (:data:`ENGINE_RETRY_POLICY`) on every call, so
+    a client works as handed over, whatever retry policy it was built with.
+    """
 
     @property
     def stats(self) -> ClientStats:
@@ -72,17 +78,24 @@ class ProvisioningClient(Protocol):
         facility_code: int | None = None,
         issue_code: int | None = None,
         attributes: Mapping[str, str | None] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> CreatedCredential:
         """Create a resident's credential."""
         ...
 
     async def save_no_tour_payloads(
-        self, *, credential_id: str, payloads: Sequence[NoTourPayload]
+        self,
+        *,
+        credential_id: str,
+        payloads: Sequence[NoTourPayload],
+        retry: RetryPolicy | None = None,
     ) -> None:
         """Save (replace) a credential's no-tour payloads."""
         ...
 
-    async def get_credential_by_user(self, *, user_id: str) -> Credential:
+    async def get_credential_by_user(
+        self, *, user_id: str, retry: RetryPolicy | None = None
+    ) -> Credential:
         """Look a user's credential up (raises a NotFoundError when there is none)."""
         ...
 
@@ -101,6 +114,7 @@ class CallPath:
 
     __slots__ = (
         "calls",
+        "clock",
         "consecutive_429",
         "gate",
         "limiter",
@@ -120,11 +134,13 @@ class CallPath:
         limiter: RateLimiter,
         options: MigrationOptions,
         sleep: Callable[[float], Awaitable[object]],
+        clock: Callable[[], float],
     ) -> None:
         self.gate = gate  # one 429 pauses every worker, once
         self.limiter = limiter  # the shared client-side rate
         self.options = options  # patience, 429 limits, the default pause
         self.sleep = sleep  # how a resident's backoff waits (see nap)
+        self.clock = clock  # epoch seconds (like the client's): resume_at, pause ends
         self.stopped = asyncio.Event()  # set when the run must wind down
         self.stop_reason: StopReason | None = None  # the first reason to stop wins
         self.stop_detail: str | None = None  # that reason in words
@@ -140,7 +156,7 @@ class CallPath:
         self.stop_reason = reason
         self.stop_detail = detail
         if retry_after is not None:
-            self.resume_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=retry_after)
+            self.resume_at = self._utc(retry_after)
         self.stopped.set()
         _log.warning(
             "migration.stopping",
@@ -181,16 +197,16 @@ class CallPath:
                 self.consecutive_429 += 1
                 self.limiter.on_throttled()
                 wait = exc.retry_after
-                if wait is None:
-                    backoff = 2.0 ** min(self.consecutive_429 - 1, 6)
-                    wait = self.options.default_retry_after * backoff
+                if wait is None:  # doubling while 429s keep coming, at most 64 times
+                    base = self.options.default_retry_after
+                    wait = exponential_backoff(
+                        self.consecutive_429, base_delay=base, max_delay=base * 64
+                    )
                 if self.gate.pause_for(wait):
                     _log.info(
                         "migration.paused",
                         seconds=round(wait, 3),
-                        paused_until=(
-                            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait)
-                        ).isoformat(timespec="seconds"),
+                        paused_until=self._utc(wait).isoformat(timespec="seconds"),
                         operation=str(exc.operation),
                     )
                 if (
@@ -216,13 +232,25 @@ class CallPath:
             self.limiter.on_success()
             return result
 
+    def _utc(self, seconds_from_now: float) -> dt.datetime:
+        """The UTC time ``seconds_from_now`` by the injected clock."""
+        return dt.datetime.fromtimestamp(self.clock() + seconds_from_now, dt.UTC)
+
+    def paused_until(self) -> dt.datetime | None:
+        """When the current 429 pause ends (UTC), while paused."""
+        return self._utc(self.gate.remaining) if self.gate.paused else None
+
     async def nap(self, seconds: float) -> None:
         """Sleep ``seconds``, or less when the run stops meanwhile."""
-        napping = asyncio.ensure_future(self.sleep(seconds))
-        stopping = asyncio.ensure_future(self.stopped.wait())
-        try:
-            await asyncio.wait((napping, stopping), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (napping, stopping):
-                task.cancel()
-            await asyncio.gather(napping, stopping, return_exceptions=True)
+        async with anyio.create_task_group() as race:
+
+            async def napping() -> None:
+                await self.sleep(seconds)
+                race.cancel_scope.cancel()
+
+            async def stopping() -> None:
+                await self.stopped.wait()
+                race.cancel_scope.cancel()
+
+            race.start_soon(napping)
+            race.start_soon(stopping)

@@ -13,8 +13,7 @@ import signal
 import sys
 import tempfile
 import urllib.parse
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,29 +22,23 @@ import phonenumbers
 from schlage_async import ConfigurationError, SchlageClient
 from schlage_async._config import _is_loopback as is_loopback
 
-from ._block import SUPPORT_ADVICE, block_message, known_block, remember_block
-from ._checkpoint import CheckpointStore, bind_input
+from ._block import SUPPORT_ADVICE, block_message, known_block
 from ._checkpoint_sqlite import SQLiteCheckpointStore, remove_state
 from ._cli_exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
 from ._cli_sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
 from ._engine import (
     DEFAULT_CONCURRENCY,
-    ENGINE_RETRY_POLICY,
     MigrationOptions,
-    ProvisioningClient,
-    migrate,
 )
-from ._errors import InputError, InputMismatchError, StateInUseError, StoreError
+from ._errors import InputError, InputMismatchError, StoreError
 from ._generate import generate_portfolio
 from ._input import (
     DEFAULT_ENCODING,
-    InputFormat,
     ParseOptions,
     check_encoding,
+    check_input,
     count_lines,
     detect_format,
-    input_fingerprint,
-    read_input,
 )
 from ._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, UnlimitedLimiter
 from ._logs import configure_logging
@@ -53,12 +46,12 @@ from ._phones import DEFAULT_REGION
 from ._progress import LogProgress, ProgressSink, RichProgress
 from ._reports import (
     ReportFolderTakenError,
-    ReportPaths,
     check_report_folder,
     default_report_dir,
     format_summary,
-    write_reports,
+    report_paths,
 )
+from ._service import dry_run, run_migration
 from ._summary import MigrationStatus, MigrationSummary, StopReason
 from ._user_ids import DEFAULT_NAMESPACE, integration_namespace
 
@@ -75,6 +68,14 @@ _SECRET_VARS: Final = ("SCHLAGE_USERNAME", "SCHLAGE_PASSWORD", "SCHLAGE_SUBSCRIP
 
 class UsageError(Exception):
     """A problem the user must fix before running again (exit 2, one line on stderr)."""
+
+
+class PromptCancelledError(Exception):
+    """Ctrl-C at the credential prompt: nothing was sent (exit 130, like a shell)."""
+
+
+EXIT_CANCELLED: Final = 130
+"""Ctrl-C at the credential prompt (128 + SIGINT, as shells report it)."""
 
 
 def _positive_int(text: str) -> int:
@@ -314,7 +315,13 @@ def _read_secrets(environ: dict[str, str] | os._Environ[str]) -> tuple[str, str,
         value = environ.get(name, "")
         if not value and interactive:
             prompt = f"{name.removeprefix('SCHLAGE_').replace('_', ' ').lower()}: "
-            value = input(prompt) if name == "SCHLAGE_USERNAME" else getpass.getpass(prompt)
+            try:
+                value = input(prompt) if name == "SCHLAGE_USERNAME" else getpass.getpass(prompt)
+            except EOFError:  # Ctrl-D: the person has nothing to give
+                print(file=sys.stderr)
+                raise UsageError(f"no {name} given at the prompt; nothing was sent") from None
+            except KeyboardInterrupt:  # Ctrl-C: the person changed their mind
+                raise PromptCancelledError from None
         if not value:
             raise UsageError(
                 f"{name} is not set and stdin is not a terminal to ask for it; "
@@ -348,10 +355,16 @@ def _limiter(rate: float | None, adaptive: bool) -> RateLimiter:
     return FixedRateLimiter(rate)
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    summary: MigrationSummary
-    reports: ReportPaths
+@contextlib.contextmanager
+def _signals_installed(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM handlers for the block (see :func:`_install_signals`)."""
+    installed = _install_signals(stop)
+    try:
+        yield
+    finally:
+        loop = asyncio.get_running_loop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
 
 
 def _install_signals(stop: asyncio.Event) -> list[signal.Signals]:
@@ -376,46 +389,6 @@ def _install_signals(stop: asyncio.Event) -> list[signal.Signals]:
             loop.add_signal_handler(sig, on_signal, sig)
             installed.append(sig)
     return installed
-
-
-async def _run_migration(
-    *,
-    client: ProvisioningClient | None,
-    input_path: Path,
-    input_format: InputFormat,
-    store: CheckpointStore,
-    binding: dict[str, str | int],
-    restart: bool,
-    parse_options: ParseOptions,
-    options: MigrationOptions,
-    limiter: RateLimiter,
-    progress: ProgressSink | None,
-    report_dir: Path,
-    extra: dict[str, Any],
-) -> _Outcome:
-    await bind_input(store, binding, restart=restart)
-    stop = asyncio.Event()
-    installed = _install_signals(stop)
-    try:
-        summary = await migrate(
-            client,
-            read_input(input_path, input_format=input_format, options=parse_options),
-            store,
-            options=options,
-            parse_options=parse_options,
-            limiter=limiter,
-            progress=progress,
-            stop=stop,
-        )
-    finally:
-        loop = asyncio.get_running_loop()
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-    if not options.dry_run:
-        await remember_block(store, summary)
-    extra = {**extra, "exit_code": exit_code_for(summary)}
-    reports = await write_reports(store, report_dir, summary, extra=extra)
-    return _Outcome(summary, reports)
 
 
 def _format_stop(summary: MigrationSummary, rerun: str) -> str:
@@ -465,7 +438,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     configure_logging(args.log_format, verbose=args.verbose)
     input_path = Path(args.input)
-    fingerprint = input_fingerprint(input_path)  # InputError: exit 2
+    check_input(input_path)  # InputError: exit 2
     input_format = detect_format(input_path, args.format)
     if args.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise UsageError(f"--region {args.region!r} is not a region code (e.g. US, CA, GB)")
@@ -475,14 +448,6 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except ValueError as exc:
         raise UsageError(f"--encoding: {exc}") from None
     parse_options = ParseOptions(region=args.region, namespace=namespace, encoding=encoding)
-    binding: dict[str, str | int] = {
-        **fingerprint.as_dict(),
-        "format": input_format,
-        "region": args.region.upper(),
-        "namespace": str(namespace),
-    }
-    if encoding != DEFAULT_ENCODING:  # a state file of a UTF-8 run binds as before
-        binding["encoding"] = encoding
     state_path = Path(args.state) if args.state else Path(f"{input_path}.state.sqlite")
     report_dir = (
         Path(args.report_dir)
@@ -501,100 +466,67 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         patience=args.patience,
         max_consecutive_429=args.max_consecutive_429,
         total_rows=count_lines(input_path) - (input_format == "csv"),  # CSV: the header
-        dry_run=args.dry_run,
     )
     extra: dict[str, Any] = {
-        "input": fingerprint.as_dict(),
         "state": None if args.dry_run else str(state_path.resolve()),
         "rerun": _rerun_command(argv),
         "report_owner": report_owner,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    common: dict[str, Any] = {
+        "reports_dir": report_dir,
+        "options": options,
+        "parse_options": parse_options,
+        "input_format": input_format,
+        "progress": _progress_sink(args.progress),
+        "report_extra": extra,
+    }
 
-    client: SchlageClient | None = None
-    if not args.dry_run:
-        base_url = args.base_url or os.environ.get("SCHLAGE_BASE_URL")
-        if not base_url:
-            raise UsageError("--base-url is required (or set SCHLAGE_BASE_URL)")
-        _check_plain_http(base_url, allowed=args.allow_insecure_http)
-        now = dt.datetime.now(dt.UTC)
-        block = None if args.force else known_block(state_path, now)
-        if block is not None:
-            print(block_message(block, now, _rerun_command(argv)), file=sys.stderr)
-            return EXIT_RESUMABLE
-        username, password, key = _read_secrets(os.environ)
-        try:
-            client = SchlageClient(
-                base_url=base_url,
-                username=username,
-                password=password,
-                subscription_key=key,
-                retry=ENGINE_RETRY_POLICY,
-                connector_limit=max(args.concurrency, 10),
-                allow_insecure_http=args.allow_insecure_http,
-            )
-        except ConfigurationError as exc:
-            raise UsageError(str(exc)) from None
-        if args.restart:
-            remove_state(state_path)
+    async def check() -> MigrationSummary:
+        stop = asyncio.Event()
+        with _signals_installed(stop):
+            return await dry_run(input_path, stop=stop, **common)
 
-    async def run() -> _Outcome:
-        with contextlib.ExitStack() as scratch:
-            return await run_with_store(scratch)
-
-    async def run_with_store(scratch: contextlib.ExitStack) -> _Outcome:
-        store: CheckpointStore
-        if args.dry_run:
-            # A dry run leaves no state behind, but still checkpoints on disk (a scratch
-            # SQLite file) so that its memory stays flat however long the input.
-            folder = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="bulk-dry-")))
-            store = SQLiteCheckpointStore(folder / "dry-run.sqlite", synchronous="NORMAL")
-        else:
-            store = SQLiteCheckpointStore(
-                state_path, synchronous="FULL" if args.sync == "full" else "NORMAL"
-            )
-        try:
-            await store.open()
-        except StoreError as exc:  # in use by another run, or not a file SQLite can open
-            raise UsageError(str(exc)) from None
-        try:
-            if client is None:
-                return await _run_migration(
-                    client=None,
-                    input_path=input_path,
-                    input_format=input_format,
-                    store=store,
-                    binding=binding,
-                    restart=True,
-                    parse_options=parse_options,
-                    options=options,
-                    limiter=UnlimitedLimiter(),
-                    progress=_progress_sink(args.progress),
-                    report_dir=report_dir,
-                    extra=extra,
+    async def provision(client: SchlageClient) -> MigrationSummary:
+        stop = asyncio.Event()
+        with _signals_installed(stop):  # first: a signal from here on stops resumably
+            try:
+                store = SQLiteCheckpointStore(
+                    state_path, synchronous="FULL" if args.sync == "full" else "NORMAL"
                 )
-            async with client:
-                return await _run_migration(
-                    client=client,
-                    input_path=input_path,
-                    input_format=input_format,
-                    store=store,
-                    binding=binding,
-                    restart=args.restart,
-                    parse_options=parse_options,
-                    options=options,
-                    limiter=_limiter(args.rate, args.adaptive),
-                    progress=_progress_sink(args.progress),
-                    report_dir=report_dir,
-                    extra=extra,
-                )
-        finally:
-            await store.aclose()
+                await store.open()
+            except StoreError as exc:  # in use by another run, or not a file SQLite opens
+                raise UsageError(str(exc)) from None
+            try:
+                async with client:
+                    return await run_migration(
+                        client,
+                        input_path,
+                        store=store,
+                        limiter=_limiter(args.rate, args.adaptive),
+                        stop=stop,
+                        **common,
+                    )
+            finally:
+                await store.aclose()
 
     try:
-        outcome = asyncio.run(run())
-    except StateInUseError as exc:
-        raise UsageError(str(exc)) from None
+        if args.dry_run:
+            summary = asyncio.run(check())
+        else:
+            base_url = args.base_url or os.environ.get("SCHLAGE_BASE_URL")
+            if not base_url:
+                raise UsageError("--base-url is required (or set SCHLAGE_BASE_URL)")
+            _check_plain_http(base_url, allowed=args.allow_insecure_http)
+            now = dt.datetime.now(dt.UTC)
+            block = None if args.force else known_block(state_path, now)
+            if block is not None:  # a rerun during a known block sends nothing
+                print(block_message(block, now, _rerun_command(argv)), file=sys.stderr)
+                return EXIT_RESUMABLE
+            client = _client(args, base_url)
+            if args.restart:
+                remove_state(state_path)
+            summary = asyncio.run(provision(client))
     except InputMismatchError as exc:
         raise UsageError(
             f"{exc}; pass --restart to discard the state file and start over, "
@@ -615,16 +547,33 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_RESUMABLE
-    print(format_summary(outcome.summary, outcome.reports))
-    if outcome.summary.status is MigrationStatus.DRY_RUN:
-        print(f"Dry run: {outcome.summary.unprocessed:,} resident(s) would be provisioned.")
+    print(format_summary(summary, report_paths(report_dir)))
+    if summary.status is MigrationStatus.DRY_RUN:
+        print(f"Dry run: {summary.unprocessed:,} resident(s) would be provisioned.")
         print(
-            f"Dry-run reports are in {outcome.reports.directory}/ "
+            f"Dry-run reports are in {report_dir}/ "
             f"(a real run reports to {default_report_dir(state_path)}/ and is left as it was)."
         )
-    elif exit_code_for(outcome.summary) != 0:
-        print(_format_stop(outcome.summary, _rerun_command(argv)), file=sys.stderr)
-    return exit_code_for(outcome.summary)
+    elif exit_code_for(summary) != 0:
+        print(_format_stop(summary, _rerun_command(argv)), file=sys.stderr)
+    return exit_code_for(summary)
+
+
+def _client(args: argparse.Namespace, base_url: str) -> SchlageClient:
+    """The client of a live run, for ``base_url`` and the account's secrets."""
+    username, password, key = _read_secrets(os.environ)
+    try:
+        # No retry policy to choose: the engine passes its own on every call.
+        return SchlageClient(
+            base_url=base_url,
+            username=username,
+            password=password,
+            subscription_key=key,
+            connector_limit=max(args.concurrency, 10),
+            allow_insecure_http=args.allow_insecure_http,
+        )
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -654,7 +603,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``python -m bulk``; return the exit code (0, 2 or 75)."""
+    """Run ``python -m bulk``; return the exit code (0, 2, 75, or 130: see the README)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(args_list)
@@ -675,3 +624,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, InputError) as exc:
         print(f"schlage-bulk: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except PromptCancelledError:
+        print("\ncancelled at the prompt; nothing was sent", file=sys.stderr)
+        return EXIT_CANCELLED

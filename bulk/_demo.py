@@ -19,12 +19,13 @@ from schlage_async.simulator import FaultSpec, SimulatorConfig, SimulatorHandle,
 
 from ._checkpoint_sqlite import SQLiteCheckpointStore, remove_state
 from ._cli_exits import EXIT_OK, exit_code_for
-from ._engine import ENGINE_RETRY_POLICY, MigrationOptions, migrate
+from ._engine import MigrationOptions
 from ._generate import generate_portfolio
 from ._input import read_input
 from ._limiter import FixedRateLimiter, RateLimiter, UnlimitedLimiter
 from ._progress import ProgressSink
-from ._reports import format_summary, write_reports
+from ._reports import format_summary, report_paths
+from ._service import run_migration
 from ._summary import MigrationStatus, MigrationSummary, StopReason
 from ._verify import verify_against_state
 
@@ -38,6 +39,7 @@ async def _rounds(
     client: SchlageClient,
     store: SQLiteCheckpointStore,
     input_path: Path,
+    report_dir: Path,
     rate: float,
     concurrency: int,
     rows: int,
@@ -52,10 +54,11 @@ async def _rounds(
     while True:
         round_number += 1
         limiter: RateLimiter = FixedRateLimiter(rate) if rate else UnlimitedLimiter()
-        summary = await migrate(
+        summary = await run_migration(
             client,
-            read_input(input_path),
-            store,
+            input_path,
+            store=store,
+            reports_dir=report_dir,
             options=MigrationOptions(concurrency=concurrency, total_rows=rows),
             limiter=limiter,
             progress=progress,
@@ -127,20 +130,24 @@ async def run_demo(
                 username=admin.username,
                 password=admin.password,
                 subscription_key=admin.subscription_key,
-                retry=ENGINE_RETRY_POLICY,
             ) as client,
             SQLiteCheckpointStore(state_path) as store,
         ):
             summary, runs = await _rounds(
-                sim, client, store, input_path, rate, concurrency, portfolio.rows, progress
-            )
-            reports = await write_reports(
-                store, report_dir, summary, extra={"input": str(input_path)}
+                sim,
+                client,
+                store,
+                input_path,
+                report_dir,
+                rate,
+                concurrency,
+                portfolio.rows,
+                progress,
             )
         verification = await asyncio.to_thread(
             verify_against_state, read_input(input_path), sim.state.snapshot()
         )
-    print(format_summary(summary, reports), flush=True)
+    print(format_summary(summary, report_paths(report_dir)), flush=True)
     if len(runs) > 1:
         print(all_runs_line(runs), flush=True)
     print(f"Simulator state {verification}", flush=True)

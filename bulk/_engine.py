@@ -6,9 +6,13 @@ Where to look (a newcomer's map of ``bulk``'s engine):
   state diagram at its top and the exactly-once rules;
 * ``_calls.py``: the path every API call takes out (pause gate, limiter, 429 policy,
   stop conditions);
-* this module: the run that uses both. A fixed pool of ``concurrency`` workers pulls
-  residents from a bounded queue that one reader task fills from the (streamed) input,
-  so memory stays flat however long the input; a ticker hands progress snapshots out.
+* this module: the run that uses both. One reader task parses the (streamed) input in a
+  worker thread and sends residents down an anyio memory object stream whose small
+  buffer holds the reader back while the ``concurrency`` workers are busy, so memory
+  stays flat however long the input; closing the stream tells the workers the input is
+  over. The reader and the workers run in one task group (the first failure cancels the
+  rest), inside another that holds the progress ticker and the stop watcher and cancels
+  them when the work is done.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Final
 
+import anyio
 import structlog
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from schlage_async import ClientStats
 
@@ -40,6 +46,7 @@ __all__ = [
     "ENGINE_RETRY_POLICY",
     "MigrationOptions",
     "ProvisioningClient",
+    "RowSource",
     "migrate",
 ]
 
@@ -91,8 +98,9 @@ async def _aiter_rows(rows: RowSource, options: ParseOptions) -> AsyncIterator[l
                 out.append(row)
         return out, True
 
+    reader = anyio.CapacityLimiter(1)  # one thread parses, in order
     while True:
-        got, more = await asyncio.to_thread(take)
+        got, more = await anyio.to_thread.run_sync(take, limiter=reader)
         if got:
             yield got
         if not more:
@@ -100,8 +108,8 @@ async def _aiter_rows(rows: RowSource, options: ParseOptions) -> AsyncIterator[l
 
 
 _Job = tuple[Resident, "ResidentRecord | None", "int | None"]
-"""A queued resident: its row, its open record from an earlier run (if any), and the
-store's write mark of the ``creating`` intent the reader wrote ahead for it (if any)."""
+"""A resident sent to the workers: its row, its open record from an earlier run (if any),
+and the store's write mark of the ``creating`` intent the reader wrote ahead (if any)."""
 
 
 class _Run:
@@ -113,23 +121,29 @@ class _Run:
         store: CheckpointStore,
         options: MigrationOptions,
         parse_options: ParseOptions,
+        *,
+        dry_run: bool,
         limiter: RateLimiter,
         gate: PauseGate,
         progress: ProgressSink,
         sleep: Callable[[float], Awaitable[object]],
+        clock: Callable[[], float],
+        monotonic: Callable[[], float],
     ) -> None:
         self.client = client
         self.store = store
         self.options = options
         self.parse_options = parse_options
+        self.dry_run = dry_run  # record the rows, send nothing
         self.limiter = limiter
         self.gate = gate
         self.progress = progress
-        self.calls = CallPath(gate=gate, limiter=limiter, options=options, sleep=sleep)
+        self.monotonic = monotonic  # durations
+        self.calls = CallPath(gate=gate, limiter=limiter, options=options, sleep=sleep, clock=clock)
         self.machine = ResidentMachine(
             client=client, store=store, calls=self.calls, options=options
         )
-        self.started = time.monotonic()
+        self.started = monotonic()
         self.rows = 0  # rows read (blank lines excluded)
         self.skipped = 0  # rows final in an earlier run
         self.in_flight = 0  # residents a worker holds now
@@ -141,59 +155,54 @@ class _Run:
     async def read(
         self,
         rows: RowSource,
-        queue: asyncio.Queue[_Job | None],
+        send: ObjectSendStream[_Job],
         final_lines: frozenset[int],
         open_records: dict[int, ResidentRecord],
-        workers: int,
     ) -> None:
-        """Feed the queue from the input; record bad rows; after a stop, record the rest."""
+        """Feed the workers from the input; record bad rows; after a stop, record the rest."""
         machine = self.machine
-        with Deduplicator() as dedup:
-            async for batch in _aiter_rows(rows, self.parse_options):
-                for parsed in batch:
-                    row = dedup.check(parsed)
-                    self.rows += 1
-                    if row.line in final_lines:
-                        self.skipped += 1
-                        continue
-                    if isinstance(row, RejectedRow):
-                        await machine.reject(row)
-                        continue
-                    existing = open_records.pop(row.line, None)
-                    if existing is not None and existing.user_id not in (None, row.user_id):
-                        raise InputMismatchError(
-                            f"line {row.line} now has user id {row.user_id}, but the "
-                            f"checkpoint has {existing.user_id} for it: the input changed",
-                            lines=(row.line,),
-                        )
-                    provisioning = not (self.calls.stopped.is_set() or self.options.dry_run)
-                    mark: int | None = None
-                    if existing is None:
-                        mark = await machine.admit(row, provisioning=provisioning)
-                    if not provisioning:
-                        continue  # recorded; a later run provisions it
-                    await queue.put((row, existing, mark))
-        for _ in range(workers):  # the input is over: one end marker per worker
-            await queue.put(None)
+        async with send:  # closing it tells the workers the input is over
+            with Deduplicator() as dedup:
+                async for batch in _aiter_rows(rows, self.parse_options):
+                    for parsed in batch:
+                        row = dedup.check(parsed)
+                        self.rows += 1
+                        if row.line in final_lines:
+                            self.skipped += 1
+                            continue
+                        if isinstance(row, RejectedRow):
+                            await machine.reject(row)
+                            continue
+                        existing = open_records.pop(row.line, None)
+                        if existing is not None and existing.user_id not in (None, row.user_id):
+                            raise InputMismatchError(
+                                f"line {row.line} now has user id {row.user_id}, but the "
+                                f"checkpoint has {existing.user_id} for it: the input changed",
+                                lines=(row.line,),
+                            )
+                        provisioning = not (self.calls.stopped.is_set() or self.dry_run)
+                        mark: int | None = None
+                        if existing is None:
+                            mark = await machine.admit(row, provisioning=provisioning)
+                        if not provisioning:
+                            continue  # recorded; a later run provisions it
+                        await send.send((row, existing, mark))  # waits while workers are busy
 
-    async def work(self, queue: asyncio.Queue[_Job | None]) -> None:
-        """One worker: provision residents until the reader says the input is over."""
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            if self.calls.stopped.is_set():
-                resident, _existing, mark = item
-                if mark is not None:  # never sent: take back the intent written ahead
-                    await self.machine.take_back(resident)
-                continue  # its pending (or open) record stays for the next run
-            self.in_flight += 1
-            try:
-                await self.machine.provision(*item)
-            except Stopped:
-                pass
-            finally:
-                self.in_flight -= 1
+    async def work(self, receive: ObjectReceiveStream[_Job]) -> None:
+        """One worker: provision residents until the reader closes the stream."""
+        async with receive:
+            async for resident, existing, mark in receive:
+                if self.calls.stopped.is_set():
+                    if mark is not None:  # never sent: take back the intent written ahead
+                        await self.machine.take_back(resident)
+                    continue  # its pending (or open) record stays for the next run
+                self.in_flight += 1
+                try:
+                    await self.machine.provision(resident, existing, mark)
+                except Stopped:
+                    pass
+                finally:
+                    self.in_flight -= 1
 
     def snapshot(self) -> ProgressSnapshot:
         """Where the run stands now."""
@@ -207,9 +216,9 @@ class _Run:
             in_flight=self.in_flight,
             calls=self.calls.calls,
             rate_limited=self.calls.rate_limited,
-            elapsed=time.monotonic() - self.started,
+            elapsed=self.monotonic() - self.started,
             rate_limit=self.limiter.rate,
-            paused_until=self.gate.paused_until,
+            paused_until=self.calls.paused_until(),
             done_before=self.done_before,
             failed_before=self.failed_before,
         )
@@ -217,7 +226,7 @@ class _Run:
     async def tick(self) -> None:
         """Hand the progress sink a snapshot a few times a second."""
         while True:
-            await asyncio.sleep(_PROGRESS_INTERVAL)
+            await anyio.sleep(_PROGRESS_INTERVAL)
             self.progress.update(self.snapshot())
 
     async def watch(self, event: asyncio.Event) -> None:
@@ -231,7 +240,7 @@ _DEFAULT_PARSE: Final = ParseOptions()
 
 
 async def migrate(
-    client: ProvisioningClient | None,
+    client: ProvisioningClient,
     rows: RowSource,
     store: CheckpointStore,
     *,
@@ -242,18 +251,68 @@ async def migrate(
     stop: asyncio.Event | None = None,
     gate: PauseGate | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> MigrationSummary:
     """Provision every resident of ``rows`` through ``client``, checkpointing to ``store``.
 
-    ``rows`` yields parsed rows (:class:`Resident`, :class:`RejectedRow`, e.g. from
-    :func:`read_input`) or raw JSON Lines; ``store`` must be open. Rows already final in
-    ``store`` are skipped, open ones finished (a resume). ``limiter`` defaults to none;
-    ``stop`` ends the run resumably when set. The client should not retry 429s itself
-    (``RetryPolicy(retry_statuses=frozenset({502, 503, 504}))``) so that the engine sees
-    them and pauses once for all workers. ``client`` may be None only for a dry run.
+    The building block under :func:`run_migration` (which also binds the store to the
+    input and writes the reports): ``rows`` yields parsed rows (:class:`Resident`,
+    :class:`RejectedRow`, e.g. from :func:`read_input`) or raw JSON Lines; ``store`` must
+    be open and already bound. Rows already final in ``store`` are skipped, open ones
+    finished (a resume). ``limiter`` defaults to none; ``stop`` ends the run resumably
+    when set. Every call passes :data:`ENGINE_RETRY_POLICY` as its ``retry=``, so any
+    client works as handed over. ``clock`` (epoch seconds, like the client's) dates
+    ``resume_at``; ``monotonic`` times the run; ``sleep`` waits out a resident's backoff.
     """
-    if client is None and not options.dry_run:
-        raise MigrationOptionsError("a client is needed unless options.dry_run")
+    return await _execute(
+        client,
+        rows,
+        store,
+        options=options,
+        parse_options=parse_options,
+        limiter=limiter,
+        progress=progress,
+        stop=stop,
+        gate=gate,
+        sleep=sleep,
+        clock=clock,
+        monotonic=monotonic,
+    )
+
+
+async def check_rows(
+    rows: RowSource,
+    store: CheckpointStore,
+    *,
+    options: MigrationOptions = _DEFAULT_OPTIONS,
+    parse_options: ParseOptions = _DEFAULT_PARSE,
+    progress: ProgressSink | None = None,
+    stop: asyncio.Event | None = None,
+) -> MigrationSummary:
+    """The dry run under :func:`dry_run`: check and record every row, send nothing."""
+    return await _execute(
+        None, rows, store, options=options, parse_options=parse_options, progress=progress,
+        stop=stop,
+    )  # fmt: skip
+
+
+async def _execute(
+    client: ProvisioningClient | None,
+    rows: RowSource,
+    store: CheckpointStore,
+    *,
+    options: MigrationOptions,
+    parse_options: ParseOptions,
+    limiter: RateLimiter | None = None,
+    progress: ProgressSink | None = None,
+    stop: asyncio.Event | None = None,
+    gate: PauseGate | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> MigrationSummary:
+    """One run: a live one through ``client``, or a dry run when ``client`` is None."""
     if options.concurrency < 1:
         raise MigrationOptionsError("concurrency must be at least 1")
     run = _Run(
@@ -261,10 +320,13 @@ async def migrate(
         store,
         options,
         parse_options,
-        limiter or UnlimitedLimiter(),
-        gate or PauseGate(),
-        progress or NullProgress(),
-        sleep,
+        dry_run=client is None,
+        limiter=limiter or UnlimitedLimiter(),
+        gate=gate or PauseGate(),
+        progress=progress or NullProgress(),
+        sleep=sleep,
+        clock=clock,
+        monotonic=monotonic,
     )
     view = await store.resume_view()
     open_records = dict(view.open_records)
@@ -272,11 +334,7 @@ async def migrate(
         before = await store.counts()
         run.done_before = before.get(ResidentState.DONE, 0)
         run.failed_before = before.get(ResidentState.FAILED, 0)
-    queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=options.concurrency * 4)
     run.progress.start(options.total_rows)
-    helpers: list[asyncio.Task[None]] = [asyncio.create_task(run.tick())]
-    if stop is not None:
-        helpers.append(asyncio.create_task(run.watch(stop)))
     _log.info(
         "migration.start",
         resuming=bool(view.final_lines or view.open_records),
@@ -284,28 +342,40 @@ async def migrate(
         open=len(view.open_records),
         concurrency=options.concurrency,
         rate=run.limiter.rate,
-        dry_run=options.dry_run,
+        dry_run=run.dry_run,
     )
     try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(
-                run.read(rows, queue, view.final_lines, open_records, options.concurrency)
-            )
-            for _ in range(options.concurrency):
-                group.create_task(run.work(queue))
+        async with anyio.create_task_group() as helpers:
+            helpers.start_soon(run.tick)
+            if stop is not None:
+                helpers.start_soon(run.watch, stop)
+            try:
+                send, receive = anyio.create_memory_object_stream[_Job](options.concurrency * 4)
+                async with anyio.create_task_group() as group:
+                    group.start_soon(run.read, rows, send, view.final_lines, open_records)
+                    with receive:
+                        for _ in range(options.concurrency):
+                            group.start_soon(run.work, receive.clone())
+            finally:
+                helpers.cancel_scope.cancel()  # the work is over: the ticker and watcher too
     except BaseExceptionGroup as failure:
         # One task failed (an unreadable CSV header, a changed input, a broken store) and
         # the group cancelled the rest: raise that one error, not a group of one.
-        raise failure.exceptions[0] from None
+        raise _first(failure) from None
     finally:
-        for task in helpers:
-            task.cancel()
-        await asyncio.gather(*helpers, return_exceptions=True)
         await run.gate.aclose()
         with contextlib.suppress(Exception):
             await store.flush()
         run.progress.finish(run.snapshot())
     return await _summarize(run, store)
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first
 
 
 async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
@@ -317,7 +387,7 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
         counts.get(s, 0)
         for s in (ResidentState.PENDING, ResidentState.CREATING, ResidentState.CREATED)
     )
-    if run.options.dry_run:
+    if run.dry_run:
         status = MigrationStatus.DRY_RUN
     elif run.calls.stop_reason is not None:
         status = MigrationStatus.STOPPED
@@ -327,7 +397,7 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
         status = MigrationStatus.COMPLETED
     stats = run.client.stats if run.client is not None else ClientStats()
     start = run.client_start
-    adaptive = getattr(run.limiter, "controller", None)
+    pace = run.limiter.report()
     summary = MigrationSummary(
         status=status,
         stop_reason=run.calls.stop_reason,
@@ -342,7 +412,7 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
         succeeded_this_run=run.machine.succeeded,
         failed_this_run=run.machine.failed,
         reconciled=run.machine.reconciled,
-        duration=time.monotonic() - run.started,
+        duration=run.monotonic() - run.started,
         api_calls=run.calls.calls,
         requests=stats.requests - start.requests,
         rate_limited=run.calls.rate_limited,
@@ -350,11 +420,11 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
         retries=stats.retries - start.retries,
         pauses=run.gate.pauses,
         paused_seconds=run.gate.paused_seconds,
-        rate=None if adaptive is not None else run.limiter.rate,
-        adaptive_rate=adaptive.sustained_rate if adaptive is not None else None,
-        adaptive_ceiling=adaptive.converged_rate if adaptive is not None else None,
-        adaptive_found_limit=adaptive.found_limit if adaptive is not None else False,
-        adaptive_calls=adaptive.successes_since_limit if adaptive is not None else 0,
+        rate=pace.rate,
+        adaptive_rate=pace.adaptive_rate,
+        adaptive_ceiling=pace.adaptive_ceiling,
+        adaptive_found_limit=pace.adaptive_found_limit,
+        adaptive_calls=pace.adaptive_calls,
     )
     _log.info("migration.end", **summary.to_dict()["counts"], status=status.value)
     return summary

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final, Protocol, runtime_checkable
 
 from aiolimiter import AsyncLimiter
@@ -25,11 +26,28 @@ __all__ = [
     "AimdController",
     "FixedRateLimiter",
     "RateLimiter",
+    "RateReport",
     "UnlimitedLimiter",
 ]
 
 DEFAULT_BURST: Final = 4.0
 """Requests the bucket may release at once; small, so bursts stay below the server's bucket."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateReport:
+    """What a limiter tells a run's summary about the pace it kept."""
+
+    rate: float | None = None
+    """The configured rate (req/s); None when unlimited or adaptive."""
+    adaptive_rate: float | None = None
+    """An adaptive limiter's sustained rate after its slow start (req/s)."""
+    adaptive_ceiling: float | None = None
+    """Where an adaptive limiter kept probing (the mean rate at its last 429s), req/s."""
+    adaptive_found_limit: bool = False
+    """Whether a 429 ended the adaptive limiter's slow start (the service's limit found)."""
+    adaptive_calls: int = 0
+    """Successful calls since then: what ``adaptive_rate`` rests on."""
 
 
 @runtime_checkable
@@ -48,6 +66,9 @@ class RateLimiter(Protocol):
 
     def on_throttled(self) -> None:
         """A request got a 429."""
+
+    def report(self) -> RateReport:
+        """The pace this limiter kept, for the run's summary."""
 
 
 class UnlimitedLimiter:
@@ -68,6 +89,10 @@ class UnlimitedLimiter:
 
     def on_throttled(self) -> None:
         """Nothing to learn: the engine's pause gate handles the 429."""
+
+    def report(self) -> RateReport:
+        """No rate to report."""
+        return RateReport()
 
 
 def _bucket(rate: float, burst: float) -> AsyncLimiter:
@@ -110,6 +135,10 @@ class FixedRateLimiter:
 
     def on_throttled(self) -> None:
         """A fixed rate learns nothing (the pause gate handles the 429)."""
+
+    def report(self) -> RateReport:
+        """The configured rate."""
+        return RateReport(rate=self._rate)
 
 
 class AimdController:
@@ -314,3 +343,12 @@ class AdaptiveRateLimiter:
         """Cut the rate."""
         if self.controller.on_throttled():
             self._limiter = _bucket(self.controller.rate, self._burst)
+
+    def report(self) -> RateReport:
+        """The rate sustained after slow start, and the ceiling it probed."""
+        return RateReport(
+            adaptive_rate=self.controller.sustained_rate,
+            adaptive_ceiling=self.controller.converged_rate,
+            adaptive_found_limit=self.controller.found_limit,
+            adaptive_calls=self.controller.successes_since_limit,
+        )

@@ -33,6 +33,7 @@ __all__ = [
     "check_report_folder",
     "default_report_dir",
     "format_summary",
+    "report_paths",
     "write_reports",
 ]
 
@@ -141,6 +142,18 @@ def _write_summary(path: Path, data: dict[str, Any]) -> None:
     os.replace(temp, path)
 
 
+def report_paths(directory: str | Path) -> ReportPaths:
+    """Where :func:`write_reports` puts the four files under ``directory``."""
+    target = Path(directory)
+    return ReportPaths(
+        directory=target,
+        succeeded=target / "succeeded.csv",
+        failed=target / "failed.csv",
+        unprocessed=target / "unprocessed.csv",
+        summary=target / "summary.json",
+    )
+
+
 async def write_reports(
     store: CheckpointStore,
     directory: str | Path,
@@ -152,14 +165,7 @@ async def write_reports(
 
     ``extra`` is merged into ``summary.json`` (the input and state file, the command).
     """
-    target = Path(directory)
-    paths = ReportPaths(
-        directory=target,
-        succeeded=target / "succeeded.csv",
-        failed=target / "failed.csv",
-        unprocessed=target / "unprocessed.csv",
-        summary=target / "summary.json",
-    )
+    paths = report_paths(directory)
     writers = await asyncio.to_thread(_Writers, paths)
     keep = False
     try:

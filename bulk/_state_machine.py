@@ -60,8 +60,9 @@ from schlage_async import (
     UserIdConflictError,
     mask_mobile,
 )
+from schlage_async._retry import exponential_backoff
 
-from ._calls import CallPath, ProvisioningClient, Stopped, describe
+from ._calls import ENGINE_RETRY_POLICY, CallPath, ProvisioningClient, Stopped, describe
 from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
 from ._options import MigrationOptions
 from ._resident import RejectedRow, Resident
@@ -181,11 +182,13 @@ class ResidentMachine:
                         tries=tries,
                     )
                     return
-                ceiling = min(
-                    self.options.retry_max_delay,
-                    self.options.retry_base_delay * 2.0 ** (tries - 1),
+                wait = exponential_backoff(
+                    tries,
+                    base_delay=self.options.retry_base_delay,
+                    max_delay=self.options.retry_max_delay,
+                    rng=self.rng,
                 )
-                await self.calls.nap(self.rng.uniform(0.0, ceiling))
+                await self.calls.nap(wait)
                 if self.calls.stopped.is_set():
                     await self.store.write(
                         record.evolve(
@@ -238,7 +241,9 @@ class ResidentMachine:
         client = self.client
         try:
             found = await self.calls.send(
-                lambda: client.get_credential_by_user(user_id=resident.user_id)
+                lambda: client.get_credential_by_user(
+                    user_id=resident.user_id, retry=ENGINE_RETRY_POLICY
+                )
             )
         except NotFoundError:
             return record  # nothing was created: the caller creates
@@ -298,6 +303,7 @@ class ResidentMachine:
                     facility_code=resident.facility_code,
                     issue_code=resident.issue_code,
                     attributes=dict(resident.attributes) if resident.attributes else None,
+                    retry=ENGINE_RETRY_POLICY,
                 )
             )
         except Stopped:
@@ -345,7 +351,7 @@ class ResidentMachine:
         try:
             await self.calls.send(
                 lambda: client.save_no_tour_payloads(
-                    credential_id=credential_id, payloads=resident.doors
+                    credential_id=credential_id, payloads=resident.doors, retry=ENGINE_RETRY_POLICY
                 )
             )
         except (ServerError, TransportError, InvalidResponseError) as exc:

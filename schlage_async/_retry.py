@@ -10,7 +10,7 @@ from typing import Final
 
 from ._errors import ConfigurationError
 
-__all__ = ["DEFAULT_RETRY_STATUSES", "RetryPolicy", "parse_retry_after"]
+__all__ = ["DEFAULT_RETRY_STATUSES", "RetryPolicy", "exponential_backoff", "parse_retry_after"]
 
 DEFAULT_RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
 
@@ -54,8 +54,26 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Return the wait before retry ``retry_number`` (1-based): full jitter, capped."""
-        ceiling = min(self.max_delay, self.base_delay * 2.0 ** min(retry_number - 1, 60))
-        return rng.uniform(0.0, ceiling)
+        return exponential_backoff(
+            retry_number, base_delay=self.base_delay, max_delay=self.max_delay, rng=rng
+        )
+
+
+def exponential_backoff(
+    retry_number: int,
+    *,
+    base_delay: float,
+    max_delay: float,
+    rng: random.Random | None = None,
+) -> float:
+    """The one backoff formula (the client's retries, the bulk engine's tries and pauses).
+
+    ``base_delay`` doubles with each retry (``retry_number`` is 1-based), capped at
+    ``max_delay``; with ``rng`` the wait is drawn uniformly below that ceiling (full
+    jitter), without it the ceiling itself.
+    """
+    ceiling = min(max_delay, base_delay * 2.0 ** min(retry_number - 1, 60))
+    return ceiling if rng is None else rng.uniform(0.0, ceiling)
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:

@@ -25,6 +25,7 @@ from schlage_async import (
     MobileNumberConflictError,
     NoTourPayload,
     Operation,
+    RetryPolicy,
     UserIdConflictError,
     UserNotFoundError,
 )
@@ -84,9 +85,10 @@ class FakeService:
         facility_code: int | None = None,
         issue_code: int | None = None,
         attributes: Mapping[str, str | None] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> CreatedCredential:
         """Create, with the service's one-per-user and one-per-mobile rules."""
-        kwargs = {"user_id": user_id, "mobile_number": mobile_number}
+        kwargs = {"user_id": user_id, "mobile_number": mobile_number, "retry": retry}
         await self._enter("create", kwargs)
         op = Operation.CREATE_CREDENTIAL
         if user_id in self.credentials:
@@ -108,19 +110,25 @@ class FakeService:
         return CreatedCredential(credential_id=cred.credential_id, card_number=self.creates_done)
 
     async def save_no_tour_payloads(
-        self, *, credential_id: str, payloads: Sequence[NoTourPayload]
+        self,
+        *,
+        credential_id: str,
+        payloads: Sequence[NoTourPayload],
+        retry: RetryPolicy | None = None,
     ) -> None:
         """Save (replace per device)."""
-        kwargs = {"credential_id": credential_id}
+        kwargs = {"credential_id": credential_id, "retry": retry}
         await self._enter("save", kwargs)
         saved = self.payloads.setdefault(credential_id, {})
         for p in payloads:
             saved[p.serial_number] = p
         self._leave("save", kwargs)
 
-    async def get_credential_by_user(self, *, user_id: str) -> Credential:
+    async def get_credential_by_user(
+        self, *, user_id: str, retry: RetryPolicy | None = None
+    ) -> Credential:
         """Look up, 404 when none."""
-        kwargs = {"user_id": user_id}
+        kwargs = {"user_id": user_id, "retry": retry}
         await self._enter("get", kwargs)
         cred = self.credentials.get(user_id)
         if cred is None:

@@ -12,13 +12,17 @@ import pytest
 from bulk import (
     MemoryCheckpointStore,
     MigrationOptions,
+    MigrationOptionsError,
     MigrationStatus,
     PauseGate,
+    RateReport,
     RejectedRow,
     ResidentRecord,
     ResidentState,
     StopReason,
+    dry_run,
     migrate,
+    run_migration,
 )
 from bulk._cli_exits import exit_code_for
 from schlage_async import (
@@ -412,8 +416,13 @@ async def test_429s_pause_the_whole_engine_once_and_then_go_on(
         return None
 
     service.before = before
+    service.hold = asyncio.Event()  # the four workers' creates are in flight together
     residents = [make_resident(n) for n in range(1, 21)]
-    summary = await _run(service, residents, MemoryCheckpointStore(), clock)
+    run = asyncio.create_task(_run(service, residents, MemoryCheckpointStore(), clock))
+    while service.in_flight < 4:  # noqa: ASYNC110  # the fake counts; no event to wait on
+        await asyncio.sleep(0)
+    service.hold.set()  # ... and all four answered 429 at once
+    summary = await run
     assert summary.status is MigrationStatus.COMPLETED
     assert summary.rate_limited == 4
     assert summary.pauses == 1
@@ -520,18 +529,17 @@ async def test_a_stop_event_ends_the_run_resumably_and_records_the_rest(
 
 async def test_a_dry_run_sends_nothing(clock: Any, make_resident: Any) -> None:
     """Rows are checked and recorded as pending; no client is needed."""
-    store = MemoryCheckpointStore()
     rows: list[Any] = [make_resident(1), RejectedRow(line=2, reason="bad")]
-    summary = await migrate(None, rows, store, options=MigrationOptions(dry_run=True))
+    summary = await dry_run(rows)
     assert summary.status is MigrationStatus.DRY_RUN
     assert exit_code_for(summary) == 0
     assert (summary.unprocessed, summary.failed) == (1, 1)
 
 
-async def test_a_client_is_required_unless_dry_run() -> None:
-    """A real run without a client is a programming error, said at once."""
-    with pytest.raises(ValueError, match="client"):
-        await migrate(None, [], MemoryCheckpointStore())
+async def test_parsed_rows_without_an_input_id_are_refused(service: Any) -> None:
+    """Rows that are not a file must be named, so that their checkpoint binds to them."""
+    with pytest.raises(MigrationOptionsError, match="input_id"):
+        await run_migration(service, [], store=MemoryCheckpointStore())
 
 
 async def test_a_slot_granted_during_a_pause_is_not_spent_after_it(
@@ -561,6 +569,10 @@ async def test_a_slot_granted_during_a_pause_is_not_spent_after_it(
 
         def on_throttled(self) -> None:
             """Nothing to learn."""
+
+        def report(self) -> RateReport:
+            """No pace to report."""
+            return RateReport()
 
     refused: list[int] = []
 

@@ -12,7 +12,6 @@ from bulk import (
     BulkError,
     InputError,
     InputMismatchError,
-    MemoryCheckpointStore,
     MigrationOptions,
     MigrationOptionsError,
     ResidentRecord,
@@ -22,7 +21,7 @@ from bulk import (
     StoreClosedError,
     StoreError,
     check_input,
-    migrate,
+    dry_run,
 )
 
 
@@ -82,12 +81,9 @@ async def test_a_failed_commit_is_a_store_error_and_breaks_the_store(tmp_path: P
 
 
 async def test_options_that_cannot_make_a_run_are_refused_before_anything_starts() -> None:
-    """No client for a live run, or no workers: MigrationOptionsError (a ValueError)."""
-    store = MemoryCheckpointStore()
-    with pytest.raises(MigrationOptionsError, match="client"):
-        await migrate(None, [], store)
+    """No workers: MigrationOptionsError (a ValueError), before any row is read."""
     with pytest.raises(MigrationOptionsError, match="concurrency"):
-        await migrate(None, [], store, options=MigrationOptions(concurrency=0, dry_run=True))
+        await dry_run([], options=MigrationOptions(concurrency=0))
 
 
 def test_missing_input_is_an_input_error(tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ from schlage_async import (
     NoTourPayload,
     Operation,
     OutcomeUnknownError,
+    RetryPolicy,
 )
 from schlage_async._errors import classify_error
 from schlage_async._seed_errors import lookup, message_for
@@ -204,6 +205,7 @@ class ScriptedService:
         facility_code: int | None = None,
         issue_code: int | None = None,
         attributes: Mapping[str, str | None] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> CreatedCredential:
         """Create, with the intent check and the service's one-per-user/mobile rules."""
         await asyncio.sleep(0)
@@ -232,7 +234,11 @@ class ScriptedService:
         )
 
     async def save_no_tour_payloads(
-        self, *, credential_id: str, payloads: Sequence[NoTourPayload]
+        self,
+        *,
+        credential_id: str,
+        payloads: Sequence[NoTourPayload],
+        retry: RetryPolicy | None = None,
     ) -> None:
         """Save (replace per device)."""
         await asyncio.sleep(0)
@@ -245,7 +251,9 @@ class ScriptedService:
             saved[payload.serial_number] = payload
         self._after(op, outcome, 200)
 
-    async def get_credential_by_user(self, *, user_id: str) -> Credential:
+    async def get_credential_by_user(
+        self, *, user_id: str, retry: RetryPolicy | None = None
+    ) -> Credential:
         """Look up; a NotFoundError when the user has no credential."""
         await asyncio.sleep(0)
         op = Operation.GET_CREDENTIAL_BY_USER
