@@ -479,7 +479,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "parse_options": parse_options,
         "input_format": input_format,
         "progress": _progress_sink(args.progress),
-        "report_extra": extra,
+        "report_extra": lambda summary: {**extra, "exit_code": exit_code_for(summary)},
     }
 
     async def check() -> MigrationSummary:

@@ -62,6 +62,16 @@ MigrationSource = (
 ProgressCallback = Callable[[ProgressSnapshot], object]
 """Called with a snapshot a few times a second and once at the end."""
 
+ReportExtra = Mapping[str, Any] | Callable[[MigrationSummary], Mapping[str, Any]]
+"""What ``summary.json`` gets besides the summary: fields, or a function of the summary."""
+
+
+def _extra(extra: ReportExtra | None, summary: MigrationSummary) -> Mapping[str, Any]:
+    if extra is None:
+        return {}
+    return extra(summary) if callable(extra) else extra
+
+
 _DEFAULT_OPTIONS: Final = MigrationOptions()
 _DEFAULT_PARSE: Final = ParseOptions()
 
@@ -174,7 +184,7 @@ async def run_migration(
     limiter: RateLimiter | None = None,
     progress: ProgressSink | ProgressCallback | None = None,
     stop: asyncio.Event | None = None,
-    report_extra: Mapping[str, Any] | None = None,
+    report_extra: ReportExtra | None = None,
 ) -> MigrationSummary:
     """Provision every resident of ``source`` through ``client``, exactly once, resumably.
 
@@ -190,7 +200,8 @@ async def run_migration(
     ``progress`` is a :class:`ProgressSink` or a function called with a
     :class:`ProgressSnapshot` a few times a second; ``stop`` (an ``asyncio.Event``) ends
     the run resumably when set. With ``reports_dir`` the reports are written there
-    (``report_extra`` is merged into ``summary.json``). Returns the run's summary.
+    (``report_extra``, fields or a function of the summary, is merged into
+    ``summary.json``). Returns the run's summary.
     """
     prepared = await _prepare(
         source,
@@ -215,7 +226,7 @@ async def run_migration(
         )
         await remember_block(opened, summary)  # a rerun during the block then waits
         if reports_dir is not None:
-            extra = {"input": prepared.binding, **(report_extra or {})}
+            extra = {"input": prepared.binding, **_extra(report_extra, summary)}
             await write_reports(opened, Path(reports_dir), summary, extra=extra)
     return summary
 
@@ -229,7 +240,7 @@ async def dry_run(
     input_format: InputFormat | None = None,
     progress: ProgressSink | ProgressCallback | None = None,
     stop: asyncio.Event | None = None,
-    report_extra: Mapping[str, Any] | None = None,
+    report_extra: ReportExtra | None = None,
 ) -> MigrationSummary:
     """Check every row of ``source`` as :func:`run_migration` would, sending nothing.
 
@@ -259,7 +270,7 @@ async def dry_run(
                 stop=stop,
             )
             if reports_dir is not None:
-                extra = {"input": prepared.binding, **(report_extra or {})}
+                extra = {"input": prepared.binding, **_extra(report_extra, summary)}
                 await write_reports(store, Path(reports_dir), summary, extra=extra)
     return summary
 
