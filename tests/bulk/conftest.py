@@ -1,4 +1,4 @@
-"""Fixtures of the bulk tests: a fake service for engine unit tests, residents, portfolios.
+"""Fixtures of the bulk tests: the simulator's state behind the engine's calls, residents.
 
 The fake clock (``clock``) and the threaded and subprocess simulators live in
 ``tests/conftest.py``: the chaos suite uses them too.
@@ -21,38 +21,65 @@ from schlage_async import (
     ClientStats,
     CreatedCredential,
     Credential,
-    ErrorCode,
-    MobileNumberConflictError,
     NoTourPayload,
     Operation,
     RetryPolicy,
-    UserIdConflictError,
-    UserNotFoundError,
 )
-from schlage_async._seed_errors import message_for
+from schlage_async._errors import classify_error
+from schlage_async.simulator import SimClock, SimulatorConfig, SimulatorState
+from schlage_async.simulator._answers import Refusal
+from schlage_async.simulator._faults import FaultInjector
 
 Fault = Callable[[str, Mapping[str, object]], BaseException | None]
 
 
 class FakeService:
-    """An in-memory stand-in for the client and the service behind it.
+    """The client's three calls answered by the simulator's own state, in process.
 
-    ``before`` may return an exception to raise instead of doing an operation (nothing
-    happens); ``after`` may return one to raise after doing it (an answer lost on the way).
-    Both get the operation name and the call's keyword arguments.
+    No HTTP and no fake rules: uniqueness (one active credential per user and per mobile
+    number), card numbers, payload replacement and every refusal are the simulator's
+    (``SimulatorState``), and a refusal becomes the exception the client would raise for
+    that answer (``classify_error``). Around each call the test can script the network:
+    ``before`` may return an exception to raise instead of doing the operation (nothing
+    happens); ``after`` may return one to raise after doing it (an answer lost on the
+    way). Both get the operation name and the call's keyword arguments.
     """
 
     def __init__(self) -> None:
-        self.credentials: dict[str, Credential] = {}  # user id -> credential
-        self.payloads: dict[str, dict[str, NoTourPayload]] = {}  # credential id -> serial -> p
+        config = SimulatorConfig()
+        clock = SimClock()
+        self.state = SimulatorState(
+            config, clock, FaultInjector(config.faults, seed=0, clock=clock)
+        )
+        admin = config.accounts.accounts[config.accounts.admin.username.lower()]
+        self.integration = config.accounts.integrations[admin.integration]
         self.calls: Counter[str] = Counter()
-        self.creates_done = 0
         self.before: Fault | None = None
         self.after: Fault | None = None
         self.in_flight = 0
         self.max_in_flight = 0
         self.latency = 0.0
         self.hold: asyncio.Event | None = None  # when set to an Event, calls wait for it
+
+    @property
+    def credentials(self) -> dict[str, Credential]:
+        """The simulator's active credentials, by user id."""
+        return {
+            r.user_id: Credential(
+                credential_id=r.credential_id,
+                user_id=r.user_id,
+                mobile_number=r.mobile_number,
+                card_number=r.card_number,
+                facility_code=r.facility_code,
+            )
+            for r in self.state.credentials.values()
+            if not r.deleted
+        }
+
+    @property
+    def payloads(self) -> dict[str, dict[str, NoTourPayload]]:
+        """The simulator's saved payloads: credential id -> serial number -> payload."""
+        return {cid: dict(r.payloads) for cid, r in self.state.credentials.items() if r.payloads}
 
     @property
     def stats(self) -> ClientStats:
@@ -76,6 +103,11 @@ class FakeService:
         if self.after is not None and (exc := self.after(op, kwargs)) is not None:
             raise exc
 
+    @staticmethod
+    def _refused(operation: Operation, refusal: Refusal) -> Exception:
+        """The client's exception for the simulator's refusal."""
+        return classify_error(operation, refusal.status, refusal.messages, code=refusal.code)
+
     async def create_credential(
         self,
         *,
@@ -87,27 +119,26 @@ class FakeService:
         attributes: Mapping[str, str | None] | None = None,
         retry: RetryPolicy | None = None,
     ) -> CreatedCredential:
-        """Create, with the service's one-per-user and one-per-mobile rules."""
+        """Create Credential, by the simulator's rules."""
         kwargs = {"user_id": user_id, "mobile_number": mobile_number, "retry": retry}
         await self._enter("create", kwargs)
-        op = Operation.CREATE_CREDENTIAL
-        if user_id in self.credentials:
-            msg = message_for(op, ErrorCode.USER_ID_CONFLICT)
-            raise UserIdConflictError(op, 409, [msg], code=ErrorCode.USER_ID_CONFLICT)
-        if any(c.mobile_number == mobile_number for c in self.credentials.values()):
-            msg = message_for(op, ErrorCode.MOBILE_NUMBER_CONFLICT)
-            raise MobileNumberConflictError(op, 409, [msg], code=ErrorCode.MOBILE_NUMBER_CONFLICT)
-        self.creates_done += 1
-        cred = Credential(
-            credential_id=str(uuid.uuid4()),
-            user_id=user_id,
-            mobile_number=mobile_number,
-            card_number=self.creates_done,
-            facility_code=facility_code,
-        )
-        self.credentials[user_id] = cred
+        body: dict[str, object] = {
+            "userId": user_id,
+            "mobileNumber": mobile_number,
+            "cardFormat": card_format,
+        }
+        if facility_code is not None:
+            body["facilityCode"] = facility_code
+        if issue_code is not None:
+            body["issueCode"] = issue_code
+        if attributes:
+            body["attributes"] = dict(attributes)
+        try:
+            record = self.state.create_credential(self.integration, body)
+        except Refusal as refusal:
+            raise self._refused(Operation.CREATE_CREDENTIAL, refusal) from None
         self._leave("create", kwargs)
-        return CreatedCredential(credential_id=cred.credential_id, card_number=self.creates_done)
+        return CreatedCredential(credential_id=record.credential_id, card_number=record.card_number)
 
     async def save_no_tour_payloads(
         self,
@@ -116,26 +147,37 @@ class FakeService:
         payloads: Sequence[NoTourPayload],
         retry: RetryPolicy | None = None,
     ) -> None:
-        """Save (replace per device)."""
+        """Save No-Tour Payloads (replaced per device), by the simulator's rules."""
         kwargs = {"credential_id": credential_id, "retry": retry}
         await self._enter("save", kwargs)
-        saved = self.payloads.setdefault(credential_id, {})
-        for p in payloads:
-            saved[p.serial_number] = p
+        body = {
+            "noTourPayloadDetails": [
+                {
+                    "lockId": p.lock_id,
+                    "serialNumber": p.serial_number,
+                    "noTourPayload": p.no_tour_payload,
+                }
+                for p in payloads
+            ]
+        }
+        try:
+            self.state.save_no_tour_payloads(self.integration, credential_id, body)
+        except Refusal as refusal:
+            raise self._refused(Operation.SAVE_NO_TOUR_PAYLOADS, refusal) from None
         self._leave("save", kwargs)
 
     async def get_credential_by_user(
         self, *, user_id: str, retry: RetryPolicy | None = None
     ) -> Credential:
-        """Look up, 404 when none."""
+        """Get Credential by User Id (404 when the user has none), by the simulator's rules."""
         kwargs = {"user_id": user_id, "retry": retry}
         await self._enter("get", kwargs)
-        cred = self.credentials.get(user_id)
-        if cred is None:
-            op = Operation.GET_CREDENTIAL_BY_USER
-            raise UserNotFoundError(op, 404, [message_for(op, ErrorCode.USER_NOT_FOUND)])
+        try:
+            record = self.state.get_credential_by_user(self.integration, user_id)
+        except Refusal as refusal:
+            raise self._refused(Operation.GET_CREDENTIAL_BY_USER, refusal) from None
         self._leave("get", kwargs)
-        return cred
+        return self.credentials[record.user_id]
 
 
 @pytest.fixture

@@ -172,7 +172,7 @@ async def test_a_409_on_the_mobile_number_fails_without_a_retry(
     """Another user holds the number: one create, one lookup, a permanent failure naming it."""
     other = make_resident(99)
     await service.create_credential(
-        user_id=other.user_id, mobile_number="+15550000001", card_format="26A"
+        user_id=other.user_id, mobile_number="+15550000001", card_format="26A", facility_code=12
     )
     service.calls.clear()
     store = MemoryCheckpointStore()
@@ -193,7 +193,10 @@ async def test_a_409_on_the_user_id_adopts_the_existing_credential(
     """Created by an earlier tool (same mobile): looked up and adopted, not created twice."""
     resident = make_resident(1, doors=2)
     created = await service.create_credential(
-        user_id=resident.user_id, mobile_number=resident.mobile_number, card_format="26A"
+        user_id=resident.user_id,
+        mobile_number=resident.mobile_number,
+        card_format="26A",
+        facility_code=12,
     )
     store = MemoryCheckpointStore()
     summary = await _run(service, [resident], store, clock)
@@ -211,7 +214,7 @@ async def test_an_existing_credential_with_another_mobile_fails_the_resident(
     """The user id is taken by a credential for another number: reported, not touched."""
     resident = make_resident(1)
     await service.create_credential(
-        user_id=resident.user_id, mobile_number="+15559999999", card_format="26A"
+        user_id=resident.user_id, mobile_number="+15559999999", card_format="26A", facility_code=12
     )
     store = MemoryCheckpointStore()
     summary = await _run(service, [resident], store, clock)
@@ -276,7 +279,10 @@ async def test_a_resident_left_creating_by_a_crash_is_looked_up_before_any_creat
     """Resume after a crash between intent and answer: found means adopt, none means create."""
     created, missing = make_resident(1), make_resident(2)
     await service.create_credential(
-        user_id=created.user_id, mobile_number=created.mobile_number, card_format="26A"
+        user_id=created.user_id,
+        mobile_number=created.mobile_number,
+        card_format="26A",
+        facility_code=12,
     )
     service.calls.clear()
     store = MemoryCheckpointStore()
@@ -297,7 +303,10 @@ async def test_a_resident_left_created_only_saves_its_payloads_again(
     """Crash between created and payloads saved: the save is repeated, nothing else."""
     resident = make_resident(1, doors=3)
     cred = await service.create_credential(
-        user_id=resident.user_id, mobile_number=resident.mobile_number, card_format="26A"
+        user_id=resident.user_id,
+        mobile_number=resident.mobile_number,
+        card_format="26A",
+        facility_code=12,
     )
     service.calls.clear()
     store = MemoryCheckpointStore()
@@ -437,7 +446,7 @@ async def test_an_account_block_stops_resumably_with_a_resume_time(
     blocked = True
 
     def before(op: str, kwargs: Mapping[str, object]) -> BaseException | None:
-        if blocked and service.creates_done >= 5:
+        if blocked and len(service.credentials) >= 5:
             return AccountBlockedError(
                 Operation.CREATE_CREDENTIAL,
                 429,
@@ -509,7 +518,7 @@ async def test_a_stop_event_ends_the_run_resumably_and_records_the_rest(
     stop = asyncio.Event()
 
     def before(op: str, kwargs: Mapping[str, object]) -> BaseException | None:
-        if service.creates_done >= 10:
+        if len(service.credentials) >= 10:
             stop.set()
         return None
 

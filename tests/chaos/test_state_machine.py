@@ -52,9 +52,13 @@ from schlage_async import (
     Operation,
     OutcomeUnknownError,
     RetryPolicy,
+    UserIdConflictError,
 )
 from schlage_async._errors import classify_error
 from schlage_async._seed_errors import lookup, message_for
+from schlage_async.simulator import SimClock, SimulatorConfig, SimulatorState
+from schlage_async.simulator._answers import Refusal
+from schlage_async.simulator._faults import FaultInjector
 
 S = ResidentState
 OUTCOMES: Final = (
@@ -139,17 +143,21 @@ class Event:
 class ScriptedService:
     """The engine's client and the service behind it, following a script of outcomes.
 
-    Each call takes the next outcome of the script (``ok`` once it is used up). The
-    service keeps the rules that matter here: one credential per user id and per mobile
-    number (409s), payloads replaced per device.
+    Each call takes the next outcome of the script (``ok`` once it is used up). What a
+    call that goes through does is the simulator's own state, in process: one credential
+    per user id and per mobile number (409s), card numbers, payloads replaced per device.
     """
 
     def __init__(self, script: Sequence[str], store: RecordingStore) -> None:
         self.script = list(script)
         self.store = store
         self.lines: dict[str, int] = {}  # user id -> input line (for the durability check)
-        self.credentials: dict[str, Credential] = {}  # user id -> credential
-        self.payloads: dict[str, dict[str, NoTourPayload]] = {}  # credential id -> by serial
+        config = SimulatorConfig()
+        clock = SimClock()
+        faults = FaultInjector(config.faults, seed=0, clock=clock)  # none: the script decides
+        self.state = SimulatorState(config, clock, faults)
+        admin = config.accounts.accounts[config.accounts.admin.username.lower()]
+        self.integration = config.accounts.integrations[admin.integration]
         self.events: list[Event] = []
         self.refused: set[str] = set()  # users the service refused for good
         self.user_conflicts: list[str] = []
@@ -160,6 +168,41 @@ class ScriptedService:
     def stats(self) -> ClientStats:
         """What a client would count."""
         return ClientStats(requests=self.calls)
+
+    @property
+    def credentials(self) -> dict[str, Credential]:
+        """The simulator's active credentials, by user id."""
+        return {
+            r.user_id: Credential(
+                credential_id=r.credential_id,
+                user_id=r.user_id,
+                mobile_number=r.mobile_number,
+                card_number=r.card_number,
+            )
+            for r in self.state.credentials.values()
+            if not r.deleted
+        }
+
+    @property
+    def payloads(self) -> dict[str, dict[str, NoTourPayload]]:
+        """The simulator's saved payloads: credential id -> serial number -> payload."""
+        return {cid: dict(r.payloads) for cid, r in self.state.credentials.items() if r.payloads}
+
+    def create(self, user_id: str, mobile_number: str) -> CreatedCredential:
+        """Create in the simulator's state (26A, facility 12); a refusal as the client's error."""
+        body = {
+            "userId": user_id,
+            "mobileNumber": mobile_number,
+            "cardFormat": "26A",
+            "facilityCode": 12,
+            "issueCode": 0,
+        }
+        try:
+            record = self.state.create_credential(self.integration, body)
+        except Refusal as refusal:
+            op = Operation.CREATE_CREDENTIAL
+            raise classify_error(op, refusal.status, refusal.messages, code=refusal.code) from None
+        return CreatedCredential(credential_id=record.credential_id, card_number=record.card_number)
 
     def _outcome(self, operation: str, user_id: str) -> str:
         self.calls += 1
@@ -216,22 +259,13 @@ class ScriptedService:
             self.intent_violations.append(f"line {line}: create sent with {durable!r} durable")
         outcome = self._outcome("create", user_id)
         self._before(op, outcome, user_id)
-        if user_id in self.credentials:
+        try:
+            created = self.create(user_id, mobile_number)
+        except UserIdConflictError:
             self.user_conflicts.append(user_id)
-            raise _error(op, ErrorCode.USER_ID_CONFLICT)
-        if any(c.mobile_number == mobile_number for c in self.credentials.values()):
-            raise _error(op, ErrorCode.MOBILE_NUMBER_CONFLICT)
-        credential = Credential(
-            credential_id=str(uuid.uuid4()),
-            user_id=user_id,
-            mobile_number=mobile_number,
-            card_number=len(self.credentials) + 1,
-        )
-        self.credentials[user_id] = credential
+            raise
         self._after(op, outcome, 201)
-        return CreatedCredential(
-            credential_id=credential.credential_id, card_number=credential.card_number
-        )
+        return created
 
     async def save_no_tour_payloads(
         self,
@@ -246,9 +280,20 @@ class ScriptedService:
         user_id = next(u for u, c in self.credentials.items() if c.credential_id == credential_id)
         outcome = self._outcome("save", user_id)
         self._before(op, outcome, user_id)
-        saved = self.payloads.setdefault(credential_id, {})
-        for payload in payloads:
-            saved[payload.serial_number] = payload
+        body = {
+            "noTourPayloadDetails": [
+                {
+                    "lockId": p.lock_id,
+                    "serialNumber": p.serial_number,
+                    "noTourPayload": p.no_tour_payload,
+                }
+                for p in payloads
+            ]
+        }
+        try:
+            self.state.save_no_tour_payloads(self.integration, credential_id, body)
+        except Refusal as refusal:
+            raise classify_error(op, refusal.status, refusal.messages, code=refusal.code) from None
         self._after(op, outcome, 200)
 
     async def get_credential_by_user(
@@ -320,9 +365,7 @@ def _preseed(
             "same_user_same_mobile": (resident.user_id, resident.mobile_number),
             "same_user_other_mobile": (resident.user_id, "+15559999" + resident.mobile_number[-3:]),
         }[preseed]
-        service.credentials[user] = Credential(
-            credential_id=str(uuid.uuid4()), user_id=user, mobile_number=mobile, card_number=0
-        )
+        service.create(user, mobile)
 
 
 def _check_history(history: Sequence[ResidentRecord]) -> None:
