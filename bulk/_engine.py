@@ -25,7 +25,7 @@ from typing import Final
 
 import anyio
 import structlog
-from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from schlage_async import ClientStats
 
@@ -112,6 +112,35 @@ _Job = tuple[Resident, "ResidentRecord | None", "int | None"]
 and the store's write mark of the ``creating`` intent the reader wrote ahead (if any)."""
 
 
+async def _send(job: _Job, send: MemoryObjectSendStream[_Job]) -> None:
+    """Hand ``job`` to the workers; wait only while the buffer is full (backpressure).
+
+    Like ``asyncio.Queue.put``, it does not yield while there is room: the reader fills
+    the buffer in one go and the workers start together, as they did before anyio.
+    """
+    try:
+        send.send_nowait(job)
+    except anyio.WouldBlock:
+        await send.send(job)
+
+
+async def _receive(receive: MemoryObjectReceiveStream[_Job]) -> _Job | None:
+    """The next job, or None once the reader has closed the stream (the input is over).
+
+    Like ``asyncio.Queue.get``, it does not yield while a job is waiting.
+    """
+    try:
+        return receive.receive_nowait()
+    except anyio.WouldBlock:
+        pass
+    except anyio.EndOfStream:
+        return None
+    try:
+        return await receive.receive()
+    except anyio.EndOfStream:
+        return None
+
+
 class _Run:
     """One migration run: the reader, the workers and the ticker, and their counts."""
 
@@ -155,7 +184,7 @@ class _Run:
     async def read(
         self,
         rows: RowSource,
-        send: ObjectSendStream[_Job],
+        send: MemoryObjectSendStream[_Job],
         final_lines: frozenset[int],
         open_records: dict[int, ResidentRecord],
     ) -> None:
@@ -186,12 +215,13 @@ class _Run:
                             mark = await machine.admit(row, provisioning=provisioning)
                         if not provisioning:
                             continue  # recorded; a later run provisions it
-                        await send.send((row, existing, mark))  # waits while workers are busy
+                        await _send((row, existing, mark), send)
 
-    async def work(self, receive: ObjectReceiveStream[_Job]) -> None:
+    async def work(self, receive: MemoryObjectReceiveStream[_Job]) -> None:
         """One worker: provision residents until the reader closes the stream."""
         async with receive:
-            async for resident, existing, mark in receive:
+            while (job := await _receive(receive)) is not None:
+                resident, existing, mark = job
                 if self.calls.stopped.is_set():
                     if mark is not None:  # never sent: take back the intent written ahead
                         await self.machine.take_back(resident)

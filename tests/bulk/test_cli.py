@@ -179,3 +179,37 @@ def test_an_account_block_exits_75_and_a_rerun_after_it_completes(
     state = sim.call(lambda: sim.handle.state.snapshot())
     verification = verify_against_state(read_input(path), state)  # type: ignore[arg-type]
     assert verification.ok, str(verification)
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "said"),
+    [
+        (EOFError, 2, "no SCHLAGE_USERNAME given at the prompt; nothing was sent"),
+        (KeyboardInterrupt, 130, "cancelled at the prompt; nothing was sent"),
+    ],
+    ids=["ctrl-d", "ctrl-c"],
+)
+def test_ctrl_d_and_ctrl_c_at_the_credential_prompt_have_documented_exits(
+    raised: type[BaseException],
+    code: int,
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-D: exit 2 with one line; Ctrl-C: exit 130; never a traceback, nothing sent."""
+    for name in ("SCHLAGE_USERNAME", "SCHLAGE_PASSWORD", "SCHLAGE_SUBSCRIPTION_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+
+    def prompt(_text: str = "") -> str:
+        raise raised
+
+    monkeypatch.setattr("builtins.input", prompt)
+    path = generate_portfolio(tmp_path / "p.jsonl", 3, seed=1).path
+    argv = ["migrate", str(path), "--base-url", "https://api.example.test", "--progress", "none"]
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert said in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "p.jsonl.state.sqlite").exists()
