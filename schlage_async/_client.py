@@ -15,7 +15,13 @@ import msgspec
 from ._auth import BearerAuthorizer, InMemoryTokenCache, TokenCache, TokenRefresher
 from ._client_base import BaseClient, refuse
 from ._config import setting
-from ._errors import ConfigurationError, InvalidResponseError, NotFoundError
+from ._errors import (
+    ConfigurationError,
+    InvalidResponseError,
+    LoginError,
+    NotFoundError,
+    ValidationError,
+)
 from ._login_limiter import SlidingWindowLimiter
 from ._models import (
     AuthToken,
@@ -28,10 +34,11 @@ from ._models import (
 from ._redact import Secret
 from ._retry import RetryPolicy
 from ._routes import ROUTES, Operation, encode_serial_number
-from ._seed_errors import ErrorCode
+from ._seed_errors import ErrorCode, lookup
 from ._transport import NO_AUTH
 from ._validation import (
     ATTRIBUTE_KEYS,
+    Problem,
     check_create_credential,
     check_list_query,
     check_login,
@@ -71,6 +78,21 @@ def _payload_item(payload: NoTourPayload | Mapping[str, object]) -> dict[str, ob
         item: dict[str, object] = msgspec.to_builtins(payload)
         return item
     return {_PAYLOAD_KEYS.get(k.replace("_", "").lower(), k): v for k, v in payload.items()}
+
+
+def _notes(problems: list[Problem], mobile_number: str, facility_code: object) -> list[str]:
+    """What a refused create's messages (the service's) leave out, said after them."""
+    codes = {problem.code for problem in problems}
+    notes: list[str] = []
+    if ErrorCode.FACILITY_CODE_NOT_UINT in codes and facility_code is None:
+        notes.append("(facility_code is missing: this card format needs one)")
+    if (
+        ErrorCode.MOBILE_NUMBER_INVALID in codes
+        and mobile_number.startswith("+")
+        and not mobile_number.startswith("+1")
+    ):
+        notes.append("(the service takes +1 numbers only: the US and Canada)")
+    return notes
 
 
 def _date_text(value: dt.date | str | None) -> str | None:
@@ -163,15 +185,32 @@ class SchlageClient(BaseClient):
         if self._validate:
             refuse(_O.LOGIN, check_login(body))
         await self._limiter.acquire(max_wait=self._login_max_wait, sleep=self._sleep)
-        answer = await self._transport.call(
-            ROUTES[_O.LOGIN],
-            auth=NO_AUTH,
-            expect=AuthToken,
-            body=body,
-            # Never retried: every try spends login budget, and 429s escalate to a block.
-            retry=RetryPolicy.none(),
-            replay_safe=True,  # a repeated login has no effect to reconcile
-        )
+        try:
+            answer = await self._transport.call(
+                ROUTES[_O.LOGIN],
+                auth=NO_AUTH,
+                expect=AuthToken,
+                body=body,
+                # Never retried: every try spends login budget, and 429s escalate to a block.
+                retry=RetryPolicy.none(),
+                replay_safe=True,  # a repeated login has no effect to reconcile
+            )
+        except LoginError as exc:
+            if exc.status != 404 or exc.code is not None:
+                raise
+            # Not the guide's "no such account" but the gateway's "no such route": the
+            # base URL, not the account, is wrong.
+            raise LoginError(
+                _O.LOGIN,
+                404,
+                [
+                    f"the base URL looks wrong: {self._transport.base_url} has no login "
+                    "route (the gateway answered 404 "
+                    f"{exc.message!r}); an API-Only base URL ends in /<env>/smc-api, e.g. "
+                    "https://api.securewebserv.com/test/smc-api"
+                ],
+                request_id=exc.request_id,
+            ) from None
         if not _TOKEN_TEXT.fullmatch(answer.token):
             # aiohttp would refuse the header with a ValueError on the next call.
             raise InvalidResponseError(
@@ -185,6 +224,21 @@ class SchlageClient(BaseClient):
         # An empty id would change the route itself, so it is refused even unvalidated.
         if self._validate or not value:
             problem = check_path_id(operation, value, kind=kind)
+            if problem is not None and problem.code is ErrorCode.MALFORMED_ID:
+                # The service answers a malformed id with 404 "No content", which reads
+                # like "no such user": refused here, say what is wrong with the id.
+                what = "is empty" if not value.strip() else "is not a UUID"
+                raise ValidationError(
+                    operation,
+                    lookup(operation, problem.code).status,
+                    [
+                        problem.message,  # the service's words for it
+                        f"(the {kind} id {what}: it must be 8-4-4-4-12 hex digits, e.g. "
+                        "3f1c6d3e-8a4b-4c2d-9e1f-0a1b2c3d4e5f)",
+                    ],
+                    code=problem.code,
+                    sent=False,
+                )
             refuse(operation, [problem] if problem is not None else [])
 
     async def create_credential(
@@ -217,7 +271,8 @@ class SchlageClient(BaseClient):
         if attrs is not None:
             body["attributes"] = attrs
         if self._validate:
-            refuse(op, check_create_credential(body))
+            problems = check_create_credential(body)
+            refuse(op, problems, notes=_notes(problems, mobile_number, facility_code))
         return await self._transport.call(
             ROUTES[op],
             auth=self._auth,

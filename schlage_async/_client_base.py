@@ -25,20 +25,20 @@ from ._validation import Problem
 __all__ = ["BaseClient", "refuse", "refuse_text"]
 
 
-def refuse(operation: Operation, problems: Sequence[Problem]) -> None:
+def refuse(operation: Operation, problems: Sequence[Problem], *, notes: Sequence[str] = ()) -> None:
     """Raise what the service would answer for ``problems``, marked as never sent.
 
     The status is the guide's for the first problem's row (400 for body rules, 404 for
     a malformed id in a path), the class is the one the service's answer would map to,
-    and ``messages`` are the service's own. Does nothing when there is no problem.
+    and ``messages`` are the service's own, followed by ``notes``: what the client can
+    add where the service's words mislead. Does nothing when there is no problem.
     """
     if not problems:
         return
     first = problems[0]
     status = lookup(operation, first.code).status
-    raise classify_error(
-        operation, status, [p.message for p in problems], code=first.code, sent=False
-    )
+    messages = [*(p.message for p in problems), *notes]
+    raise classify_error(operation, status, messages, code=first.code, sent=False)
 
 
 def refuse_text(operation: Operation, message: str) -> NoReturn:

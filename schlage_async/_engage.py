@@ -67,10 +67,11 @@ def _timestamp(value: dt.datetime | str | None) -> str | None:
 class EngageClient(BaseClient):
     """Async client of ENGAGE Cloud Credentialing (seed 001): HTTP Basic plus the key.
 
-    Settings left as None are read from ``ENGAGE_BASE_URL`` (default: the seed's
-    production server), ``ENGAGE_USERNAME``, ``ENGAGE_PASSWORD`` and
-    ``SCHLAGE_SUBSCRIPTION_KEY``. Retries, errors and the lifecycle are those of
-    :class:`SchlageClient`.
+    Settings left as None are read from ``ENGAGE_BASE_URL``, ``ENGAGE_USERNAME``,
+    ``ENGAGE_PASSWORD`` and ``SCHLAGE_SUBSCRIPTION_KEY``; one missing everywhere is a
+    :class:`ConfigurationError`, as for :class:`SchlageClient`: no silent default to
+    production (the seed's server is :data:`DEFAULT_ENGAGE_BASE_URL`, to pass knowingly).
+    Retries, errors and the lifecycle are those of :class:`SchlageClient`.
     """
 
     __slots__ = ("_auth",)
@@ -97,9 +98,7 @@ class EngageClient(BaseClient):
         secret = Secret(setting(password, "ENGAGE_PASSWORD", what="password"))
         auth = _BasicAuthorizer(user, secret)
         super().__init__(
-            base_url=setting(
-                base_url, "ENGAGE_BASE_URL", what="base_url", default=DEFAULT_ENGAGE_BASE_URL
-            ),
+            base_url=setting(base_url, "ENGAGE_BASE_URL", what="base_url"),
             username=user,
             password=secret,
             subscription_key=Secret(

@@ -63,7 +63,6 @@ _RETRY_IN = re.compile(r"try again in (\d+(?:\.\d+)?) seconds", re.IGNORECASE)
 _UNKNOWN_AT_GATEWAY: Final = frozenset({502, 504})  # the gateway lost the service's answer
 
 _log = EventLogger("schlage_async")
-_LEVELS: Final = {"ok": logging.DEBUG, "retry": logging.INFO, "refresh": logging.INFO}
 _NO_FIELDS: Final[Mapping[str, object]] = {}
 _MASKED_FIELDS: Final = ("mobile_number",)  # masked when an event is built, not before
 
@@ -231,6 +230,29 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
         if value:
             return value
     return None
+
+
+def _log_level(outcome: str, error: BaseException | None) -> int:
+    """How loud one request's log line is.
+
+    A success is routine (DEBUG) and a token renewal worth noting (INFO). An answer about
+    the request itself (400, 404, 409, 410, 417) goes to the caller, who may well expect
+    it (a lookup that finds nothing): INFO, so a service that configured nothing sees no
+    stderr line for it. Retries and give-ups (5xx, 429, a refused account, no answer or
+    an unreadable one) are WARNINGs.
+    """
+    if outcome == "ok":
+        return logging.DEBUG
+    if outcome == "refresh":
+        return logging.INFO
+    if (
+        outcome == "error"
+        and isinstance(error, APIError)
+        and 400 <= error.status < 500
+        and error.status not in (401, 403, 429)
+    ):
+        return logging.INFO
+    return logging.WARNING
 
 
 class Transport:
@@ -655,9 +677,7 @@ class Transport:
         *,
         error: BaseException | None = None,
     ) -> None:
-        # Successes are routine (DEBUG); retries and renewals are worth noting (INFO);
-        # an error the caller will see is a WARNING.
-        level = _LEVELS.get(outcome, logging.WARNING)
+        level = _log_level(outcome, error)
         if not _log.enabled(level):
             return
         fields: dict[str, object] = {

@@ -104,15 +104,18 @@ def test_missing_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
         )
 
 
-def test_engage_settings_default_to_the_seed_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    """EngageClient reads ENGAGE_* (and the shared key) and defaults to the seed's server."""
-    monkeypatch.delenv("ENGAGE_BASE_URL", raising=False)
+def test_engage_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EngageClient reads ENGAGE_* (and the shared key); the base URL has no default."""
+    monkeypatch.setenv("ENGAGE_BASE_URL", "https://api.allegion.com/engage")
     monkeypatch.setenv("ENGAGE_USERNAME", "engage-user")
     monkeypatch.setenv("ENGAGE_PASSWORD", "engage-pass")
     monkeypatch.setenv("SCHLAGE_SUBSCRIPTION_KEY", "key-1234")
     client = EngageClient.from_env()
     assert client.base_url == "https://api.allegion.com/engage"
     assert client.username == "engage-user"
+    monkeypatch.delenv("ENGAGE_BASE_URL")
+    with pytest.raises(ConfigurationError, match="ENGAGE_BASE_URL"):
+        EngageClient.from_env()
 
 
 def test_repr_shows_base_url_and_username_only() -> None:
