@@ -206,7 +206,7 @@ class RichProgress:
     ) -> None:
         self._progress = Progress(  # rich's live display, redrawn on its own thread
             TextColumn("[bold]migrating[/]"),
-            BarColumn(),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TextColumn(
                 "this run: [green]{task.fields[ok]} ok[/] [red]{task.fields[failed]} failed[/]"
@@ -246,10 +246,7 @@ class RichProgress:
         whole = ""
         if snapshot.resuming:
             of = f" of {snapshot.total}" if snapshot.total is not None else ""
-            whole = (
-                f" | input: {snapshot.input_succeeded} ok {snapshot.input_failed} failed{of} "
-                f"({snapshot.done_before + snapshot.failed_before} final before this run)"
-            )
+            whole = f" | input: {snapshot.input_succeeded} ok {snapshot.input_failed} failed{of}"
         self._progress.update(
             self._task,
             total=snapshot.work_total,
