@@ -173,6 +173,7 @@ _CRASH_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 async def test_the_creating_intent_survives_a_kill_right_after_it_returns(tmp_path: Path) -> None:
     """Once write_durable returns, a SIGKILL cannot lose the intent (or what came before)."""
     path = tmp_path / "s.sqlite"

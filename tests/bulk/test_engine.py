@@ -98,6 +98,7 @@ async def test_concurrency_is_bounded_by_the_worker_pool(
     assert 1 < service.max_in_flight <= 4
 
 
+@pytest.mark.slow
 async def test_the_input_is_streamed_a_bounded_distance_ahead_of_the_workers(
     service: Any, clock: Any, make_resident: Any
 ) -> None:

@@ -12,6 +12,7 @@ from bulk import Deduplicator, RejectedRow, Resident, generate_portfolio, read_i
 from bulk._generate import BAD_ROW_KINDS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", ["jsonl", "csv"], ids=["jsonl", "csv"])
 def test_every_good_row_parses_into_a_unique_resident(suffix: str, tmp_path: Path) -> None:
     """Unique user ids and mobile numbers, valid formats, 0 to 3 doors each."""

@@ -102,6 +102,7 @@ def test_plain_http_to_another_host_names_the_flag_not_the_python_keyword(
     assert built["allow_insecure_http"] is True
 
 
+@pytest.mark.slow
 def test_benchmarks_help_without_the_bench_extra_is_one_line() -> None:
     """Without psutil: one line naming the extra to install, no traceback."""
     code = (

@@ -15,6 +15,7 @@ from bulk._sync_plan_file import SyncAction, iter_plan_steps, read_plan_header
 from .sync_scenario import build_scenario, client_for
 
 
+@pytest.mark.slow
 async def test_plan_counts_each_change_of_the_export_exactly(
     simulator_factory: Any, tmp_path: Path
 ) -> None:

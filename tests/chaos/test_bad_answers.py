@@ -211,6 +211,7 @@ SETTINGS: Final = settings(
 )
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(reply=replies, call=st.sampled_from(sorted(CALLS)), cut=st.booleans())
 @example(reply=Reply(200, b"<html>maintenance</html>", "text/html"), call="get", cut=False)
@@ -241,6 +242,7 @@ async def test_any_answer_is_a_typed_value_or_one_clear_error(
     assert not reply.cut
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(reply=replies)
 @example(reply=Reply(200, _json(TOKEN)))  # the token, but not in the {"token": ...} shape

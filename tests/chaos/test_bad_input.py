@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -148,6 +149,7 @@ def _full_mobile(fields: dict[str, Any]) -> str | None:
     return None
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(text=st.text())
 def test_any_text_line_is_a_verdict(text: str) -> None:
@@ -158,6 +160,7 @@ def test_any_text_line_is_a_verdict(text: str) -> None:
     _assert_verdict(row, 7)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(data=st.binary())
 def test_any_bytes_line_is_a_verdict(data: bytes) -> None:
@@ -165,6 +168,7 @@ def test_any_bytes_line_is_a_verdict(data: bytes) -> None:
     _assert_verdict(parse_jsonl_line(data, 3), 3)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(value=json_values)
 def test_any_json_value_is_a_verdict(value: object) -> None:
@@ -176,6 +180,7 @@ def test_any_json_value_is_a_verdict(value: object) -> None:
         assert isinstance(row, RejectedRow)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(fields=resident_shaped(), cut=st.integers(0, 400))
 def test_rows_with_the_right_names_and_wrong_values_are_verdicts(
@@ -226,6 +231,7 @@ cells = st.text(max_size=12) | st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(records=st.lists(st.lists(cells, max_size=len(CSV_COLUMNS) + 2), max_size=6))
 def test_any_csv_cells_under_a_good_header_are_verdicts(records: list[list[str]]) -> None:
@@ -243,6 +249,7 @@ def test_any_csv_cells_under_a_good_header_are_verdicts(records: list[list[str]]
         _assert_verdict(row, row.line)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(header=st.lists(st.text(max_size=14), max_size=6), record=st.lists(cells, max_size=6))
 def test_any_csv_header_reads_or_is_an_input_error(header: list[str], record: list[str]) -> None:
@@ -257,6 +264,7 @@ def test_any_csv_header_reads_or_is_an_input_error(header: list[str], record: li
         _assert_verdict(row, row.line)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.binary(max_size=300), suffix=st.sampled_from([".jsonl", ".csv"]))
 @example(data=b"\r\x01", suffix=".csv")  # csv.Error escaped the reader (fixed)

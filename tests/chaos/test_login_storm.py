@@ -84,6 +84,7 @@ async def _seed_users(client: SchlageClient, count: int) -> list[str]:
     return users
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("whose_clock", ["client", "server"], ids=["client-clock", "server-clock"])
 async def test_a_token_expiring_under_500_concurrent_tasks_costs_exactly_one_login(
     simulator: Any, whose_clock: str
@@ -127,6 +128,7 @@ class ExpireMidway:
         """The run ended."""
 
 
+@pytest.mark.slow
 async def test_a_token_expiring_mid_migration_under_500_workers_costs_one_login(
     simulator: Any, clock: Any, tmp_path: Path
 ) -> None:
@@ -195,6 +197,7 @@ class Monotonic:
         return self.now
 
 
+@pytest.mark.slow
 async def test_a_server_that_always_says_401_never_sees_more_logins_than_the_limiter_allows(
     refusing: RefusingServer,
 ) -> None:
@@ -229,6 +232,7 @@ async def test_a_server_that_always_says_401_never_sees_more_logins_than_the_lim
         assert limit < refusing.logins <= limit + 2
 
 
+@pytest.mark.slow
 async def test_the_engine_against_a_server_that_always_says_401_stops_after_two_logins(
     refusing: RefusingServer, clock: Any, tmp_path: Path
 ) -> None:

@@ -92,6 +92,7 @@ def _assert_absent(where: str, data: bytes, secrets: dict[str, str]) -> None:
         assert secret.encode() not in data, f"the {name} is in {where}"
 
 
+@pytest.mark.slow
 def test_a_migration_leaves_no_secret_and_no_full_mobile_number_anywhere(
     chaos_sim: Any,
     issued_tokens: list[str],

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -403,6 +404,7 @@ def _check_no_blind_replay(events: Sequence[Event]) -> None:
             may_exist[event.user_id] = event.outcome not in SURELY_REFUSED
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300,
     deadline=None,

@@ -88,6 +88,7 @@ async def test_token_renewed_ahead_of_expiry(
     assert fake.calls()[-1].headers["Authorization"] == f"Bearer {fake.issued[-1]}"
 
 
+@pytest.mark.slow
 async def test_thousand_concurrent_calls_on_expired_token_one_login(
     fake: Any, make_client: Any, clock: Any
 ) -> None:
@@ -108,6 +109,7 @@ async def test_thousand_concurrent_calls_on_expired_token_one_login(
     assert client.stats.logins == 1
 
 
+@pytest.mark.slow
 async def test_thousand_concurrent_401s_one_login(fake: Any, make_client: Any, clock: Any) -> None:
     """1,000 concurrent calls refused with 401 for a revoked token share one login."""
     cache = InMemoryTokenCache()

@@ -76,6 +76,7 @@ def test_the_entry_point_names_this_module() -> None:
     assert plugins == {"schlage_async.pytest_plugin": "schlage_async.pytest_plugin"}
 
 
+@pytest.mark.slow
 def test_three_lines_in_another_project(pytester: pytest.Pytester) -> None:
     """A service's own test suite gets both fixtures and the marker from the plugin alone."""
     pytester.makeini("[pytest]\nasyncio_mode = auto\naddopts = --strict-markers\n")

@@ -19,6 +19,7 @@ from schlage_async.simulator.__main__ import main
 from .conftest import Api
 
 
+@pytest.mark.slow
 def test_serves_prints_the_listening_line_and_stops_on_sigterm() -> None:
     """``--port 0`` prints the root, then each surface's full base URL; SIGTERM exits 0."""
     proc = subprocess.Popen(
