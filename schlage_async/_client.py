@@ -256,6 +256,18 @@ class SchlageClient(BaseClient):
 
         Never replayed once sent: when no answer comes back the outcome is unknown and
         :class:`OutcomeUnknownError` is raised (look the user up before trying again).
+
+        Raises:
+            ValidationError (RestrictedFormatError): a rule of the guide, refused before
+                sending or by the service.
+            ConflictError (UserIdConflictError, MobileNumberConflictError): 409.
+            CardNumbersExhaustedError: 417, no card number left in the format.
+            OutcomeUnknownError: sent and no answer; look the user up before trying
+                again.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
         """
         op = _O.CREATE_CREDENTIAL
         body: dict[str, object] = {
@@ -284,7 +296,19 @@ class SchlageClient(BaseClient):
         )
 
     async def resend_invite(self, *, user_id: str, retry: RetryPolicy | None = None) -> None:
-        """Text the resident their invite again (not replayed: a replay is a second SMS)."""
+        """Text the resident their invite again (not replayed: a replay is a second SMS).
+
+        Raises:
+            ValidationError (CredentialDownloadedError): a malformed user id, or the
+                invite was used.
+            NotFoundError (UserNotFoundError): no credential for this user.
+            OutcomeUnknownError: sent and no answer (never replayed: a second text
+                message).
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.RESEND_INVITE
         self._check_id(op, user_id, kind="user")
         await self._transport.call(
@@ -302,7 +326,17 @@ class SchlageClient(BaseClient):
         payloads: Sequence[NoTourPayload | Mapping[str, object]],
         retry: RetryPolicy | None = None,
     ) -> None:
-        """Save no-tour payloads (one per door) for a credential; saving again replaces."""
+        """Save no-tour payloads (one per door) for a credential; saving again replaces.
+
+        Raises:
+            ValidationError (CredentialNotOwnedError): a bad payload or id, or another
+                integration's credential.
+            NotFoundError (CredentialNotFoundError): no such credential.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.SAVE_NO_TOUR_PAYLOADS
         body = {"noTourPayloadDetails": [_payload_item(p) for p in payloads]}
         self._check_id(op, credential_id, kind="credential")
@@ -320,7 +354,17 @@ class SchlageClient(BaseClient):
     async def get_credential(
         self, *, credential_id: str, retry: RetryPolicy | None = None
     ) -> Credential:
-        """Return a credential by its id."""
+        """Return a credential by its id.
+
+        Raises:
+            ValidationError: a malformed or empty credential id (refused before
+                sending).
+            NotFoundError (CredentialNotFoundError): no such credential.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.GET_CREDENTIAL
         self._check_id(op, credential_id, kind="credential")
         return await self._transport.call(
@@ -335,7 +379,16 @@ class SchlageClient(BaseClient):
     async def get_credential_by_user(
         self, *, user_id: str, retry: RetryPolicy | None = None
     ) -> Credential:
-        """Return a user's credential (the way to reconcile after an unknown outcome)."""
+        """Return a user's credential (the way to reconcile after an unknown outcome).
+
+        Raises:
+            ValidationError: a malformed or empty user id (refused before sending).
+            NotFoundError (UserNotFoundError): the user has no credential.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.GET_CREDENTIAL_BY_USER
         self._check_id(op, user_id, kind="user")
         return await self._transport.call(
@@ -356,7 +409,16 @@ class SchlageClient(BaseClient):
         end_date: dt.date | str | None = None,
         retry: RetryPolicy | None = None,
     ) -> CredentialPage:
-        """Return one page of credentials (dates are ``datetime.date`` or ``yyyy-MM-dd``)."""
+        """Return one page of credentials (dates are ``datetime.date`` or ``yyyy-MM-dd``).
+
+        Raises:
+            ValidationError: a page number or page size the guide refuses.
+            NotFoundError: a page past the last one.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.LIST_CREDENTIALS
         query = {
             name: value
@@ -391,7 +453,15 @@ class SchlageClient(BaseClient):
         end_date: dt.date | str | None = None,
         retry: RetryPolicy | None = None,
     ) -> AsyncIterator[Credential]:
-        """Yield every credential, page after page, until the last page."""
+        """Yield every credential, page after page, until the last page.
+
+        Raises:
+            ValidationError: a page size the guide refuses.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         number = 1
         while True:
             try:
@@ -415,7 +485,16 @@ class SchlageClient(BaseClient):
     async def delete_no_tour_payloads(
         self, *, credential_id: str, retry: RetryPolicy | None = None
     ) -> None:
-        """Delete a credential's no-tour payloads."""
+        """Delete a credential's no-tour payloads.
+
+        Raises:
+            ValidationError: a malformed or empty credential id.
+            NotFoundError (CredentialNotFoundError): no such credential.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.DELETE_NO_TOUR_PAYLOADS
         self._check_id(op, credential_id, kind="credential")
         await self._transport.call(
@@ -429,7 +508,16 @@ class SchlageClient(BaseClient):
     async def delete_no_tour_payloads_by_device(
         self, *, serial_number: str, retry: RetryPolicy | None = None
     ) -> None:
-        """Delete every no-tour payload for a lock, given its plain serial number."""
+        """Delete every no-tour payload for a lock, given its plain serial number.
+
+        Raises:
+            ValidationError: a blank or undecodable serial number.
+            NotFoundError: no payload saved for this device.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.DELETE_NO_TOUR_PAYLOADS_BY_DEVICE
         encoded = encode_serial_number(serial_number)
         problem = check_serial_number_path(encoded)
@@ -446,7 +534,16 @@ class SchlageClient(BaseClient):
     async def delete_credential(
         self, *, credential_id: str, retry: RetryPolicy | None = None
     ) -> None:
-        """Delete a credential by its id (a second delete is :class:`GoneError`)."""
+        """Delete a credential by its id (a second delete is :class:`GoneError`).
+
+        Raises:
+            ValidationError: a malformed or empty credential id.
+            NotFoundError (CredentialNotFoundError): no such credential.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.DELETE_CREDENTIAL
         self._check_id(op, credential_id, kind="credential")
         await self._transport.call(
@@ -460,7 +557,16 @@ class SchlageClient(BaseClient):
     async def delete_credential_by_user(
         self, *, user_id: str, retry: RetryPolicy | None = None
     ) -> None:
-        """Delete a user's credential."""
+        """Delete a user's credential.
+
+        Raises:
+            ValidationError: a malformed or empty user id.
+            NotFoundError (UserNotFoundError): the user has no credential.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.DELETE_CREDENTIAL_BY_USER
         self._check_id(op, user_id, kind="user")
         await self._transport.call(

@@ -135,7 +135,15 @@ class EngageClient(BaseClient):
         status: EngageCredentialStatus | None = None,
         retry: RetryPolicy | None = None,
     ) -> EngageCredentialList:
-        """Return the tenant's credentials, optionally one user's or one status's."""
+        """Return the tenant's credentials, optionally one user's or one status's.
+
+        Raises:
+            ValidationError: a status the service does not know.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.ENGAGE_LIST_CREDENTIALS
         if self._validate and status is not None and status not in _STATUSES:
             refuse_text(op, f"The 'status' must be one of {', '.join(sorted(_STATUSES))}.")
@@ -159,7 +167,15 @@ class EngageClient(BaseClient):
         valid_to: dt.datetime | str | None = None,
         retry: RetryPolicy | None = None,
     ) -> EngageCredential:
-        """Upload (create) a mobile credential; never replayed on an unknown outcome."""
+        """Upload (create) a mobile credential; never replayed on an unknown outcome.
+
+        Raises:
+            ValidationError: a required field missing or a rule of the service.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.ENGAGE_UPLOAD_CREDENTIAL
         self._require(op, "userId", user_id)
         self._require(op, "accessProfile", access_profile)
@@ -187,7 +203,16 @@ class EngageClient(BaseClient):
     async def get_credential(
         self, *, credential_id: str, retry: RetryPolicy | None = None
     ) -> EngageCredential:
-        """Return one credential."""
+        """Return one credential.
+
+        Raises:
+            ValidationError: an empty credential id.
+            NotFoundError: no such credential.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.ENGAGE_GET_CREDENTIAL
         self._require(op, "credentialId", credential_id)
         return await self._transport.call(
@@ -202,7 +227,16 @@ class EngageClient(BaseClient):
     async def delete_credential(
         self, *, credential_id: str, retry: RetryPolicy | None = None
     ) -> None:
-        """Revoke (delete) a credential."""
+        """Revoke (delete) a credential.
+
+        Raises:
+            ValidationError: an empty credential id.
+            NotFoundError: no such credential.
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         op = _O.ENGAGE_DELETE_CREDENTIAL
         self._require(op, "credentialId", credential_id)
         await self._transport.call(
@@ -214,7 +248,14 @@ class EngageClient(BaseClient):
         )
 
     async def list_devices(self, *, retry: RetryPolicy | None = None) -> EngageDeviceList:
-        """Return the ENGAGE devices enrolled in the tenant."""
+        """Return the ENGAGE devices enrolled in the tenant.
+
+        Raises:
+            AuthenticationError (LoginError, InvalidTokenError, SubscriptionKeyError),
+                PermissionDeniedError, RateLimitedError (AccountBlockedError),
+                ServerError, TransportError, InvalidResponseError, ClientClosedError: as
+                for every call.
+        """
         return await self._transport.call(
             ENGAGE_ROUTES[_O.ENGAGE_LIST_DEVICES],
             auth=self._auth,
