@@ -21,13 +21,18 @@ Where things are (each module holds one thing; all private, re-exported here):
 
 from __future__ import annotations
 
+from . import _signals
+
+if _signals.started_as_command():  # before the slow imports: a signal must not kill us
+    _signals.hold()
+
+from ._binding import InputScan, ServiceIdentity, bind_input, default_state_path
 from ._checkpoint import (
     FINAL_STATES,
     CheckpointStore,
     ResidentRecord,
     ResidentState,
     ResumeView,
-    bind_input,
 )
 from ._checkpoint_memory import MemoryCheckpointStore
 from ._checkpoint_sqlite import SQLiteCheckpointStore
@@ -37,6 +42,7 @@ from ._errors import (
     InputError,
     InputMismatchError,
     MigrationOptionsError,
+    StateFileError,
     StateInUseError,
     StoreClosedError,
     StoreError,
@@ -53,6 +59,7 @@ from ._input import (
     parse_jsonl_line,
     parse_resident,
     read_input,
+    row_digest,
 )
 from ._limiter import (
     AdaptiveRateLimiter,
@@ -62,10 +69,11 @@ from ._limiter import (
     RateReport,
     UnlimitedLimiter,
 )
+from ._masking import mask_numbers
 from ._pause import PauseGate
 from ._phones import PhoneNumberError, normalize_mobile
 from ._progress import LogProgress, NullProgress, ProgressSink, ProgressSnapshot, RichProgress
-from ._reports import ReportPaths, write_reports
+from ._reports import ReportError, ReportPaths, write_reports
 from ._resident import ParsedRow, RejectedRow, Resident
 from ._service import MigrationSource, ProgressCallback, dry_run, input_binding, run_migration
 from ._summary import MigrationStatus, MigrationSummary, StopReason
@@ -88,6 +96,7 @@ __all__ = [
     "InputError",
     "InputFingerprint",
     "InputMismatchError",
+    "InputScan",
     "LogProgress",
     "MemoryCheckpointStore",
     "MigrationOptions",
@@ -110,6 +119,7 @@ __all__ = [
     "RateLimiter",
     "RateReport",
     "RejectedRow",
+    "ReportError",
     "ReportPaths",
     "Resident",
     "ResidentRecord",
@@ -117,6 +127,8 @@ __all__ = [
     "ResumeView",
     "RichProgress",
     "SQLiteCheckpointStore",
+    "ServiceIdentity",
+    "StateFileError",
     "StateInUseError",
     "StopReason",
     "StoreClosedError",
@@ -127,6 +139,7 @@ __all__ = [
     "Verification",
     "bind_input",
     "check_input",
+    "default_state_path",
     "dry_run",
     "generate_portfolio",
     "input_binding",
@@ -135,12 +148,14 @@ __all__ = [
     "iter_csv",
     "iter_jsonl",
     "iter_plan_steps",
+    "mask_numbers",
     "migrate",
     "normalize_mobile",
     "parse_jsonl_line",
     "parse_resident",
     "plan_sync",
     "read_input",
+    "row_digest",
     "run_migration",
     "user_id_for",
     "verify_against_state",

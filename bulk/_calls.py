@@ -9,6 +9,8 @@
                                     429 that blocks the account ─► stop (resume_at)
                                     too many 429s / too long paused ─► stop (patience)
                                     401/403 (login, key, role) ─► stop (access refused)
+                                    a login refused for good ─► stop (access refused)
+                                    no answer for unreachable_after s ─► stop (unreachable)
                                     any other answer ─► back to the state machine
 
 :class:`CallPath` is the only place a run sends from. It counts the calls and the 429s,
@@ -36,9 +38,12 @@ from schlage_async import (
     CreatedCredential,
     Credential,
     NoTourPayload,
+    Operation,
     PermissionDeniedError,
     RateLimitedError,
     RetryPolicy,
+    ServerError,
+    TransportError,
 )
 from schlage_async._retry import exponential_backoff
 
@@ -125,6 +130,8 @@ class CallPath:
         "stop_detail",
         "stop_reason",
         "stopped",
+        "unreachable_since",
+        "url",
     )
 
     def __init__(
@@ -135,8 +142,14 @@ class CallPath:
         options: MigrationOptions,
         sleep: Callable[[float], Awaitable[object]],
         clock: Callable[[], float],
+        url: str | None = None,
     ) -> None:
         self.gate = gate  # one 429 pauses every worker, once
+        self.clock = clock  # monotonic seconds, for how long the service has been silent
+        self.url = url  # the service's base URL, for the "unreachable" message
+        # Since when no call has had an answer: the start of the earliest call that got
+        # none since the last answer; None while the service answers.
+        self.unreachable_since: float | None = None
         self.limiter = limiter  # the shared client-side rate
         self.options = options  # patience, 429 limits, the default pause
         self.sleep = sleep  # how a resident's backoff waits (see nap)
@@ -186,8 +199,12 @@ class CallPath:
             if self.stopped.is_set():
                 raise Stopped
             self.calls += 1
+            sent_at = self.clock()
             try:
                 result = await make()
+            except TransportError as exc:
+                self.silent(exc, sent_at)
+                raise
             except AccountBlockedError as exc:
                 self.rate_limited += 1
                 self.stop(StopReason.ACCOUNT_BLOCKED, describe(exc), retry_after=exc.retry_after)
@@ -224,10 +241,19 @@ class CallPath:
             except (AuthenticationError, PermissionDeniedError) as exc:
                 self.stop(StopReason.ACCESS_REFUSED, describe(exc))
                 raise Stopped from exc
-            except APIError:
+            except APIError as exc:
+                if exc.operation is Operation.LOGIN and not isinstance(exc, ServerError):
+                    # The login is the account's, never one resident's: a user name the
+                    # client refuses before sending, or any other login refused for good
+                    # (a 5xx is the service's trouble, retried), stops the run and
+                    # leaves every resident as it was.
+                    self.stop(StopReason.ACCESS_REFUSED, describe(exc))
+                    raise Stopped from exc
+                self.unreachable_since = None
                 self.consecutive_429 = 0  # an answer that is not a 429 (404, 409, ...)
                 self.limiter.on_success()
                 raise
+            self.unreachable_since = None
             self.consecutive_429 = 0
             self.limiter.on_success()
             return result
@@ -239,6 +265,23 @@ class CallPath:
     def paused_until(self) -> dt.datetime | None:
         """When the current 429 pause ends (UTC), while paused."""
         return self._utc(self.gate.remaining) if self.gate.paused else None
+
+    def silent(self, exc: TransportError, sent_at: float) -> None:
+        """Note a call that got no answer; stop the run once none came for too long.
+
+        The error is the caller's to handle (the resident keeps its intent and is retried
+        or deferred); only the run-wide decision is made here.
+        """
+        since = self.unreachable_since
+        since = sent_at if since is None else min(since, sent_at)
+        self.unreachable_since = since
+        silent = self.clock() - since
+        if silent >= self.options.unreachable_after:
+            self.stop(
+                StopReason.UNREACHABLE,
+                f"{self.url or 'the service'} is unreachable: no answer for {silent:.0f} s "
+                f"({describe(exc)})",
+            )
 
     async def nap(self, seconds: float) -> None:
         """Sleep ``seconds``, or less when the run stops meanwhile."""

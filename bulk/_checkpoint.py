@@ -8,8 +8,7 @@ written in ``_state_machine.py``; this module holds only the data the store keep
 from __future__ import annotations
 
 import enum
-import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final, Protocol, runtime_checkable
 
@@ -18,10 +17,10 @@ from ._errors import InputMismatchError
 __all__ = [
     "FINAL_STATES",
     "CheckpointStore",
+    "InputMismatchError",
     "ResidentRecord",
     "ResidentState",
     "ResumeView",
-    "bind_input",
 ]
 
 
@@ -46,6 +45,8 @@ class ResidentRecord:
 
     ``create_attempts`` counts creates that may have left (intents written): above zero
     with no ``credential_id`` means "look the user up before creating again".
+    ``row_hash`` is the digest of the input line the record was made from: a resume
+    compares it with the line read again (:func:`bulk.bind_input`).
     """
 
     line: int
@@ -56,6 +57,7 @@ class ResidentRecord:
     reason: str | None = None
     retryable: bool = False
     create_attempts: int = 0
+    row_hash: str | None = None
 
     def evolve(self, **changes: object) -> ResidentRecord:
         """Return a copy with ``changes`` applied."""
@@ -126,35 +128,13 @@ class CheckpointStore(Protocol):
     async def counts(self) -> Mapping[ResidentState, int]:
         """Return how many residents are in each state."""
 
+    async def forget(self, lines: Iterable[int]) -> None:
+        """Drop the records of ``lines``, durably (rows that changed before reaching the
+        service: the next run reads them as new)."""
 
-_BINDING_KEY: Final = "input_binding"
+    async def reset(self) -> None:
+        """Drop every record and setting, durably (``--restart``), keeping the store open.
 
-
-async def bind_input(
-    store: CheckpointStore, binding: Mapping[str, str | int], *, restart: bool = False
-) -> bool:
-    """Tie ``store`` to an input and its settings; return whether it resumes an earlier run.
-
-    ``binding`` is the input fingerprint plus every setting that changes what a row
-    becomes (the external-id namespace, the phone region, the input format). A store bound
-    to something else raises :class:`InputMismatchError` naming what differs, unless
-    ``restart`` (the caller then discards the store before calling).
-    """
-    wanted = json.dumps(dict(binding), sort_keys=True)
-    existing = await store.get_meta(_BINDING_KEY)
-    if existing is None or restart:
-        await store.set_meta(_BINDING_KEY, wanted)
-        return False
-    if existing == wanted:
-        return True
-    try:
-        old = json.loads(existing)
-    except ValueError:
-        old = {}
-    differs = sorted(
-        key for key in set(old) | set(binding) if str(old.get(key)) != str(binding.get(key))
-    )
-    raise InputMismatchError(
-        "the checkpoint belongs to a different input or settings "
-        f"(differs in: {', '.join(differs) or 'everything'})"
-    )
+        The store is emptied in place, under the hold it already has, so a restart never
+        deletes a file another run holds or that is not a checkpoint.
+        """

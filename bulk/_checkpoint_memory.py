@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 from ._checkpoint import ResidentRecord, ResidentState, ResumeView
 
@@ -75,6 +75,16 @@ class MemoryCheckpointStore:
     async def counts(self) -> Mapping[ResidentState, int]:
         """Return how many residents are in each state."""
         return dict(Counter(rec.state for rec in self._records.values()))
+
+    async def forget(self, lines: Iterable[int]) -> None:
+        """Drop the records of ``lines``."""
+        for line in lines:
+            self._records.pop(line, None)
+
+    async def reset(self) -> None:
+        """Drop every record and setting."""
+        self._records.clear()
+        self._meta.clear()
 
     def get(self, line: int) -> ResidentRecord | None:
         """Return the record of ``line`` (tests and benchmarks look at single residents)."""

@@ -12,30 +12,31 @@ first pending one, or at once when someone waits (a durable write, a flush, a re
 ``creating`` intents of concurrent workers therefore share one commit (one fsync).
 
 The file is opened with ``locking_mode=EXCLUSIVE``: a second run on the same state file
-is refused with :class:`StateInUseError` instead of interleaving with the first.
+is refused with :class:`StateInUseError` instead of interleaving with the first. A file
+that is not one of these checkpoints (the input, say, passed as ``--state``) is refused
+with :class:`StateFileError` before anything is written to it; ``reset`` (``--restart``)
+empties the store in place, under that lock, and never deletes a file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
 from ._checkpoint import ResidentRecord, ResidentState, ResumeView
-from ._errors import StateInUseError, StoreClosedError, StoreError
+from ._errors import StateFileError, StateInUseError, StoreClosedError, StoreError
 
 __all__ = [
     "SQLiteCheckpointStore",
     "StoreStats",
     "peek_meta",
-    "remove_state",
 ]
 
 _T = TypeVar("_T")
@@ -54,16 +55,22 @@ CREATE TABLE IF NOT EXISTS residents (
     reason TEXT,
     retryable INTEGER NOT NULL DEFAULT 0,
     create_attempts INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    row_hash TEXT
 );
 CREATE INDEX IF NOT EXISTS residents_state ON residents (state);
 """
+_MARKER_KEY: Final = "checkpoint_of"
+_MARKER: Final = "schlage-bulk"
+"""Kept in ``meta``: what tells this engine's checkpoint from any other SQLite file."""
+_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 _UPSERT: Final = (
     "INSERT OR REPLACE INTO residents (line, state, user_id, credential_id, card_number, "
-    "reason, retryable, create_attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "reason, retryable, create_attempts, updated_at, row_hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _COLUMNS: Final = (
-    "line, state, user_id, credential_id, card_number, reason, retryable, create_attempts"
+    "line, state, user_id, credential_id, card_number, reason, retryable, create_attempts, row_hash"
 )
 _CHUNK: Final = 2000
 
@@ -108,6 +115,7 @@ def _row(record: ResidentRecord, now: float) -> tuple[object, ...]:
         int(record.retryable),
         record.create_attempts,
         now,
+        record.row_hash,
     )
 
 
@@ -121,6 +129,7 @@ def _record(row: tuple[Any, ...]) -> ResidentRecord:
         reason=row[5],
         retryable=bool(row[6]),
         create_attempts=row[7],
+        row_hash=row[8],
     )
 
 
@@ -343,6 +352,30 @@ class SQLiteCheckpointStore:
 
         return await self._call(read)
 
+    async def forget(self, lines: Iterable[int]) -> None:
+        """Drop the records of ``lines`` (committed before this returns)."""
+        await self.flush()  # a queued write of those lines must not come back after
+        chosen = [(line,) for line in lines]
+
+        def drop(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute("BEGIN")
+                conn.executemany("DELETE FROM residents WHERE line = ?", chosen)
+
+        await self._call(drop)
+
+    async def reset(self) -> None:
+        """Drop every record and setting (committed before this returns), keep the file."""
+        await self.flush()
+
+        def empty(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute("BEGIN")
+                conn.execute("DELETE FROM residents")
+                conn.execute("DELETE FROM meta WHERE key != ?", (_MARKER_KEY,))
+
+        await self._call(empty)
+
     # --- the writer thread ---------------------------------------------------------------
 
     def _answer(
@@ -356,15 +389,58 @@ class SQLiteCheckpointStore:
         except RuntimeError:  # the loop closed meanwhile; nobody is waiting any more
             return
 
+    def _refuse_foreign(self) -> None:
+        """Raise :class:`StateFileError` if the path holds something other than SQLite."""
+        try:
+            with self._path.open("rb") as handle:
+                head = handle.read(len(_SQLITE_MAGIC))
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            raise StateFileError(f"the state file {str(self._path)!r} is a directory") from None
+        if head and head != _SQLITE_MAGIC:
+            raise StateFileError(
+                f"{str(self._path)!r} is not a checkpoint of schlage-bulk (not an SQLite "
+                "file): refusing to use it as the state file; use another state file"
+            ) from sqlite3.DatabaseError("file is not a database")
+
+    def _refuse_foreign_tables(self, conn: sqlite3.Connection) -> None:
+        """Raise :class:`StateFileError` unless the database is empty or ours."""
+        tables = {
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        if tables and tables != {"meta", "residents"}:
+            raise StateFileError(
+                f"{str(self._path)!r} is an SQLite database but not a checkpoint of "
+                "schlage-bulk: refusing to use it as the state file; use another state file"
+            )
+
+    def _claim(self, conn: sqlite3.Connection) -> None:
+        """Create (or upgrade) the schema of the locked database and mark it ours."""
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(residents)")}
+        if "row_hash" not in columns:  # a checkpoint written before rows had digests
+            conn.execute("ALTER TABLE residents ADD COLUMN row_hash TEXT")
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (_MARKER_KEY, _MARKER)
+        )
+
     def _connect(self) -> sqlite3.Connection:
+        self._refuse_foreign()
         self._path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self._path, isolation_level=None, timeout=0.5)
         try:
             conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+            self._refuse_foreign_tables(conn)  # before anything changes the file
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.executescript(_SCHEMA)
             conn.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, not at first write
+            self._claim(conn)
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             conn.close()
@@ -373,12 +449,20 @@ class SQLiteCheckpointStore:
                     f"the state file {str(self._path)!r} is in use by another run"
                 ) from None
             raise
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StateFileError(
+                f"{str(self._path)!r} is not a usable checkpoint ({exc}); use another state file"
+            ) from None
+        except StateFileError:
+            conn.close()
+            raise
         return conn
 
     def _run(self, ready: asyncio.Future[None]) -> None:
         try:
             conn = self._connect()
-        except StateInUseError as exc:
+        except (StateInUseError, StateFileError) as exc:
             self._answer(ready, None, exc)
             return
         except (sqlite3.Error, OSError) as exc:
@@ -466,10 +550,3 @@ class SQLiteCheckpointStore:
         self.stats.commits += 1
         self.stats.records += len(pending)
         return None
-
-
-def remove_state(path: Path) -> None:
-    """Delete a SQLite state file and its companions (``-wal``, ``-shm``, ``-journal``)."""
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
-        with contextlib.suppress(FileNotFoundError):
-            candidate.unlink()

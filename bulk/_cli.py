@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import getpass
+import math
 import os
 import shlex
 import signal
@@ -22,29 +23,32 @@ import phonenumbers
 from schlage_async import ConfigurationError, SchlageClient
 from schlage_async._config import _is_loopback as is_loopback
 
+from . import _signals
+from ._binding import ServiceIdentity, default_state_path
 from ._block import SUPPORT_ADVICE, block_message, known_block
-from ._checkpoint_sqlite import SQLiteCheckpointStore, remove_state
+from ._checkpoint_sqlite import SQLiteCheckpointStore
 from ._cli_exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
 from ._cli_sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
 from ._engine import (
     DEFAULT_CONCURRENCY,
     MigrationOptions,
 )
-from ._errors import InputError, InputMismatchError, StoreError
+from ._errors import InputError, InputMismatchError, StateFileError, StoreError
 from ._generate import generate_portfolio
 from ._input import (
     DEFAULT_ENCODING,
     ParseOptions,
     check_encoding,
     check_input,
-    count_lines,
     detect_format,
 )
 from ._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, UnlimitedLimiter
 from ._logs import configure_logging
+from ._masking import mask_numbers
 from ._phones import DEFAULT_REGION
 from ._progress import LogProgress, ProgressSink, RichProgress
 from ._reports import (
+    ReportError,
     ReportFolderTakenError,
     check_report_folder,
     default_report_dir,
@@ -56,11 +60,11 @@ from ._summary import MigrationStatus, MigrationSummary, StopReason
 from ._user_ids import DEFAULT_NAMESPACE, integration_namespace
 
 __all__ = [
+    "MAX_CONCURRENCY",
     "UsageError",
     "build_parser",
     "format_summary",
     "main",
-    "remove_state",
 ]
 
 _SECRET_VARS: Final = ("SCHLAGE_USERNAME", "SCHLAGE_PASSWORD", "SCHLAGE_SUBSCRIPTION_KEY")
@@ -78,18 +82,55 @@ EXIT_CANCELLED: Final = 130
 """Ctrl-C at the credential prompt (128 + SIGINT, as shells report it)."""
 
 
+MAX_CONCURRENCY: Final = 1024
+"""The most workers ``--concurrency`` takes (each holds a connection and a task)."""
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 
+def _concurrency(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CONCURRENCY:,}, not {value:,}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text}")
     return value
+
+
+def _finite_rate(text: str) -> float:
+    value = _non_negative_float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError("must be a finite number (0 means no client-side limit)")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _non_negative_float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, not {text}")
+    return value
+
+
+def _namespace(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name the integration, not be blank")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,7 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
         "control, the key and token travel in clear (loopback http is always allowed)",
     )
     mig.add_argument(
-        "--state", metavar="FILE", help="checkpoint file (default: INPUT.state.sqlite)"
+        "--state",
+        metavar="FILE",
+        help="checkpoint file (default: INPUT.<host>-<digest>.state.sqlite, one per service "
+        "and account)",
     )
     mig.add_argument("--restart", action="store_true", help="discard the checkpoint, start over")
     mig.add_argument(
@@ -163,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     pace = mig.add_mutually_exclusive_group()
     pace.add_argument(
         "--rate",
-        type=_non_negative_float,
+        type=_finite_rate,
         metavar="R",
         help="hold every call to R requests per second (0: no client-side limit)",
     )
@@ -176,10 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mig.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=_concurrency,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help="residents in flight at once (default %(default)s)",
+    )
+    mig.add_argument(
+        "--unreachable-after",
+        type=_positive_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="stop resumably when the service has not answered for this long (default 60)",
     )
     mig.add_argument(
         "--patience",
@@ -220,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mig.add_argument(
         "--namespace",
+        type=_namespace,
         default=None,
         metavar="NAME",
         help="integration name whose namespace maps externalIds to user ids "
@@ -231,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=int, default=2000, help="residents (default 2,000)")
     demo.add_argument(
         "--rate",
-        type=_non_negative_float,
+        type=_finite_rate,
         default=200.0,
         metavar="R",
         help="the simulator's limit and the engine's rate, req/s (default 200; 0: unlimited)",
@@ -257,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=_concurrency,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help="residents in flight at once (default %(default)s)",
@@ -316,7 +368,8 @@ def _read_secrets(environ: dict[str, str] | os._Environ[str]) -> tuple[str, str,
         if not value and interactive:
             prompt = f"{name.removeprefix('SCHLAGE_').replace('_', ' ').lower()}: "
             try:
-                value = input(prompt) if name == "SCHLAGE_USERNAME" else getpass.getpass(prompt)
+                with _signals.interrupting():  # Ctrl-C at a prompt: KeyboardInterrupt
+                    value = input(prompt) if name == "SCHLAGE_USERNAME" else getpass.getpass(prompt)
             except EOFError:  # Ctrl-D: the person has nothing to give
                 print(file=sys.stderr)
                 raise UsageError(f"no {name} given at the prompt; nothing was sent") from None
@@ -365,6 +418,7 @@ def _signals_installed(stop: asyncio.Event) -> Iterator[None]:
         loop = asyncio.get_running_loop()
         for sig in installed:
             loop.remove_signal_handler(sig)
+        _signals.hold()  # the loop's handlers are gone: record again until the command ends
 
 
 def _install_signals(stop: asyncio.Event) -> list[signal.Signals]:
@@ -385,9 +439,12 @@ def _install_signals(stop: asyncio.Event) -> list[signal.Signals]:
             main_task.cancel()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, on_signal, sig)
             installed.append(sig)
+    early = _signals.received()  # a signal before the loop took over: stop at once
+    if early is not None:
+        on_signal(early)
     return installed
 
 
@@ -448,31 +505,52 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except ValueError as exc:
         raise UsageError(f"--encoding: {exc}") from None
     parse_options = ParseOptions(region=args.region, namespace=namespace, encoding=encoding)
-    state_path = Path(args.state) if args.state else Path(f"{input_path}.state.sqlite")
+    options = MigrationOptions(
+        concurrency=args.concurrency,
+        patience=args.patience,
+        max_consecutive_429=args.max_consecutive_429,
+        unreachable_after=args.unreachable_after,
+    )
+    rerun = _rerun_command(argv)
+    client: SchlageClient | None = None
+    state_path: Path | None = None
+    extra: dict[str, Any] = {"rerun": rerun}
+    if not args.dry_run:
+        base_url = args.base_url or os.environ.get("SCHLAGE_BASE_URL")
+        if not base_url:
+            raise UsageError("--base-url is required (or set SCHLAGE_BASE_URL)")
+        _check_plain_http(base_url, allowed=args.allow_insecure_http)
+        client = _client(args, base_url)
+        # The state file is bound to the service and the account: one per pair by default.
+        service = ServiceIdentity.of(client.base_url, client.username)
+        state_path = Path(args.state) if args.state else default_state_path(input_path, service)
+        extra["service"] = {"base_url": service.base_url, "username": service.username}
+        now = dt.datetime.now(dt.UTC)
+        block = None if args.force else known_block(state_path, now)
+        if block is not None:  # a rerun during a known block sends nothing
+            print(block_message(block, now, rerun), file=sys.stderr)
+            return EXIT_RESUMABLE
+    # A dry run has no service, so no state file: its reports go beside the input.
+    report_base = state_path or Path(f"{input_path}.state.sqlite")
     report_dir = (
         Path(args.report_dir)
         if args.report_dir
-        else default_report_dir(state_path, dry_run=args.dry_run)
+        else default_report_dir(report_base, dry_run=args.dry_run)
     )
     report_owner = (
-        f"dry-run:{input_path.resolve()}" if args.dry_run else f"state:{state_path.resolve()}"
+        f"dry-run:{input_path.resolve()}" if args.dry_run else f"state:{report_base.resolve()}"
     )
     try:
         check_report_folder(report_dir, report_owner)
     except ReportFolderTakenError as exc:
         raise UsageError(str(exc)) from None
-    options = MigrationOptions(
-        concurrency=args.concurrency,
-        patience=args.patience,
-        max_consecutive_429=args.max_consecutive_429,
-        total_rows=count_lines(input_path) - (input_format == "csv"),  # CSV: the header
+    extra.update(
+        {
+            "state": None if state_path is None else str(state_path.resolve()),
+            "report_owner": report_owner,
+            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
     )
-    extra: dict[str, Any] = {
-        "state": None if args.dry_run else str(state_path.resolve()),
-        "rerun": _rerun_command(argv),
-        "report_owner": report_owner,
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
     common: dict[str, Any] = {
         "reports_dir": report_dir,
         "options": options,
@@ -487,7 +565,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         with _signals_installed(stop):
             return await dry_run(input_path, stop=stop, **common)
 
-    async def provision(client: SchlageClient) -> MigrationSummary:
+    async def provision(client: SchlageClient, state_path: Path) -> MigrationSummary:
         stop = asyncio.Event()
         with _signals_installed(stop):  # first: a signal from here on stops resumably
             try:
@@ -495,7 +573,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
                     state_path, synchronous="FULL" if args.sync == "full" else "NORMAL"
                 )
                 await store.open()
-            except StoreError as exc:  # in use by another run, or not a file SQLite opens
+            except (StoreError, StateFileError) as exc:  # in use, or not our checkpoint
                 raise UsageError(str(exc)) from None
             try:
                 async with client:
@@ -505,28 +583,27 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
                         store=store,
                         limiter=_limiter(args.rate, args.adaptive),
                         stop=stop,
+                        restart=args.restart,  # emptied in place, under the store's lock
                         **common,
                     )
             finally:
                 await store.aclose()
 
     try:
-        if args.dry_run:
+        if client is None or state_path is None:
             summary = asyncio.run(check())
         else:
-            base_url = args.base_url or os.environ.get("SCHLAGE_BASE_URL")
-            if not base_url:
-                raise UsageError("--base-url is required (or set SCHLAGE_BASE_URL)")
-            _check_plain_http(base_url, allowed=args.allow_insecure_http)
-            now = dt.datetime.now(dt.UTC)
-            block = None if args.force else known_block(state_path, now)
-            if block is not None:  # a rerun during a known block sends nothing
-                print(block_message(block, now, _rerun_command(argv)), file=sys.stderr)
-                return EXIT_RESUMABLE
-            client = _client(args, base_url)
-            if args.restart:
-                remove_state(state_path)
-            summary = asyncio.run(provision(client))
+            summary = asyncio.run(provision(client, state_path))
+    except ReportError as exc:
+        code = exit_code_for(exc.summary) if exc.summary is not None else EXIT_RESUMABLE
+        print(
+            f"schlage-bulk: error: {exc}; the checkpoint keeps every resident. Free the "
+            f"space (or fix the folder), then rerun to write the reports:\n  {rerun}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE if code == 0 else code
+    except StateFileError as exc:
+        raise UsageError(str(exc)) from None
     except InputMismatchError as exc:
         raise UsageError(
             f"{exc}; pass --restart to discard the state file and start over, "
@@ -539,8 +616,9 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_RESUMABLE
-    except OSError as exc:  # e.g. a report directory that cannot be written
-        raise UsageError(str(exc)) from None
+    except OSError as exc:  # e.g. a report directory that cannot be made
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise UsageError(f"{exc.strerror or exc}{where}") from None
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             f"aborted; the checkpoint keeps every resident. Resume with:\n  {_rerun_command(argv)}",
@@ -552,7 +630,8 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"Dry run: {summary.unprocessed:,} resident(s) would be provisioned.")
         print(
             f"Dry-run reports are in {report_dir}/ "
-            f"(a real run reports to {default_report_dir(state_path)}/ and is left as it was)."
+            "(a real run reports beside its state file, which is per service, and is left "
+            "as it was)."
         )
     elif exit_code_for(summary) != 0:
         print(_format_stop(summary, _rerun_command(argv)), file=sys.stderr)
@@ -605,8 +684,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m bulk``; return the exit code (0, 2, 75, or 130: see the README)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # From here on a signal is recorded, and a migration stops at once when it begins
+    # (its reports say where everything is, exit 75); a prompt is interrupted by one.
+    _signals.hold()
+    try:
+        return _main(args_list)
+    finally:
+        _signals.release()
+
+
+def _main(args_list: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
+    if args.command in ("generate", "demo"):  # quick, or not resumable: no grace
+        early = _signals.received()
+        _signals.release()
+        if early is not None:
+            print(f"{early.name}: stopped before starting; nothing was done.", file=sys.stderr)
+            return EXIT_RESUMABLE
     try:
         if args.command == "generate":
             return _cmd_generate(args)
@@ -622,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_sync_command(args, args_list, tools)
         return _cmd_demo(args)
     except (UsageError, InputError) as exc:
-        print(f"schlage-bulk: error: {exc}", file=sys.stderr)
+        print(f"schlage-bulk: error: {mask_numbers(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except PromptCancelledError:
         print("\ncancelled at the prompt; nothing was sent", file=sys.stderr)

@@ -17,7 +17,8 @@ from typing import Final
 from schlage_async import SchlageClient
 from schlage_async.simulator import FaultSpec, SimulatorConfig, SimulatorHandle, run_simulator
 
-from ._checkpoint_sqlite import SQLiteCheckpointStore, remove_state
+from ._binding import ServiceIdentity, bind_input
+from ._checkpoint_sqlite import SQLiteCheckpointStore
 from ._cli_exits import EXIT_OK, exit_code_for
 from ._engine import MigrationOptions
 from ._generate import generate_portfolio
@@ -112,7 +113,6 @@ async def run_demo(
     portfolio = await asyncio.to_thread(
         generate_portfolio, input_path, count, seed=seed, bad_rows=min(bad_rows, count)
     )
-    remove_state(state_path)  # a fresh simulator: the checkpoint must start fresh too
     print(
         f"Generated {portfolio.rows:,} residents ({portfolio.bad_rows:,} malformed, "
         f"{portfolio.doors:,} doors) in {input_path}"
@@ -133,6 +133,9 @@ async def run_demo(
             ) as client,
             SQLiteCheckpointStore(state_path) as store,
         ):
+            # A fresh simulator: the checkpoint starts fresh too (emptied in place).
+            service = ServiceIdentity.of(sim.api_base_url, admin.username)
+            await bind_input(store, input_path, service=service, restart=True)
             summary, runs = await _rounds(
                 sim,
                 client,

@@ -168,7 +168,14 @@ class _Run:
         self.gate = gate
         self.progress = progress
         self.monotonic = monotonic  # durations
-        self.calls = CallPath(gate=gate, limiter=limiter, options=options, sleep=sleep, clock=clock)
+        self.calls = CallPath(
+            gate=gate,
+            limiter=limiter,
+            options=options,
+            sleep=sleep,
+            clock=clock,
+            url=getattr(client, "base_url", None),
+        )
         self.machine = ResidentMachine(
             client=client, store=store, calls=self.calls, options=options
         )
@@ -176,6 +183,7 @@ class _Run:
         self.rows = 0  # rows read (blank lines excluded)
         self.skipped = 0  # rows final in an earlier run
         self.in_flight = 0  # residents a worker holds now
+        self.input_ended = True  # False when a stop left the rest of the input unread
         self.client_start = client.stats if client is not None else ClientStats()
         # What earlier runs of this checkpoint had finished (the progress shows it apart).
         self.done_before = 0
@@ -188,11 +196,15 @@ class _Run:
         final_lines: frozenset[int],
         open_records: dict[int, ResidentRecord],
     ) -> None:
-        """Feed the workers from the input; record bad rows; after a stop, record the rest."""
+        """Feed the workers from the input and record bad rows, until the input ends or the
+        run stops (rows left unread have no record; the reports list them unprocessed)."""
         machine = self.machine
         async with send:  # closing it tells the workers the input is over
             with Deduplicator() as dedup:
                 async for batch in _aiter_rows(rows, self.parse_options):
+                    if self.calls.stopped.is_set() and not self.dry_run:
+                        self.input_ended = False
+                        break
                     for parsed in batch:
                         row = dedup.check(parsed)
                         self.rows += 1
@@ -417,6 +429,15 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
         counts.get(s, 0)
         for s in (ResidentState.PENDING, ResidentState.CREATING, ResidentState.CREATED)
     )
+    total = run.rows
+    if (
+        not run.input_ended
+        and run.options.total_rows is not None
+        and run.options.total_rows > run.rows
+    ):
+        # A stop leaves the rest of the input unread (no record): still unprocessed.
+        unprocessed += run.options.total_rows - run.rows
+        total = run.options.total_rows
     if run.dry_run:
         status = MigrationStatus.DRY_RUN
     elif run.calls.stop_reason is not None:
@@ -433,7 +454,7 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
         stop_reason=run.calls.stop_reason,
         stop_detail=run.calls.stop_detail,
         resume_at=run.calls.resume_at,
-        total_rows=run.rows,
+        total_rows=total,
         succeeded=done,
         failed=failed,
         deferred=deferred,

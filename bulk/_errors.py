@@ -10,7 +10,9 @@
     ├── StoreError .............. the checkpoint store failed; ``__cause__`` holds the
     │   │                         backend's own error (``sqlite3.Error``, ``OSError``)
     │   ├── StoreClosedError .... used before ``open()`` or after ``aclose()`` / a failure
-    │   └── StateInUseError ..... another run holds the state file
+    │   ├── StateInUseError ..... another run holds the state file
+    │   └── StateFileError ...... the state file is not a checkpoint of this engine (refused,
+    │                             never overwritten or deleted)
     └── MigrationOptionsError ... options that cannot make a run (also a ``ValueError``)
 
 Every message is one line a person can act on, in the library's words (no command-line
@@ -26,6 +28,7 @@ __all__ = [
     "InputError",
     "InputMismatchError",
     "MigrationOptionsError",
+    "StateFileError",
     "StateInUseError",
     "StoreClosedError",
     "StoreError",
@@ -62,6 +65,11 @@ class StoreClosedError(StoreError, RuntimeError):
 
 class StateInUseError(StoreError, RuntimeError):
     """Another run holds the state file."""
+
+
+class StateFileError(StoreError):
+    """The state file is not a checkpoint of this engine; it is left untouched (never
+    written, emptied or deleted)."""
 
 
 class MigrationOptionsError(BulkError, ValueError):

@@ -21,6 +21,12 @@ spaces, ``_`` and ``-`` are ignored, so ``user_id`` and ``Mobile Number`` work):
 the doors joined by ``;`` (a serial number may itself hold ``:``; the lock id is what
 comes before the first one, the payload what comes after the last one). Only
 ``mobileNumber`` and one of ``userId``/``externalId`` must be columns.
+
+Every physical line is one record in both formats: a quoted CSV field may hold commas and
+doubled quotes but never a line break, so a stray quote (``"Oak Terrace`` never closed)
+costs its own line, refused, and never swallows the rows after it. Each row carries a
+digest of its line's bytes (:func:`row_digest`): the checkpoint keeps it, and a resume
+compares it with the line read again (see :mod:`bulk._binding`).
 """
 
 from __future__ import annotations
@@ -28,11 +34,11 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import itertools
 import sqlite3
+import stat
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Literal
 
@@ -42,6 +48,7 @@ from schlage_async import NoTourPayload, mask_mobile
 from schlage_async._validation import check_create_credential, check_save_no_tour_payloads
 
 from ._errors import InputError
+from ._masking import mask_numbers
 from ._phones import DEFAULT_REGION, PhoneNumberError, normalize_mobile
 from ._resident import ParsedRow, RejectedRow, Resident
 from ._user_ids import DEFAULT_NAMESPACE, user_id_for
@@ -59,16 +66,20 @@ __all__ = [
     "count_lines",
     "detect_format",
     "input_fingerprint",
+    "is_blank",
     "iter_csv",
     "iter_jsonl",
+    "iter_lines",
+    "iter_row_numbers",
     "parse_jsonl_line",
     "parse_resident",
     "read_input",
+    "row_digest",
 ]
 
 InputFormat = Literal["jsonl", "csv"]
 HEAD_BYTES: Final = 64 * 1024
-"""How much of the input the fingerprint hashes and the readability check reads."""
+"""How much of the input the readability check reads."""
 CSV_COLUMNS: Final[tuple[str, ...]] = (
     "userId",
     "externalId",
@@ -129,19 +140,6 @@ def _not_text(text: str, options: ParseOptions, what: str) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class InputFingerprint:
-    """Identifies an input file, so a resume never runs against a different one."""
-
-    path: str
-    size: int
-    head_sha256: str
-
-    def as_dict(self) -> dict[str, str | int]:
-        """Return the fingerprint as JSON-ready data."""
-        return {"path": self.path, "size": self.size, "head_sha256": self.head_sha256}
-
-
 def detect_format(path: Path, given: InputFormat | None = None) -> InputFormat:
     """Return ``given``, or ``"csv"`` for a ``.csv`` file and ``"jsonl"`` for anything else."""
     if given is not None:
@@ -161,6 +159,18 @@ def check_input(path: Path) -> bytes:
     if path.is_dir():
         raise InputError(f"input {str(path)!r} is a directory, not a file")
     try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise InputError(f"input {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        # A pipe or a device is consumed by one read: the engine reads the input more than
+        # once (the resume check, the run, the reports) and resumes by line number.
+        raise InputError(
+            f"input {str(path)!r} is not a regular file (a pipe or a device?): save it to a "
+            "file first (e.g. `cat > residents.jsonl`) and migrate that file, so a stop can "
+            "resume"
+        )
+    try:
         with path.open("rb") as handle:
             head = handle.read(HEAD_BYTES)
     except OSError as exc:
@@ -171,6 +181,23 @@ def check_input(path: Path) -> bytes:
             "expected JSON Lines or CSV text"
         )
     return head
+
+
+@dataclass(frozen=True, slots=True)
+class InputFingerprint:
+    """A file's path, size and the SHA-256 of its first 64 KiB (``plan`` files use it).
+
+    A migration's checkpoint does not: it keeps a digest per row (see
+    :mod:`bulk._binding`), so an edit anywhere is seen and a moved file is the same file.
+    """
+
+    path: str
+    size: int
+    head_sha256: str
+
+    def as_dict(self) -> dict[str, str | int]:
+        """Return the fingerprint as JSON-ready data."""
+        return {"path": self.path, "size": self.size, "head_sha256": self.head_sha256}
 
 
 def input_fingerprint(path: Path) -> InputFingerprint:
@@ -194,6 +221,46 @@ def count_lines(path: Path) -> int:
     return total + (last != b"\n")
 
 
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(number, bytes)`` per physical line of ``path``, numbered from 1.
+
+    The bytes are the line without its ``\\n`` or ``\\r\\n`` (and without a UTF-8 byte
+    order mark on line 1): what :func:`row_digest` hashes and the readers parse.
+    """
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.rstrip(b"\n")
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if number == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8) :]
+            yield number, line
+
+
+def iter_row_numbers(
+    path: Path, input_format: InputFormat | None = None, encoding: str = DEFAULT_ENCODING
+) -> Iterator[int]:
+    """Yield the number of every line of ``path`` that holds a row (not blank, not the
+    CSV header): the lines the reports must account for."""
+    header_seen = detect_format(path, input_format) != "csv"
+    for number, raw in iter_lines(path):
+        if is_blank(raw.decode(encoding, "surrogateescape")):
+            continue
+        if not header_seen:
+            header_seen = True
+            continue
+        yield number
+
+
+def row_digest(raw: bytes | str) -> str:
+    """Return the digest that identifies a row by its content (BLAKE2b, 128 bits, hex).
+
+    ``raw`` is the line as :func:`iter_lines` yields it; text is hashed as UTF-8.
+    """
+    data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def _lower_keys(fields: Mapping[str, object]) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in fields.items():
@@ -211,15 +278,28 @@ def _text(value: object) -> str | None:
     return None
 
 
+_MAX_INT_DIGITS: Final = 18  # more than any code the service takes; int() stays cheap
+
+
 def _maybe_int(value: object) -> object:
-    """Turn a numeric string (PACS exports quote numbers) into an int; keep anything else."""
+    """Turn a numeric string (PACS exports quote numbers) into an int; keep anything else.
+
+    Only ASCII digits count (``"²"`` and ``"١٢"`` are digits to ``str.isdigit``, not to
+    ``int``), and a string too long to be a code stays a string: the service's rule then
+    refuses the row with its own message instead of ``int()`` stopping the run.
+    """
     if isinstance(value, str):
         text = value.strip()
         if not text:
             return None
-        if text.isdigit():
+        if text.isascii() and text.isdigit() and len(text) <= _MAX_INT_DIGITS:
             return int(text)
     return value
+
+
+def is_blank(text: str) -> bool:
+    """Whether a line holds no row: only whitespace (and byte order marks)."""
+    return not text.replace("\ufeff", "").strip()
 
 
 def _has_surrogates(text: str) -> bool:
@@ -233,14 +313,57 @@ def _has_surrogates(text: str) -> bool:
     return False
 
 
+_MAX_ECHOED_ID: Final = 80  # characters of a malformed user id a report repeats
+
+
+def _rejected_id(user_id: str | None) -> str | None:
+    """A rejected row's user id as reports may show it: a UUID as it is, else masked, cut."""
+    if user_id is None:
+        return None
+    try:
+        uuid.UUID(user_id)
+    except ValueError:
+        text = mask_numbers(user_id)
+        return text if len(text) <= _MAX_ECHOED_ID else text[: _MAX_ECHOED_ID - 1] + "…"
+    return user_id
+
+
+def _safe(row: ParsedRow, row_hash: str | None) -> ParsedRow:
+    """``row`` with its digest, and a rejected row's text masked (it may echo anything)."""
+    if isinstance(row, RejectedRow):
+        return RejectedRow(
+            line=row.line,
+            reason=mask_numbers(row.reason),
+            user_id=_rejected_id(row.user_id),
+            row_hash=row_hash,
+        )
+    if row_hash is not None:
+        return replace(row, row_hash=row_hash)
+    return row
+
+
 def parse_resident(
-    fields: Mapping[str, object], line: int, options: ParseOptions = ParseOptions()
+    fields: Mapping[str, object],
+    line: int,
+    options: ParseOptions = ParseOptions(),
+    *,
+    row_hash: str | None = None,
 ) -> ParsedRow:
     """Turn one row's fields (API names, any case) into a resident, or say why not.
 
     Everything the service would refuse is refused here with the service's own message,
-    so a bad row costs no API call.
+    so a bad row costs no API call. No text makes it raise: whatever a cell holds, the
+    answer is a :class:`Resident` or a :class:`RejectedRow` (whose reason and user id
+    are masked, see :func:`bulk._masking.mask_numbers`).
     """
+    try:
+        row = _parse_resident(fields, line, options)
+    except Exception as exc:  # noqa: BLE001  # a bad row never stops a run, whatever it holds
+        row = RejectedRow(line=line, reason=f"the row cannot be read ({type(exc).__name__})")
+    return _safe(row, row_hash)
+
+
+def _parse_resident(fields: Mapping[str, object], line: int, options: ParseOptions) -> ParsedRow:
     row = _lower_keys(fields)
 
     external_id = _text(row.get("externalid"))
@@ -333,23 +456,28 @@ def _door(item: Mapping[str, object]) -> NoTourPayload:
 
 
 def parse_jsonl_line(
-    text: str | bytes, line: int, options: ParseOptions = ParseOptions()
+    text: str | bytes,
+    line: int,
+    options: ParseOptions = ParseOptions(),
+    *,
+    row_hash: str | None = None,
 ) -> ParsedRow | None:
-    """Parse one JSON Lines row; None for a blank line."""
+    """Parse one JSON Lines row; None for a blank line. Never raises for any text."""
     if isinstance(text, bytes):
         text = text.decode(options.encoding, "surrogateescape")
-    stripped = text.strip().lstrip("\ufeff")
-    if not stripped:
+    if is_blank(text):
         return None
+    stripped = text.strip().lstrip("\ufeff")
     if _has_surrogates(stripped):
-        return RejectedRow(line=line, reason=_not_text(stripped, options, "the line"))
+        reason = _not_text(stripped, options, "the line")
+        return _safe(RejectedRow(line=line, reason=reason), row_hash)
     try:
         value = _json_decoder.decode(stripped)
-    except msgspec.DecodeError as exc:
-        return RejectedRow(line=line, reason=f"invalid JSON: {exc}")
+    except (msgspec.DecodeError, ValueError, RecursionError) as exc:
+        return _safe(RejectedRow(line=line, reason=f"invalid JSON: {exc}"), row_hash)
     if not isinstance(value, dict):
-        return RejectedRow(line=line, reason="the line is not a JSON object")
-    return parse_resident(value, line, options)
+        return _safe(RejectedRow(line=line, reason="the line is not a JSON object"), row_hash)
+    return parse_resident(value, line, options, row_hash=row_hash)
 
 
 def iter_jsonl(
@@ -386,51 +514,77 @@ def _csv_doors(cell: str, line: int, user_id: str | None) -> list[dict[str, obje
     return doors
 
 
-def iter_csv(lines: Iterable[str], options: ParseOptions = ParseOptions()) -> Iterator[ParsedRow]:
-    """Yield a parsed row per non-blank CSV record (see the module docstring for the shape).
+def _csv_record(text: str, delimiter: str = ",") -> list[str] | str:
+    """Split one physical line into CSV cells, or return why it is not valid CSV."""
+    try:
+        return next(csv.reader((text,), delimiter=delimiter, strict=True))
+    except StopIteration:
+        return []
+    except csv.Error as exc:
+        why = str(exc).split(" - ")[0]  # not csv's advice about universal-newline mode
+        if why == "unexpected end of data":
+            why = "a quote opened and never closed on this line"
+        return why
 
-    Raises :class:`InputError` when the header lacks a column every row needs.
+
+def _sniff_delimiter(header: str) -> str:
+    """The CSV delimiter the header line uses (``,``, ``;``, tab or ``|``).
+
+    Spreadsheets in many locales export ``;``-delimited CSV; the csv module's Sniffer
+    reads the header line (the first non-blank one) and the rows follow it.
     """
-    lines, delimiter = _sniff_delimiter(iter(lines))
-    reader = csv.reader(lines, delimiter=delimiter)
-    header: list[str] | None = None
-    consumed = 0
-    while True:
-        start = consumed + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # a bare CR outside quotes, a field over the size limit
-            consumed = reader.line_num
-            why = str(exc).split(" - ")[0]  # not csv's advice about universal-newline mode
-            if header is None:
-                raise InputError(f"the CSV header is not valid CSV ({why})") from None
-            yield RejectedRow(line=start, reason=f"the row is not valid CSV ({why})")
-            continue
-        consumed = reader.line_num
-        if not any(cell.strip() for cell in record):
-            continue
-        if _has_surrogates(joined := "".join(record)):
-            if header is None:
-                raise InputError(_not_text(joined, options, "the CSV header"))
-            yield RejectedRow(line=start, reason=_not_text(joined, options, "the row"))
-            continue
-        if header is None:
+    try:
+        return csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","  # one column, or nothing to tell: the default
+
+
+class _CsvRows:
+    """Parses CSV one physical line at a time: the first non-blank line is the header."""
+
+    __slots__ = ("_delimiter", "_header", "_options")
+
+    def __init__(self, options: ParseOptions) -> None:
+        self._options = options
+        self._header: list[str] | None = None
+        self._delimiter = ","
+
+    def parse(self, text: str, line: int, row_hash: str | None = None) -> ParsedRow | None:
+        if is_blank(text):
+            return None
+        if self._header is None:
+            self._delimiter = _sniff_delimiter(text)
+        record = _csv_record(text, self._delimiter)
+        if self._header is None:
+            if isinstance(record, str):
+                raise InputError(f"the CSV header (line {line}) is not valid CSV ({record})")
+            if _has_surrogates(text):
+                raise InputError(_not_text(text, self._options, f"the CSV header (line {line})"))
             header = [_CSV_KEYS.get(_column_key(name), "") for name in record]
             if "mobileNumber" not in header or not {"userId", "externalId"} & set(header):
+                # The first line may be a data row (no header at all): echo it masked.
+                shown = mask_numbers(", ".join(record))
+                if len(shown) > 200:
+                    shown = shown[:199] + "…"
                 raise InputError(
                     "the CSV header must name a mobileNumber column and a userId or "
-                    f"externalId column (read with the delimiter {delimiter!r}, it has: "
-                    f"{', '.join(record)})"
+                    f"externalId column (line {line}, read with the delimiter "
+                    f"{self._delimiter!r}, has: {shown})"
                 )
-            continue
+            self._header = header
+            return None
+        header = self._header
+        if isinstance(record, str):
+            reason = f"the row is not valid CSV ({record})"
+            return _safe(RejectedRow(line=line, reason=reason), row_hash)
+        if not any(cell.strip() for cell in record):
+            return _safe(RejectedRow(line=line, reason="the row has only empty cells"), row_hash)
+        if _has_surrogates(text):
+            reason = _not_text(text, self._options, "the row")
+            return _safe(RejectedRow(line=line, reason=reason), row_hash)
         if len(record) > len(header):
-            yield RejectedRow(
-                line=start,
-                reason=f"the row has {len(record)} fields, the header has {len(header)}",
-            )
-            continue
+            reason = f"the row has {len(record)} fields, the header has {len(header)}"
+            return _safe(RejectedRow(line=line, reason=reason), row_hash)
         cells = {name: value for name, value in zip(header, record, strict=False) if name}
         fields: dict[str, object] = {
             key: value for key, value in cells.items() if key not in ("siteId", "siteName", "doors")
@@ -440,42 +594,24 @@ def iter_csv(lines: Iterable[str], options: ParseOptions = ParseOptions()) -> It
             fields["attributes"] = site
         door_cell = cells.get("doors", "")
         if door_cell.strip():
-            doors = _csv_doors(door_cell, start, None)
+            doors = _csv_doors(door_cell, line, None)
             if isinstance(doors, RejectedRow):
-                yield doors
-                continue
+                return _safe(doors, row_hash)
             fields["doors"] = doors
-        yield parse_resident(fields, start, options)
+        return parse_resident(fields, line, self._options, row_hash=row_hash)
 
 
-def _sniff_delimiter(lines: Iterator[str]) -> tuple[Iterator[str], str]:
-    """The CSV delimiter the header uses (``,``, ``;``, tab or ``|``), and the lines again.
+def iter_csv(lines: Iterable[str], options: ParseOptions = ParseOptions()) -> Iterator[ParsedRow]:
+    """Yield a parsed row per non-blank CSV line (see the module docstring for the shape).
 
-    Spreadsheets in many locales export ``;``-delimited CSV; the csv module's Sniffer
-    reads the header line (the first non-blank one) and the rows follow it.
+    ``lines`` are physical lines, numbered from 1; a line ending is ignored. Raises
+    :class:`InputError` when the header lacks a column every row needs.
     """
-    seen: list[str] = []
-    for text in lines:
-        seen.append(text)
-        if text.strip():
-            try:
-                dialect = csv.Sniffer().sniff(text, delimiters=",;\t|")
-            except csv.Error:
-                break  # one column, or nothing to tell: the default
-            return itertools.chain(seen, lines), dialect.delimiter
-    return itertools.chain(seen, lines), ","
-
-
-def _binary_lines(path: Path, encoding: str = DEFAULT_ENCODING) -> Iterator[str]:
-    """Yield ``path``'s lines as text; undecodable bytes become surrogates, flagged later."""
-    with path.open("rb") as handle:
-        first = True
-        for raw in handle:
-            text = raw.decode(encoding, "surrogateescape")
-            if first:
-                text = text.removeprefix("\ufeff")
-                first = False
-            yield text
+    parser = _CsvRows(options)
+    for number, text in enumerate(lines, start=1):
+        row = parser.parse(text.rstrip("\r\n"), number)
+        if row is not None:
+            yield row
 
 
 def read_input(
@@ -486,14 +622,23 @@ def read_input(
 ) -> Iterator[ParsedRow]:
     """Stream ``path`` (JSON Lines, or CSV by suffix or ``input_format``) as parsed rows.
 
-    Call :func:`check_input` first for a clear error on an unreadable file.
+    One row per non-blank physical line (the CSV header aside), each with the digest of
+    its line (:func:`row_digest`). Call :func:`check_input` first for a clear error on an
+    unreadable file.
     """
     fmt = detect_format(path, input_format)
-    if fmt == "csv":
-        # newline="" semantics: csv wants the line endings kept, which binary lines do.
-        yield from iter_csv(_binary_lines(path, options.encoding), options)
-    else:
-        yield from iter_jsonl(_binary_lines(path, options.encoding), options)
+    csv_rows = _CsvRows(options) if fmt == "csv" else None
+    for number, raw in iter_lines(path):
+        text = raw.decode(options.encoding, "surrogateescape")
+        if is_blank(text):
+            continue
+        digest = row_digest(raw)
+        if csv_rows is not None:
+            row = csv_rows.parse(text, number, digest)
+        else:
+            row = parse_jsonl_line(text, number, options, row_hash=digest)
+        if row is not None:
+            yield row
 
 
 class Deduplicator:
@@ -557,7 +702,9 @@ class Deduplicator:
         """Return ``row``, or a :class:`RejectedRow` when an earlier row has its ids."""
         if isinstance(row, RejectedRow):
             return row
-        first = self._first("user_ids", row.user_id, row.line)
+        # The service compares user ids without regard to letter case (they are UUIDs).
+        user_key = row.user_id.lower()
+        first = self._first("user_ids", user_key, row.line)
         if first != row.line:
             via = f" (externalId {row.external_id!r} maps to it)" if row.external_id else ""
             return RejectedRow(
@@ -568,7 +715,7 @@ class Deduplicator:
         first = self._first("mobiles", row.mobile_number, row.line)
         if first != row.line:
             # A rejected row claims nothing: its user id stays free for a later row.
-            self._forget("user_ids", row.user_id, row.line)
+            self._forget("user_ids", user_key, row.line)
             return RejectedRow(
                 line=row.line,
                 user_id=row.user_id,

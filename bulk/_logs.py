@@ -9,6 +9,8 @@ from typing import Any, Literal, TextIO
 
 import structlog
 
+from ._masking import mask_numbers
+
 __all__ = ["LogFormat", "configure_logging"]
 
 LogFormat = Literal["console", "json"]
@@ -38,16 +40,31 @@ def _drop_request_lines(
     return event
 
 
+def _mask_values(
+    _logger: object, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    # Mobile numbers are masked where the engine knows them; text it did not write (a
+    # quoted answer, an echoed cell) is masked here, in every field of every line.
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = mask_numbers(value)
+        elif isinstance(value, BaseException):
+            event[key] = mask_numbers(f"{type(value).__name__}: {value}")
+    return event
+
+
 def configure_logging(log_format: LogFormat = "console", *, verbose: bool = False) -> None:
     """Send log lines to stderr as ``console`` text or ``json`` lines, INFO and up.
 
     The client's per-request lines are dropped unless ``verbose``. Mobile numbers reach
-    the log already masked (the engine and the client mask them); secrets never do.
+    the log already masked (the engine and the client mask them), and anything else that
+    looks like a phone number is masked in every field; secrets never reach it.
     """
     processors: list[Any] = []
     if not verbose:
         processors.append(_drop_request_lines)
     processors += [
+        _mask_values,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

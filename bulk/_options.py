@@ -28,8 +28,12 @@ class MigrationOptions:
     """Backoff before the second try, doubling after (full jitter)."""
     retry_max_delay: float = 30.0
     """Longest backoff between two tries of a resident."""
+    unreachable_after: float = 60.0
+    """Seconds without any answer from the service (connections refused, timeouts) after
+    which the run stops resumably, saying the service is unreachable."""
     total_rows: int | None = None
-    """Rows expected, for the progress bar's total and ETA."""
+    """Rows expected, for the progress bar's total and ETA (and the rows a stop leaves
+    unread, see :attr:`MigrationSummary.unprocessed`)."""
     dry_run: bool = False
     """Check the rows and record them, send nothing."""
     seed: int | None = None

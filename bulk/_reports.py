@@ -9,24 +9,37 @@ Like Salesforce Bulk API's results, in the report directory:
 * ``summary.json``: the counts, the run's figures and, after a stop, when to resume
 
 Each file is written under a temporary name and renamed, so a reader never sees half a
-file. The writing happens in a thread (``asyncio.to_thread``), a chunk at a time.
+file; when writing fails (a full disk, no file descriptors) no temporary file is left and
+:class:`ReportError` names the path. The writing happens in a thread
+(``asyncio.to_thread``), a chunk at a time. Given the input, the reports account for
+every line of it that holds a row: a line the run never read (a stop) is listed in
+``unprocessed.csv`` as ``pending``. Free text (reasons, malformed user ids) is masked
+(:func:`bulk._masking.mask_numbers`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import itertools
 import json
 import os
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
 from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
+from ._errors import BulkError
+from ._input import DEFAULT_ENCODING, InputFormat, iter_row_numbers
+from ._masking import mask_numbers
 from ._summary import ADVICE_MIN_CALLS, MigrationSummary
 
 __all__ = [
     "REPORT_FILES",
+    "ReportError",
     "ReportFolderTakenError",
     "ReportPaths",
     "adaptive_advice",
@@ -87,6 +100,19 @@ def check_report_folder(directory: Path, owner: str) -> None:
     )
 
 
+class ReportError(BulkError):
+    """A report file could not be written; ``path`` says which (no temporary file is left).
+
+    ``summary`` is the run's, when the run itself ended before the reports failed.
+    """
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        why = error.strerror or str(error)
+        super().__init__(f"cannot write the report {str(path)!r}: {why}")
+        self.path = path
+        self.summary: MigrationSummary | None = None  # the run's, when it ended first
+
+
 @dataclass(frozen=True, slots=True)
 class ReportPaths:
     """Where the report files are."""
@@ -104,42 +130,102 @@ class _Writers:
     def __init__(self, paths: ReportPaths) -> None:
         self.finals = (paths.succeeded, paths.failed, paths.unprocessed)
         self.temps = tuple(p.with_name(f".{p.name}.tmp") for p in self.finals)
-        paths.directory.mkdir(parents=True, exist_ok=True)
         self.files: list[IO[str]] = []
-        for temp in self.temps:
-            self.files.append(temp.open("w", newline="", encoding="utf-8"))
-        self.ok, self.failed, self.rest = (csv.writer(f) for f in self.files)
-        self.ok.writerow(("line", "user_id", "credential_id", "card_number"))
-        self.failed.writerow(("line", "user_id", "reason", "retryable"))
-        self.rest.writerow(("line", "user_id", "state"))
+        self.current = paths.directory  # what is being written, for the error
+        try:
+            paths.directory.mkdir(parents=True, exist_ok=True)
+            for temp, final in zip(self.temps, self.finals, strict=True):
+                self.current = final
+                self.files.append(temp.open("w", newline="", encoding="utf-8"))
+            self.ok, self.failed, self.rest = (csv.writer(f) for f in self.files)
+            self.ok.writerow(("line", "user_id", "credential_id", "card_number"))
+            self.failed.writerow(("line", "user_id", "reason", "retryable"))
+            self.rest.writerow(("line", "user_id", "state"))
+        except OSError as exc:
+            self.discard()
+            raise ReportError(self.current, exc) from None
 
     def write(self, records: list[ResidentRecord]) -> None:
-        for record in records:
-            user_id = record.user_id or ""
-            if record.state is ResidentState.DONE:
-                card = "" if record.card_number is None else record.card_number
-                self.ok.writerow((record.line, user_id, record.credential_id or "", card))
-            elif record.state is ResidentState.FAILED:
-                self.failed.writerow((record.line, user_id, record.reason or "", "false"))
-            elif record.state is ResidentState.DEFERRED:
-                self.failed.writerow((record.line, user_id, record.reason or "", "true"))
-            else:
-                self.rest.writerow((record.line, user_id, record.state.value))
+        try:
+            for record in records:
+                self._write(record)
+        except OSError as exc:
+            self.discard()
+            raise ReportError(self.finals[0].parent, exc) from None
 
-    def close(self, *, keep: bool) -> None:
+    def _write(self, record: ResidentRecord) -> None:
+        user_id = mask_numbers(record.user_id or "")
+        if record.state is ResidentState.DONE:
+            card = "" if record.card_number is None else record.card_number
+            self.ok.writerow((record.line, user_id, record.credential_id or "", card))
+        elif record.state is ResidentState.FAILED:
+            reason = mask_numbers(record.reason or "")
+            self.failed.writerow((record.line, user_id, reason, "false"))
+        elif record.state is ResidentState.DEFERRED:
+            reason = mask_numbers(record.reason or "")
+            self.failed.writerow((record.line, user_id, reason, "true"))
+        else:
+            self.rest.writerow((record.line, user_id, record.state.value))
+
+    def discard(self) -> None:
+        """Close and delete the temporary files (a failure: nothing half-written stays)."""
         for handle in self.files:
-            handle.close()
-        for temp, final in zip(self.temps, self.finals, strict=True):
-            if keep:
-                os.replace(temp, final)
-            else:
+            with contextlib.suppress(OSError):
+                handle.close()
+        for temp in self.temps:
+            with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close the files and move each into place."""
+        try:
+            for handle, final in zip(self.files, self.finals, strict=True):
+                self.current = final
+                handle.close()  # flushing may be what fails on a full disk
+            for temp, final in zip(self.temps, self.finals, strict=True):
+                self.current = final
+                os.replace(temp, final)
+        except OSError as exc:
+            self.discard()
+            raise ReportError(self.current, exc) from None
 
 
 def _write_summary(path: Path, data: dict[str, Any]) -> None:
     temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(temp, path)
+    try:
+        temp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+        raise ReportError(path, exc) from None
+
+
+class _RowLines:
+    """The input's row line numbers, read a chunk at a time in a thread."""
+
+    def __init__(self, lines: Iterator[int]) -> None:
+        self._lines = lines
+        self._buffer: deque[int] = deque()
+        self._done = False
+
+    async def upto(self, line: int | None) -> list[int]:
+        """Return the row lines before ``line`` (all that are left when None), skipping
+        ``line`` itself."""
+        out: list[int] = []
+        while True:
+            if not self._buffer and not self._done:
+                chunk = await asyncio.to_thread(lambda: list(itertools.islice(self._lines, 8192)))
+                self._done = len(chunk) < 8192
+                self._buffer.extend(chunk)
+            if not self._buffer:
+                return out
+            head = self._buffer[0]
+            if line is not None and head >= line:
+                if head == line:
+                    self._buffer.popleft()
+                return out
+            out.append(self._buffer.popleft())
 
 
 def report_paths(directory: str | Path) -> ReportPaths:
@@ -160,25 +246,42 @@ async def write_reports(
     summary: MigrationSummary,
     *,
     extra: dict[str, Any] | None = None,
+    input_path: Path | None = None,
+    input_format: InputFormat | None = None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> ReportPaths:
     """Write the four report files for ``store`` into ``directory``; return their paths.
 
     ``extra`` is merged into ``summary.json`` (the input and state file, the command).
+    With ``input_path``, every row line of the input without a record (left unread by a
+    stop) is listed as ``pending`` in ``unprocessed.csv``. Raises :class:`ReportError`
+    (naming the file) when one cannot be written.
     """
     paths = report_paths(directory)
     writers = await asyncio.to_thread(_Writers, paths)
-    keep = False
+    rows = (
+        _RowLines(iter_row_numbers(input_path, input_format, encoding))
+        if input_path is not None
+        else None
+    )
+    done = False
     try:
         chunk: list[ResidentRecord] = []
         async for record in store.iter_records():
+            if rows is not None:
+                chunk.extend(_unread(await rows.upto(record.line)))
             chunk.append(record)
             if len(chunk) >= _CHUNK:
                 await asyncio.to_thread(writers.write, chunk)
                 chunk = []
+        if rows is not None:
+            chunk.extend(_unread(await rows.upto(None)))
         await asyncio.to_thread(writers.write, chunk)
-        keep = True
+        await asyncio.to_thread(writers.close)
+        done = True
     finally:
-        await asyncio.to_thread(writers.close, keep=keep)
+        if not done:
+            await asyncio.to_thread(writers.discard)
     await asyncio.to_thread(_write_summary, paths.summary, {**summary.to_dict(), **(extra or {})})
     return paths
 
@@ -229,3 +332,7 @@ def format_summary(summary: MigrationSummary, reports: ReportPaths) -> str:
         lines.append(f"  adaptive     {adaptive_advice(summary)}")
     lines.append(f"Reports: {reports.directory}/ (summary.json, succeeded.csv, failed.csv, ...)")
     return "\n".join(lines)
+
+
+def _unread(lines: list[int]) -> list[ResidentRecord]:
+    return [ResidentRecord(line=line, state=ResidentState.PENDING) for line in lines]

@@ -29,6 +29,8 @@ class Resident:
     site_name: str | None = None
     external_id: str | None = None
     doors: tuple[NoTourPayload, ...] = field(default=())
+    row_hash: str | None = None
+    """The digest of the input line the row came from (``bulk.row_digest``), if known."""
 
     def __repr__(self) -> str:
         return (
@@ -53,12 +55,15 @@ class RejectedRow:
     """An input row that cannot be provisioned; it costs no API call and never stops a run.
 
     ``reason`` says why, in the service's own words where the service has a rule for it.
-    ``user_id`` is given when the row got far enough to have one.
+    ``user_id`` is given when the row got far enough to have one (masked and cut when it
+    is not a UUID: the readers never repeat a cell's text unmasked).
     """
 
     line: int
     reason: str
     user_id: str | None = None
+    row_hash: str | None = None
+    """The digest of the input line the row came from, if known."""
 
 
 ParsedRow = Resident | RejectedRow

@@ -6,8 +6,9 @@
         client, "residents.jsonl", store="residents.state.sqlite", reports_dir="reports"
     )
 
-It binds the checkpoint to the input before anything is sent (a store made for another
-input or other settings is refused with :class:`InputMismatchError`), runs the engine
+It binds the checkpoint to the service and to the input before anything is sent
+(:func:`bulk.bind_input`: a store made for another service, account or settings, or whose
+recorded rows changed, is refused with :class:`InputMismatchError`), runs the engine
 (:func:`migrate`), and writes the reports. The command line and the demo call it too.
 """
 
@@ -30,9 +31,10 @@ from typing import Any, Final
 
 import anyio
 
+from ._binding import ServiceIdentity, bind_input, bind_source
 from ._block import remember_block
 from ._calls import ProvisioningClient
-from ._checkpoint import CheckpointStore, bind_input
+from ._checkpoint import CheckpointStore
 from ._checkpoint_sqlite import SQLiteCheckpointStore
 from ._engine import RowSource, check_rows, migrate
 from ._errors import MigrationOptionsError
@@ -48,7 +50,7 @@ from ._input import (
 from ._limiter import RateLimiter
 from ._options import MigrationOptions
 from ._progress import ProgressSink, ProgressSnapshot
-from ._reports import write_reports
+from ._reports import ReportError, write_reports
 from ._resident import ParsedRow
 from ._summary import MigrationSummary
 
@@ -185,6 +187,7 @@ async def run_migration(
     progress: ProgressSink | ProgressCallback | None = None,
     stop: asyncio.Event | None = None,
     report_extra: ReportExtra | None = None,
+    restart: bool = False,
 ) -> MigrationSummary:
     """Provision every resident of ``source`` through ``client``, exactly once, resumably.
 
@@ -193,9 +196,11 @@ async def run_migration(
     Lines or CSV file, or an iterable or async iterable of parsed rows (then
     ``input_id`` must name them). ``store`` is an open :class:`CheckpointStore`, or the
     path of a SQLite state file this call opens and closes. Before anything is sent the
-    store is bound to the input (fingerprint, format, region, namespace, ``input_id``);
-    a store bound to another input is refused with :class:`InputMismatchError` and
-    nothing happens. Run it again with the same arguments to resume.
+    store is bound to the service (the client's base URL and user name) and to the
+    input: each row by its content for a file (see :func:`bulk.bind_input`), ``input_id``
+    for rows; a store bound to another service or settings, or whose recorded rows
+    changed, is refused with :class:`InputMismatchError` and nothing happens.
+    ``restart`` empties the store first. Run it again with the same arguments to resume.
 
     ``progress`` is a :class:`ProgressSink` or a function called with a
     :class:`ProgressSnapshot` a few times a second; ``stop`` (an ``asyncio.Event``) ends
@@ -208,12 +213,35 @@ async def run_migration(
         input_id=input_id,
         input_format=input_format,
         parse_options=parse_options,
-        count=progress is not None and options.total_rows is None,
+        count=False,
     )
-    if prepared.total_rows is not None:
-        options = replace(options, total_rows=prepared.total_rows)
+    base_url = getattr(client, "base_url", None)
+    service = (
+        ServiceIdentity.of(str(base_url), str(getattr(client, "username", "")))
+        if base_url
+        else None
+    )
+    path = Path(source) if isinstance(source, str | os.PathLike) else None
     async with _opened(store) as opened:
-        await bind_input(opened, prepared.binding)
+        if path is not None:
+            scan = await bind_input(
+                opened,
+                path,
+                service=service,
+                input_format=input_format,
+                parse_options=parse_options,
+                restart=restart,
+            )
+            options = replace(options, total_rows=scan.rows)
+            prepared = replace(prepared, binding={**prepared.binding, **scan.as_dict()})
+        else:
+            await bind_source(
+                opened,
+                input_id=input_id or "",
+                service=service,
+                parse_options=parse_options,
+                restart=restart,
+            )
         summary = await migrate(
             client,
             prepared.rows,
@@ -227,7 +255,19 @@ async def run_migration(
         await remember_block(opened, summary)  # a rerun during the block then waits
         if reports_dir is not None:
             extra = {"input": prepared.binding, **_extra(report_extra, summary)}
-            await write_reports(opened, Path(reports_dir), summary, extra=extra)
+            try:
+                await write_reports(
+                    opened,
+                    Path(reports_dir),
+                    summary,
+                    extra=extra,
+                    input_path=path,
+                    input_format=input_format,
+                    encoding=parse_options.encoding,
+                )
+            except ReportError as exc:
+                exc.summary = summary  # the run itself ended: its outcome goes with it
+                raise
     return summary
 
 

@@ -120,7 +120,11 @@ class ResidentMachine:
         """A bad row: ``failed`` for good with the parser's reason."""
         await self.store.write(
             ResidentRecord(
-                line=row.line, state=ResidentState.FAILED, user_id=row.user_id, reason=row.reason
+                line=row.line,
+                state=ResidentState.FAILED,
+                user_id=row.user_id,
+                reason=row.reason,
+                row_hash=row.row_hash,
             )
         )
         self.failed += 1
@@ -139,6 +143,7 @@ class ResidentMachine:
                 state=ResidentState.CREATING if provisioning else ResidentState.PENDING,
                 user_id=resident.user_id,
                 create_attempts=1 if provisioning else 0,
+                row_hash=resident.row_hash,
             )
         )
         return self.store.write_mark() if provisioning else None
@@ -147,7 +152,10 @@ class ResidentMachine:
         """The run stopped before this row's create left: its intent back to ``pending``."""
         await self.store.write(
             ResidentRecord(
-                line=resident.line, state=ResidentState.PENDING, user_id=resident.user_id
+                line=resident.line,
+                state=ResidentState.PENDING,
+                user_id=resident.user_id,
+                row_hash=resident.row_hash,
             )
         )
 
@@ -159,7 +167,10 @@ class ResidentMachine:
         """Bring one resident to ``done`` or ``failed``, or leave it ``deferred``/open."""
         if record is None:
             record = ResidentRecord(
-                line=resident.line, state=ResidentState.PENDING, user_id=resident.user_id
+                line=resident.line,
+                state=ResidentState.PENDING,
+                user_id=resident.user_id,
+                row_hash=resident.row_hash,
             )
         tries = 0
         while True:

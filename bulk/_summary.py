@@ -35,6 +35,7 @@ class StopReason(enum.StrEnum):
     PATIENCE_EXHAUSTED = "patience_exhausted"  # too many 429s / too long paused
     SIGNAL = "signal"  # SIGINT or SIGTERM (or the caller's stop event)
     ACCESS_REFUSED = "access_refused"  # login refused, key refused, role or onboarding
+    UNREACHABLE = "unreachable"  # no answer from the service for --unreachable-after seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,13 +49,14 @@ class MigrationSummary:
     resume_at: dt.datetime | None = None
     """The earliest useful time to rerun (UTC), when the service said."""
     total_rows: int = 0
-    """Non-blank rows in the input."""
+    """Rows in the input (non-blank lines, the CSV header aside)."""
     succeeded: int = 0
     failed: int = 0
     deferred: int = 0
     """Residents whose last try failed in a retryable way; the next run retries them."""
     unprocessed: int = 0
-    """Residents not final and not deferred (never reached, or mid-way at a stop)."""
+    """Residents not final and not deferred (never reached, or mid-way at a stop; rows a
+    stop left unread count here too)."""
     skipped: int = 0
     """Rows already final before this run (a resume)."""
     succeeded_this_run: int = 0

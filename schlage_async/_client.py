@@ -20,6 +20,7 @@ from ._errors import (
     InvalidResponseError,
     LoginError,
     NotFoundError,
+    TransportError,
     ValidationError,
 )
 from ._login_limiter import SlidingWindowLimiter
@@ -211,6 +212,10 @@ class SchlageClient(BaseClient):
                 ],
                 request_id=exc.request_id,
             ) from None
+        except TransportError as exc:
+            if not exc.sent:  # no connection: the service never saw it, nothing to count
+                self._limiter.refund()
+            raise
         if not _TOKEN_TEXT.fullmatch(answer.token):
             # aiohttp would refuse the header with a ValueError on the next call.
             raise InvalidResponseError(

@@ -110,12 +110,19 @@ class ClientClosedError(SchlageError, RuntimeError):
 
 
 class TransportError(SchlageError):
-    """No usable answer came back for ``operation`` (after ``attempts`` tries)."""
+    """No usable answer came back for ``operation`` (after ``attempts`` tries).
 
-    def __init__(self, operation: Operation, detail: str, *, attempts: int = 1) -> None:
+    ``sent`` is False when the request never left: no connection could be made (refused,
+    DNS, connect timeout, TLS), so the service cannot have seen it.
+    """
+
+    def __init__(
+        self, operation: Operation, detail: str, *, attempts: int = 1, sent: bool = True
+    ) -> None:
         self.operation = operation
         self.detail = detail
         self.attempts = attempts
+        self.sent = sent
         super().__init__(f"{operation}: {detail} (after {attempts} attempt(s))")
 
 

@@ -67,6 +67,11 @@ class SlidingWindowLimiter:
             return 0.0
         return self._stamps[0] + self._window - now
 
+    def refund(self) -> None:
+        """Give back the latest slot: its login never reached the service (no connection)."""
+        if self._stamps:
+            self._stamps.pop()
+
     async def acquire(self, *, max_wait: float, sleep: Callable[[float], Awaitable[None]]) -> None:
         """Admit one login, waiting at most ``max_wait`` seconds for a slot.
 

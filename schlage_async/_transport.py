@@ -168,19 +168,25 @@ def translate_exception(
     if isinstance(exc, aiohttp.ClientSSLError):
         # Certificate or TLS failure: retrying will not fix it, and nothing was sent.
         return Failure(
-            ConnectionFailedError(operation, f"TLS failed ({detail})", attempts=attempts),
+            ConnectionFailedError(
+                operation, f"TLS failed ({detail})", attempts=attempts, sent=False
+            ),
             "fatal",
             False,
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return Failure(
-            RequestTimeoutError(operation, f"timed out connecting ({detail})", attempts=attempts),
+            RequestTimeoutError(
+                operation, f"timed out connecting ({detail})", attempts=attempts, sent=False
+            ),
             "timeout",
             True,
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
         return Failure(
-            ConnectionFailedError(operation, f"could not connect ({detail})", attempts=attempts),
+            ConnectionFailedError(
+                operation, f"could not connect ({detail})", attempts=attempts, sent=False
+            ),
             "connect",
             True,
         )

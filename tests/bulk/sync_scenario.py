@@ -20,6 +20,7 @@ from bulk import (
     ENGINE_RETRY_POLICY,
     MigrationOptions,
     MigrationStatus,
+    ServiceIdentity,
     SQLiteCheckpointStore,
     bind_input,
     generate_portfolio,
@@ -87,7 +88,8 @@ async def build_scenario(
     portfolio = generate_portfolio(folder / "portfolio.jsonl", size, seed=seed).path
     state = folder / "portfolio.jsonl.state.sqlite"
     async with client_for(sim) as client, SQLiteCheckpointStore(state) as store:
-        await bind_input(store, migrate_binding(portfolio))
+        service = ServiceIdentity.of(sim.api_base_url, sim.admin.username)
+        await bind_input(store, portfolio, service=service)
         summary = await migrate(
             client, read_input(portfolio), store, options=MigrationOptions(concurrency=8)
         )

@@ -15,14 +15,12 @@ import pytest
 
 from bulk import (
     CheckpointStore,
-    InputMismatchError,
     MemoryCheckpointStore,
     ResidentRecord,
     ResidentState,
     SQLiteCheckpointStore,
     StateInUseError,
     StoreClosedError,
-    bind_input,
 )
 
 S = ResidentState
@@ -89,17 +87,18 @@ async def test_meta_values_are_kept(store: CheckpointStore) -> None:
     assert await store.get_meta("k") == "v"
 
 
-async def test_binding_to_another_input_is_refused_unless_restarting(
-    store: CheckpointStore,
-) -> None:
-    """A resume against a different input names what differs, in the library's words."""
-    first = {"path": "/in.jsonl", "size": 10, "head_sha256": "aa", "region": "US"}
-    assert await bind_input(store, first) is False
-    assert await bind_input(store, first) is True
-    with pytest.raises(InputMismatchError, match=r"differs in: head_sha256, size") as caught:
-        await bind_input(store, {**first, "size": 11, "head_sha256": "bb"})
-    assert "--" not in str(caught.value)  # flags are the command line's advice, not ours
-    assert await bind_input(store, {**first, "size": 11}, restart=True) is False
+async def test_forget_and_reset_empty_the_store_in_place(store: CheckpointStore) -> None:
+    """``forget`` drops chosen lines, ``reset`` every record and setting; the store stays open."""
+    for line in (1, 2, 3):
+        await store.write(_rec(line, S.DONE))
+    await store.set_meta("k", "v")
+    await store.forget([2])
+    assert [r.line async for r in store.iter_records()] == [1, 3]
+    await store.reset()
+    assert [r async for r in store.iter_records()] == []
+    assert await store.get_meta("k") is None
+    await store.write(_rec(4, S.PENDING))
+    assert [r.line async for r in store.iter_records()] == [4]
 
 
 async def test_sqlite_batches_writes_into_few_transactions(tmp_path: Path) -> None:

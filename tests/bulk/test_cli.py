@@ -105,7 +105,7 @@ def test_a_dry_run_reports_bad_rows_and_sends_nothing(
     assert all(int(r["line"]) >= 2 and r["reason"] for r in failed)  # CSV: line 1 is the header
     assert {r["state"] for r in _csv(reports / "unprocessed.csv")} == {"pending"}
     assert "Dry run: 54 resident(s) would be provisioned." in capsys.readouterr().out
-    assert not Path(f"{path}.state.sqlite").exists()
+    assert not list(path.parent.glob("*.state.sqlite"))
 
 
 @pytest.mark.usefixtures("sim_env")
@@ -118,7 +118,7 @@ def test_migrate_then_rerun_resumes_without_sending_again(
     assert _migrate(sim, path, tmp_path) == 0
     out = capsys.readouterr().out
     assert "Migration completed" in out
-    assert Path(f"{path}.state.sqlite").exists()
+    assert len(list(tmp_path.glob("p.jsonl.127.0.0.1_*-*.state.sqlite"))) == 1  # per service
     assert len(_csv(tmp_path / "reports" / "succeeded.csv")) == 118
     requests_before = sim.call(lambda: sim.handle.state.snapshot()["counters"])
     assert _migrate(sim, path, tmp_path) == 0
@@ -134,13 +134,15 @@ def test_migrate_then_rerun_resumes_without_sending_again(
 def test_a_state_file_of_another_input_is_refused_unless_restart(
     threaded_simulator: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Resuming against a changed input is refused with a clear message; --restart starts over."""
+    """Resuming against changed rows is refused with their lines; --restart starts over."""
     sim = threaded_simulator()
     path = generate_portfolio(tmp_path / "p.jsonl", 10, seed=1).path
     assert _migrate(sim, path, tmp_path) == 0
     generate_portfolio(path, 12, seed=2)
     assert _migrate(sim, path, tmp_path) == 2
-    assert "belongs to a different input" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the input changed since the state file recorded it: line(s) 1, 2, 3" in err
+    assert "--restart" in err
     assert _migrate(sim, path, tmp_path, "--restart") == 0
 
 

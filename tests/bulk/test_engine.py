@@ -121,8 +121,9 @@ async def test_the_input_is_streamed_a_bounded_distance_ahead_of_the_workers(
     stop.set()
     service.hold.set()
     summary = await run
-    assert summary.total_rows == 20_000  # after the stop the rest is recorded as pending
-    assert summary.unprocessed + summary.succeeded == 20_000
+    assert pulled < 20_000  # after the stop the rest is left unread (item 9: a fast stop)
+    assert summary.total_rows <= pulled
+    assert summary.unprocessed + summary.succeeded == summary.total_rows
 
 
 async def test_bad_rows_and_duplicates_fail_without_any_call(

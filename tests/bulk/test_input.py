@@ -14,10 +14,10 @@ from bulk import (
     RejectedRow,
     Resident,
     check_input,
-    input_fingerprint,
     iter_csv,
     iter_jsonl,
     read_input,
+    row_digest,
     user_id_for,
 )
 from schlage_async import ErrorCode, Operation
@@ -237,8 +237,8 @@ def test_a_malformed_csv_row_is_rejected_with_the_reason(record: str, reason: st
     assert reason in row.reason
 
 
-def test_a_quoted_multiline_csv_field_keeps_the_line_numbers_right() -> None:
-    """The row after a two-line record is reported on its own physical line."""
+def test_a_line_break_inside_quotes_never_joins_two_lines() -> None:
+    """Each physical line is one record: an unclosed quote costs its own line, nothing after."""
     lines = [
         CSV_HEADER + "\n",
         f'{UID},,5551234567,26A,1,0,S1,"Elm\n',
@@ -246,9 +246,12 @@ def test_a_quoted_multiline_csv_field_keeps_the_line_numbers_right() -> None:
         ",,5551234568,26A,1,0,,,\n",
     ]
     rows = list(iter_csv(lines))
-    assert [r.line for r in rows] == [2, 4]
-    assert isinstance(rows[0], Resident)
-    assert rows[0].site_name == "Elm\nCourt"
+    assert [r.line for r in rows] == [2, 3, 4]
+    assert isinstance(rows[0], RejectedRow)
+    assert "a quote opened and never closed on this line" in rows[0].reason
+    assert isinstance(rows[1], RejectedRow)
+    assert isinstance(rows[2], RejectedRow)
+    assert "neither a userId nor an externalId" in rows[2].reason
 
 
 def test_a_csv_header_without_the_needed_columns_is_an_input_error() -> None:
@@ -320,12 +323,15 @@ def test_an_unreadable_input_is_one_clear_error(make: object, message: str, tmp_
         check_input(path)
 
 
-def test_the_fingerprint_changes_with_the_content(tmp_path: Path) -> None:
-    """Path, size and the hash of the first 64 KiB tell two inputs apart."""
+def test_each_row_carries_the_digest_of_its_own_line(tmp_path: Path) -> None:
+    """A row's digest depends on its line's bytes only: not its position, path or line end."""
+    one, two = json.dumps(_row()), json.dumps(_row(facilityCode=13, mobileNumber="+15551230000"))
     path = tmp_path / "in.jsonl"
-    path.write_text(json.dumps(_row()) + "\n")
-    first = input_fingerprint(path)
-    assert first == input_fingerprint(path)
-    path.write_text(json.dumps(_row(facilityCode=13)) + "\n")
-    assert input_fingerprint(path) != first
-    assert first.path == str(path.resolve())
+    path.write_bytes(f"{one}\r\n\n{two}\n".encode())
+    rows = list(read_input(path))
+    assert [r.line for r in rows] == [1, 3]
+    assert [r.row_hash for r in rows] == [row_digest(one), row_digest(two)]
+    moved = tmp_path / "elsewhere" / "renamed.jsonl"
+    moved.parent.mkdir()
+    moved.write_text(f"{two}\n{one}\n")
+    assert [r.row_hash for r in read_input(moved)] == [row_digest(two), row_digest(one)]

@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bulk import SQLiteCheckpointStore, generate_portfolio, read_input
+from bulk import (
+    ServiceIdentity,
+    SQLiteCheckpointStore,
+    default_state_path,
+    generate_portfolio,
+    read_input,
+)
 from bulk._block import BLOCK_KEY, known_block
 from bulk._cli import main
 from bulk._verify import verify_against_state
@@ -25,6 +32,12 @@ def _migrate(sim: Any, path: Path, tmp_path: Path, *extra: str) -> int:
             "--report-dir", str(tmp_path / "reports"), "--progress", "none", *extra,
         ]
     )  # fmt: skip
+
+
+def _state(sim: Any, path: Path) -> Path:
+    """The default state file of ``path`` against ``sim`` (it is per service and account)."""
+    service = ServiceIdentity.of(sim.handle.api_base_url, os.environ["SCHLAGE_USERNAME"])
+    return default_state_path(path, service)
 
 
 def _requests(sim: Any) -> int:
@@ -54,7 +67,7 @@ def test_a_rerun_during_a_known_block_sends_nothing(
     sim = threaded_simulator()
     path = generate_portfolio(tmp_path / "p.jsonl", 5, seed=1).path
     until = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=14)
-    _remember(Path(f"{path}.state.sqlite"), until)
+    _remember(_state(sim, path), until)
     assert _migrate(sim, path, tmp_path) == 75
     assert _migrate(sim, path, tmp_path, "--restart") == 75  # a restart is no way around it
     assert _requests(sim) == 0
@@ -72,13 +85,13 @@ def test_force_or_an_ended_block_sends(threaded_simulator: Any, tmp_path: Path) 
     """--force sends during the block; after the block a plain rerun does and forgets it."""
     sim = threaded_simulator()
     path = generate_portfolio(tmp_path / "p.jsonl", 5, seed=1).path
-    state = Path(f"{path}.state.sqlite")
+    state = _state(sim, path)
     _remember(state, dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
     assert _migrate(sim, path, tmp_path, "--force") == 0
     assert _requests(sim) > 0
     assert known_block(state, dt.datetime.now(dt.UTC)) is None  # a clean run forgets it
     other = generate_portfolio(tmp_path / "q.jsonl", 5, seed=2).path
-    _remember(Path(f"{other}.state.sqlite"), dt.datetime.now(dt.UTC) - dt.timedelta(1))
+    _remember(_state(sim, other), dt.datetime.now(dt.UTC) - dt.timedelta(1))
     assert _migrate(sim, other, tmp_path / "q") == 0
 
 
@@ -93,7 +106,7 @@ def test_a_block_the_service_announces_is_remembered(
     err = capsys.readouterr().err
     assert "Stopped resumably (AccountBlockedError" in err
     assert "Allegion support engineer" in err
-    block = known_block(Path(f"{path}.state.sqlite"), dt.datetime.now(dt.UTC))
+    block = known_block(_state(sim, path), dt.datetime.now(dt.UTC))
     assert block is not None
     assert block.resume_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
     sent = _requests(sim)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bulk import generate_portfolio
+from bulk import ServiceIdentity, default_state_path, generate_portfolio
 from bulk._cli import main
 from bulk._reports import default_report_dir
 
@@ -36,6 +37,17 @@ def test_the_default_folder_sits_beside_the_state_file() -> None:
     assert default_report_dir(Path("x.db")) == Path("x.db.reports")
 
 
+def _state(sim: Any, path: Path) -> Path:
+    """The default state file of ``path`` against ``sim`` (per service and account)."""
+    service = ServiceIdentity.of(sim.handle.api_base_url, os.environ["SCHLAGE_USERNAME"])
+    return default_state_path(path, service)
+
+
+def _reports(sim: Any, path: Path) -> Path:
+    """The default report folder of a real run of ``path`` against ``sim``."""
+    return default_report_dir(_state(sim, path))
+
+
 @pytest.mark.usefixtures("sim_env")
 def test_inputs_with_the_same_stem_keep_their_own_reports(
     threaded_simulator: Any,
@@ -55,9 +67,9 @@ def test_inputs_with_the_same_stem_keep_their_own_reports(
     }
     for path in inputs:
         assert _migrate(sim, path) == 0
-        assert f"Reports: {path}.reports/" in capsys.readouterr().out
+        assert f"Reports: {_reports(sim, path)}/" in capsys.readouterr().out
     for path, rows in inputs.items():
-        folder = Path(f"{path}.reports")
+        folder = _reports(sim, path)
         assert _rows(folder / "succeeded.csv") == rows
         assert json.loads((folder / "summary.json").read_text())["counts"]["succeeded"] == rows
     assert not (tmp_path / "reports").exists()
@@ -77,7 +89,7 @@ def test_a_folder_of_another_input_is_refused(
     assert _migrate(sim, second, "--report-dir", str(shared)) == 2
     err = capsys.readouterr().err
     assert "holds the reports of the state file" in err
-    assert "a.jsonl.state.sqlite" in err
+    assert _state(sim, first).name in err
     assert (shared / "summary.json").read_bytes() == before
     assert _rows(shared / "succeeded.csv") == 6
     assert _migrate(sim, first, "--report-dir", str(shared)) == 0  # its own folder: fine
@@ -90,7 +102,7 @@ def test_a_dry_run_never_overwrites_real_reports(
     """After a real run, --dry-run writes to its own folder, says where; real reports stay."""
     sim = threaded_simulator()
     path = generate_portfolio(tmp_path / "p.jsonl", 8, seed=5).path
-    real = Path(f"{path}.reports")
+    real = _reports(sim, path)
     assert _migrate(sim, path) == 0
     capsys.readouterr()
     assert main(["migrate", str(path), "--dry-run", "--progress", "none"]) == 0

@@ -43,8 +43,9 @@ async def test_a_store_of_another_input_is_refused_before_anything_is_sent(
     assert summary.status is MigrationStatus.COMPLETED
     assert summary.succeeded == 3
     calls = sum(service.calls.values())
-    with pytest.raises(InputMismatchError, match="differs in"):
+    with pytest.raises(InputMismatchError, match=r"line\(s\) 1, 2, 3 now hold") as caught:
         await run_migration(service, second, store=state, options=OPTIONS)
+    assert caught.value.lines == (1, 2, 3)  # each row is bound by its content
     assert sum(service.calls.values()) == calls  # refused before any call
     again = await run_migration(service, first, store=state, options=OPTIONS)
     assert (again.skipped, again.succeeded_this_run) == (3, 0)  # the same input resumes

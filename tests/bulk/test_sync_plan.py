@@ -104,7 +104,7 @@ def test_the_plan_command_prints_a_table_and_writes_the_plan(
             "--out",
             str(out_plan),
             "--history",
-            str(tmp_path / "p.jsonl.state.sqlite"),
+            str(next(tmp_path.glob("p.jsonl.*.state.sqlite"))),  # per service
         ]
     )
     printed = capsys.readouterr().out

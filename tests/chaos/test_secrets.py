@@ -25,7 +25,14 @@ from typing import Any, Final
 
 import pytest
 
-from bulk import Resident, generate_portfolio, read_input, verify_against_state
+from bulk import (
+    Resident,
+    ServiceIdentity,
+    default_state_path,
+    generate_portfolio,
+    read_input,
+    verify_against_state,
+)
 from schlage_async import NoTourPayload, RetryPolicy, SchlageClient, SchlageError, mask_mobile
 from schlage_async.simulator import FaultSpec, load_accounts
 from schlage_async.simulator._jwt import TokenSigner
@@ -110,7 +117,7 @@ def test_a_migration_leaves_no_secret_and_no_full_mobile_number_anywhere(
     }
     command = migrate_command(path, chaos_sim.handle.api_base_url, reports, "--verbose")
     command += ["--rate", "300", "--concurrency", "8"]
-    state = Path(f"{path}.state.sqlite")
+    state = default_state_path(path, ServiceIdentity.of(chaos_sim.handle.api_base_url, USERNAME))
     wal = Path(f"{state}-wal")
 
     # First run: killed once a third of the residents exist, leaving the WAL on disk.
