@@ -7,7 +7,7 @@ import datetime as dt
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from random import Random
-from typing import Any, Final, Self, get_args
+from typing import Any, Final, Self
 
 import aiohttp
 
@@ -28,7 +28,7 @@ from ._routes import ENGAGE_ROUTES, Operation
 __all__ = ["DEFAULT_ENGAGE_BASE_URL", "EngageClient"]
 
 DEFAULT_ENGAGE_BASE_URL: Final = "https://api.allegion.com/engage"  # the seed's server
-_STATUSES: Final = frozenset(get_args(EngageCredentialStatus))
+_STATUSES: Final = frozenset(status.value for status in EngageCredentialStatus)
 _O = Operation
 
 

@@ -6,6 +6,8 @@ not confirmed by a public source is marked [I] so it can be corrected here alone
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 from typing import Final, Literal
 
 import msgspec
@@ -124,7 +126,16 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
 
 # --- Surface B: ENGAGE Cloud Credentialing (seed 001) -------------------------------------
 
-EngageCredentialStatus = Literal["Active", "Revoked", "Expired"]
+
+class EngageCredentialStatus(enum.StrEnum):
+    """An ENGAGE credential's status, as the seed lists them (a ``str``, so it compares
+    and serialises as its value)."""
+
+    ACTIVE = "Active"
+    REVOKED = "Revoked"
+    EXPIRED = "Expired"
+
+
 EngageDeviceModel = Literal[
     "BE467B",
     "FE410B",
@@ -146,12 +157,12 @@ class EngageCredential(_Wire, frozen=True):
     user_id: str | None = None
     user_email: str | None = None
     user_name: str | None = None
-    status: str | None = None
+    status: EngageCredentialStatus | None = None
     access_profile: str | None = None
-    valid_from: str | None = None
-    valid_to: str | None = None
-    created_at: str | None = None
-    revoked_at: str | None = None
+    valid_from: dt.datetime | None = None
+    valid_to: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
 
 
 class EngageCredentialList(_Wire, frozen=True):

@@ -20,6 +20,7 @@ import msgspec
 from .._models import (
     EngageCredential,
     EngageCredentialList,
+    EngageCredentialStatus,
     EngageDevice,
     EngageDeviceList,
     EngageDeviceModel,
@@ -66,6 +67,11 @@ def _parse_datetime(value: str) -> dt.datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
+def _moment(text: str | None) -> dt.datetime | None:
+    """A time the record keeps as ISO 8601 text, for the typed answer model."""
+    return dt.datetime.fromisoformat(text) if text is not None else None
+
+
 @dataclass(slots=True, eq=False)
 class EngageRecord:
     """One ENGAGE mobile credential as the simulator keeps it."""
@@ -97,12 +103,12 @@ class EngageRecord:
             user_id=self.user_id,
             user_email=self.user_email,
             user_name=self.user_name,
-            status=self.status(now),
+            status=EngageCredentialStatus(self.status(now)),
             access_profile=self.access_profile,
-            valid_from=self.valid_from,
-            valid_to=self.valid_to,
-            created_at=self.created_at,
-            revoked_at=self.revoked_at,
+            valid_from=_moment(self.valid_from),
+            valid_to=_moment(self.valid_to),
+            created_at=_moment(self.created_at),
+            revoked_at=_moment(self.revoked_at),
         )
 
 
@@ -207,8 +213,9 @@ class EngageState:
             access_profile=str(strings["accessProfile"]),
             user_email=email,
             user_name=strings["userName"],
-            valid_from=strings["validFrom"],
-            valid_to=strings["validTo"],
+            # Answered as full date-times (the seed's format), however they were sent. [I]
+            valid_from=_iso(start) if start is not None else None,
+            valid_to=_iso(end) if end is not None else None,
             valid_to_ts=end.timestamp() if end is not None else None,
             created_at=_iso(self._clock.now()),
         )
