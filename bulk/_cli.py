@@ -348,7 +348,8 @@ exit codes:
       command (after the time given)
   2   usage, unreadable input, or the service refused the account: fix it, then rerun
 
-reports go beside the state file (INPUT.reports/ by default); see the README."""
+reports go beside the state file (INPUT.<host>-<digest>.reports/ by default, a dry run's
+to INPUT.dry-run-reports/); see the README."""
 
 
 def _progress_sink(choice: str) -> ProgressSink | None:
