@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Final, Protocol, runtime_checkable
+from dataclasses import dataclass, field, fields
+from typing import Any, Final, Protocol, runtime_checkable
 
 from ._errors import InputMismatchError
 
@@ -59,14 +59,24 @@ class ResidentRecord:
     create_attempts: int = 0
     row_hash: str | None = None
 
-    def evolve(self, **changes: object) -> ResidentRecord:
-        """Return a copy with ``changes`` applied."""
-        return replace(self, **changes)  # type: ignore[arg-type]  # dataclasses.replace is loosely typed
+    def evolve(self, **changes: Any) -> ResidentRecord:
+        """Return a copy with ``changes`` applied (an unknown field is a TypeError).
+
+        Several times per resident on the engine's hot path, so not
+        ``dataclasses.replace``, which looks the fields up again on every call.
+        """
+        for name in _RECORD_FIELDS:
+            if name not in changes:
+                changes[name] = getattr(self, name)
+        return ResidentRecord(**changes)
 
     @property
     def final(self) -> bool:
         """Whether a resume can skip this resident."""
         return self.state in FINAL_STATES
+
+
+_RECORD_FIELDS: Final = tuple(f.name for f in fields(ResidentRecord))
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,6 +153,7 @@ class SQLiteCheckpointStore:
     """Checkpoints in an SQLite file (WAL), batched, with durable ``creating`` intents."""
 
     __slots__ = (
+        "_batch",
         "_batch_interval",
         "_batch_size",
         "_committed",
@@ -187,6 +188,9 @@ class SQLiteCheckpointStore:
         self._loop: asyncio.AbstractEventLoop | None = None  # where answers are delivered
         self._failure: BaseException | None = None  # a commit that failed breaks the store
         self._written = 0  # records queued so far (event loop side)
+        # Records written in this turn of the event loop, handed to the writer thread in
+        # one put at its end: a put per record woke the thread (and took the GIL) each time.
+        self._batch: list[ResidentRecord] = []
         # Records committed so far, in queue order (set by the writer thread; an int
         # assignment, so the event loop reads a whole value).
         self._committed = 0
@@ -231,6 +235,7 @@ class SQLiteCheckpointStore:
         if thread is None or self._loop is None:
             return
         fut = self._loop.create_future()  # even after a failure: the writer must end
+        self._hand_off()
         self._queue.put(("stop", fut))
         try:
             await fut
@@ -247,6 +252,7 @@ class SQLiteCheckpointStore:
 
     async def _call(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         fut = self._future()
+        self._hand_off()
         self._queue.put(("call", fn, fut))
         result: _T = await fut
         return result
@@ -299,18 +305,29 @@ class SQLiteCheckpointStore:
         """Queue ``record``; it is committed with the next batch."""
         self._future()  # raises when closed or failed
         self._written += 1
-        self._queue.put(("write", record))
+        self._batch.append(record)
+        if len(self._batch) == 1:
+            assert self._loop is not None
+            self._loop.call_soon(self._hand_off)
+
+    def _hand_off(self) -> None:
+        """Put the records written so far on the writer's queue, in one piece, in order."""
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._queue.put(("writes", batch))
 
     async def write_durable(self, record: ResidentRecord) -> None:
         """Write ``record`` and return once it (and all queued before it) is committed."""
         fut = self._future()
         self._written += 1
+        self._hand_off()
         self._queue.put(("durable", record, fut))
         await fut
 
     async def flush(self) -> None:
         """Commit everything queued so far."""
         fut = self._future()
+        self._hand_off()
         self._queue.put(("flush", fut))
         await fut
 
@@ -492,13 +509,19 @@ class SQLiteCheckpointStore:
                 stop: asyncio.Future[Any] | None = None
                 for command in commands:
                     kind = command[0]
-                    if kind in ("write", "durable"):
+                    if kind == "writes":
+                        records: list[ResidentRecord] = command[1]
+                        consumed += len(records)
+                        for record in records:
+                            pending[record.line] = record
+                        if first_at is None:
+                            first_at = time.monotonic()
+                    elif kind == "durable":
                         consumed += 1
                         pending[command[1].line] = command[1]
                         if first_at is None:
                             first_at = time.monotonic()
-                        if kind == "durable":
-                            waiters.append(command[2])
+                        waiters.append(command[2])
                     elif kind == "flush":
                         waiters.append(command[1])
                     elif kind == "call":

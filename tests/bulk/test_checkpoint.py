@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import sqlite3
 import subprocess
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,6 +113,32 @@ async def test_sqlite_batches_writes_into_few_transactions(tmp_path: Path) -> No
         assert store.stats.commits <= 8
 
 
+async def test_writes_of_one_loop_turn_reach_the_writer_in_one_handoff(tmp_path: Path) -> None:
+    """Records written back to back cross to the writer thread once, in order, all kept."""
+    path = tmp_path / "s.sqlite"
+    puts: list[str] = []
+
+    class CountingQueue(queue.SimpleQueue):  # type: ignore[type-arg]
+        def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+            puts.append(item[0])
+            super().put(item, block, timeout)
+
+    store = SQLiteCheckpointStore(path)
+    store._queue = CountingQueue()
+    async with store:
+        puts.clear()
+        for line in range(1, 101):
+            await store.write(_rec(line, S.PENDING))
+        await store.write(_rec(7, S.DONE, credential_id="c7"))  # a later write wins
+        await store.write_durable(_rec(101, S.CREATING, create_attempts=1))
+        assert puts == ["writes", "durable"]
+    async with SQLiteCheckpointStore(path) as store:
+        view = await store.resume_view()
+        assert view.final_lines == {7}
+        assert set(view.open_records) == {101}
+        assert len([r async for r in store.iter_records()]) == 101
+
+
 async def test_concurrent_durable_intents_share_commits(tmp_path: Path) -> None:
     """Intents written together by many workers are group-committed."""
     async with SQLiteCheckpointStore(tmp_path / "s.sqlite") as store:
@@ -198,3 +226,14 @@ def test_both_stores_satisfy_the_protocol(
 ) -> None:
     """The engine accepts either (PostgreSQL comes later behind the same Protocol)."""
     assert isinstance(make(tmp_path), CheckpointStore)
+
+
+def test_evolve_changes_only_what_it_is_told_and_refuses_unknown_fields() -> None:
+    """A copy with the changes, every other field kept; a misspelt field is an error."""
+    record = _rec(3, S.CREATING, create_attempts=2, reason="r")
+    done = record.evolve(state=S.DONE, credential_id="c", reason=None)
+    assert (done.line, done.user_id, done.create_attempts) == (3, "user-3", 2)
+    assert (done.state, done.credential_id, done.reason) == (S.DONE, "c", None)
+    assert record.state is S.CREATING  # the original is untouched
+    with pytest.raises(TypeError):
+        record.evolve(stat=S.DONE)
