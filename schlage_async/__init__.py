@@ -6,7 +6,7 @@ one exception tree (drawn in ``schlage_async._errors``).
 
 from __future__ import annotations
 
-from ._auth import CachedToken, InMemoryTokenCache, TokenCache
+from ._auth import CachedToken, InMemoryTokenCache, SharedTokenCache, TokenCache
 from ._client import SchlageClient
 from ._engage import EngageClient
 from ._errors import (
@@ -62,6 +62,7 @@ from ._models import (
     EngageDeviceModel,
     NoTourPayload,
 )
+from ._pacing import LoginLimiter, RequestLimiter, RequestPause
 from ._redact import mask_mobile
 from ._retry import RetryPolicy
 from ._routes import Operation
@@ -103,6 +104,7 @@ __all__ = [
     "InvalidResponseError",
     "InvalidTokenError",
     "LoginError",
+    "LoginLimiter",
     "MobileNumberConflictError",
     "NoTourPayload",
     "NotFoundError",
@@ -111,6 +113,8 @@ __all__ = [
     "OutcomeUnknownError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RequestLimiter",
+    "RequestPause",
     "RequestTimeoutError",
     "RestrictedFormatError",
     "RetryPolicy",
@@ -119,6 +123,7 @@ __all__ = [
     "SchlageError",
     "ServerError",
     "ServiceUnavailableError",
+    "SharedTokenCache",
     "SlidingWindowLimiter",
     "SubscriptionKeyError",
     "TokenCache",

@@ -13,6 +13,7 @@ import base64
 import binascii
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
@@ -23,6 +24,7 @@ __all__ = [
     "BearerAuthorizer",
     "CachedToken",
     "InMemoryTokenCache",
+    "SharedTokenCache",
     "TokenCache",
     "TokenLease",
     "TokenRefresher",
@@ -99,6 +101,20 @@ class TokenCache(Protocol):
         A refused token is dropped without discarding a newer one that another caller
         (or another process sharing the cache) stored meanwhile.
         """
+        ...
+
+
+@runtime_checkable
+class SharedTokenCache(TokenCache, Protocol):
+    """A :class:`TokenCache` shared by processes, with a renewal lock per key.
+
+    The refresher holds :meth:`renewal` while it checks the cache once more and logs in,
+    so however many processes find the token stale together, one logs in and the others
+    adopt its token.
+    """
+
+    def renewal(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Hold the fleet's renewal lock for ``key`` (or go on unlocked if it cannot)."""
         ...
 
 
@@ -227,14 +243,38 @@ class TokenRefresher:
         return await asyncio.shield(self._inflight)
 
     async def _obtain(self, stale: str | None) -> TokenLease:
+        cache = self._cache
+        if isinstance(cache, SharedTokenCache):
+            if stale is not None:
+                # Drop it from the shared store unless a newer one replaced it (the store
+                # compares atomically), so the reads below see what other processes stored.
+                await cache.invalidate_if_equal(self._key, stale)
+            adopted = await self._adopt(stale)
+            if adopted is not None:
+                return adopted
+            # One login for the whole fleet: whoever takes the lock logs in; the others
+            # find its token when they get the lock in turn.
+            async with cache.renewal(self._key):
+                adopted = await self._adopt(stale)
+                if adopted is not None:
+                    return adopted
+                return await self._log_in()
+        adopted = await self._adopt(stale)
+        if adopted is not None:
+            return adopted
+        if stale is not None:
+            await cache.invalidate_if_equal(self._key, stale)
+        return await self._log_in()
+
+    async def _adopt(self, stale: str | None) -> TokenLease | None:
         cached = await self._cache.get(self._key)
-        now = self._clock()
-        if cached is not None and cached.token != stale and cached.fresh(now):
+        if cached is not None and cached.token != stale and cached.fresh(self._clock()):
             # Another process sharing the cache renewed it: adopt theirs, no login.
             self._generation += 1
             return TokenLease(cached, self._generation)
-        if stale is not None:
-            await self._cache.invalidate_if_equal(self._key, stale)
+        return None
+
+    async def _log_in(self) -> TokenLease:
         raw = await self._login()
         token = issue_token(raw, now=self._clock(), margin=self._margin)
         await self._cache.set(self._key, token)

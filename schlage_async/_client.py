@@ -32,6 +32,7 @@ from ._models import (
     CredentialPage,
     NoTourPayload,
 )
+from ._pacing import LoginLimiter, RequestLimiter, RequestPause
 from ._redact import Secret
 from ._retry import RetryPolicy
 from ._routes import ROUTES, Operation, encode_serial_number
@@ -114,6 +115,11 @@ class SchlageClient(BaseClient):
     single login however many calls need it) when the service answers 401. Logins are
     held to 100 per 15 minutes. Every method takes ``retry=`` to override the client's
     :class:`RetryPolicy` for that call.
+
+    Several processes share one token, login budget, request rate and 429 pause by
+    passing ``token_cache``, ``login_limiter``, ``rate_limiter`` and ``pause`` backed by
+    a shared server (``schlage_async.shared`` has Redis ones): every request then waits
+    for the pause and a rate slot, and a 429's Retry-After pauses them all.
     """
 
     __slots__ = ("_auth", "_limiter", "_login_max_wait", "_refresher")
@@ -131,8 +137,10 @@ class SchlageClient(BaseClient):
         validate: bool = True,
         token_cache: TokenCache | None = None,
         token_refresh_margin: float = 300.0,
-        login_limiter: SlidingWindowLimiter | None = None,
+        login_limiter: LoginLimiter | None = None,
         login_max_wait: float = 0.0,
+        rate_limiter: RequestLimiter | None = None,
+        pause: RequestPause | None = None,
         allow_insecure_http: bool = False,
         ssl_context: ssl.SSLContext | None = None,
         connector_limit: int = 100,
@@ -159,8 +167,10 @@ class SchlageClient(BaseClient):
             sleep=sleep,
             random=random,
             clock=clock,
+            rate_limiter=rate_limiter,
+            pause=pause,
         )
-        self._limiter = login_limiter or SlidingWindowLimiter()  # 100 logins / 15 min
+        self._limiter: LoginLimiter = login_limiter or SlidingWindowLimiter()  # 100 logins / 15 min
         self._login_max_wait = login_max_wait  # seconds to wait for a login slot
         self._refresher = TokenRefresher(
             key=f"{self.base_url}|{self.username}",

@@ -14,6 +14,7 @@ import aiohttp
 
 from ._config import build_timeout, check_base_url
 from ._errors import ClientClosedError, classify_error
+from ._pacing import RequestLimiter, RequestPause
 from ._redact import Secret
 from ._retry import RetryPolicy
 from ._routes import Operation
@@ -69,6 +70,8 @@ class BaseClient:
         random: Random | int | None,
         clock: Callable[[], float] | None,
         extra_secrets: Sequence[Secret] = (),
+        rate_limiter: RequestLimiter | None = None,
+        pause: RequestPause | None = None,
     ) -> None:
         self._username = username  # shown in repr; not a secret
         self._password = password  # wrapped: never in a repr
@@ -87,6 +90,8 @@ class BaseClient:
             wall_clock=self._wall_clock,
             ssl_context=ssl_context,
             connector_limit=connector_limit,
+            rate_limiter=rate_limiter,
+            pause=pause,
         )
 
     @property

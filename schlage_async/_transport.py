@@ -40,6 +40,7 @@ from ._errors import (
 )
 from ._logging import EventLogger
 from ._models import ErrorBody
+from ._pacing import RequestLimiter, RequestPause
 from ._redact import Secret, mask_mobile, mask_mobiles_in, scrub
 from ._retry import RetryPolicy, parse_retry_after
 from ._routes import Operation, Route
@@ -61,6 +62,7 @@ REQUEST_ID_HEADERS: Final = ("x-request-id", "request-id", "x-ms-request-id", "a
 EXCERPT_LENGTH: Final = 200
 _RETRY_IN = re.compile(r"try again in (\d+(?:\.\d+)?) seconds", re.IGNORECASE)
 _UNKNOWN_AT_GATEWAY: Final = frozenset({502, 504})  # the gateway lost the service's answer
+_DEFAULT_PAUSE: Final = 1.0  # seconds a shared pause holds for a 429 without Retry-After
 
 _log = EventLogger("schlage_async")
 _NO_FIELDS: Final[Mapping[str, object]] = {}
@@ -272,6 +274,8 @@ class Transport:
         "_connector_limit",
         "_monotonic",
         "_owns_session",
+        "_pause",
+        "_rate_limiter",
         "_retry",
         "_rng",
         "_secrets",
@@ -301,6 +305,8 @@ class Transport:
         ssl_context: _ssl.SSLContext | None,
         connector_limit: int,
         monotonic: Callable[[], float] = time.monotonic,
+        rate_limiter: RequestLimiter | None = None,
+        pause: RequestPause | None = None,
     ) -> None:
         self._base_url = base_url  # no trailing slash; route paths are appended
         self._base_url_text = str(base_url)
@@ -327,6 +333,8 @@ class Transport:
         # The base headers merged with the last authorizer headers seen (by identity):
         # an authorizer hands out the same mapping while its token stands.
         self._with_auth: tuple[Mapping[str, str], dict[str, str]] | None = None
+        self._rate_limiter = rate_limiter  # a request rate shared with other processes
+        self._pause = pause  # a 429 pause shared with other processes
 
     @property
     def base_url(self) -> yarl.URL:
@@ -455,6 +463,10 @@ class Transport:
         while True:
             session = self._open_session()
             auth_headers, lease = await auth.authorize()
+            if self._pause is not None:
+                await self._pause.wait()
+            if self._rate_limiter is not None:
+                await self._rate_limiter.acquire()
             attempt.tries += 1
             self._stats.requests += 1
             if route.operation is Operation.LOGIN:
@@ -478,6 +490,8 @@ class Transport:
                 self._stats.by_status[answer.status] += 1
                 if answer.status == 429:
                     self._stats.rate_limited += 1
+                    if self._pause is not None:
+                        self._pause.pause_for(self._retry_after(answer) or _DEFAULT_PAUSE)
                 if 200 <= answer.status < 300:
                     return self._after_success(answer, attempt, expect, auth, started)
                 step = self._after_error(answer, attempt, auth, started)

@@ -42,6 +42,7 @@ EXPECTED = [
     "InvalidResponseError",
     "InvalidTokenError",
     "LoginError",
+    "LoginLimiter",
     "MobileNumberConflictError",
     "NoTourPayload",
     "NotFoundError",
@@ -50,6 +51,8 @@ EXPECTED = [
     "OutcomeUnknownError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RequestLimiter",
+    "RequestPause",
     "RequestTimeoutError",
     "RestrictedFormatError",
     "RetryPolicy",
@@ -58,6 +61,7 @@ EXPECTED = [
     "SchlageError",
     "ServerError",
     "ServiceUnavailableError",
+    "SharedTokenCache",
     "SlidingWindowLimiter",
     "SubscriptionKeyError",
     "TokenCache",
@@ -94,3 +98,17 @@ def test_every_exception_class_is_exported() -> None:
         if inspect.isclass(obj) and issubclass(obj, _errors.SchlageError)
     }
     assert classes <= set(schlage_async.__all__)
+
+
+def test_shared_all_is_pinned() -> None:
+    """``schlage_async.shared.__all__`` is exactly the reviewed list."""
+    import schlage_async.shared
+
+    assert schlage_async.shared.__all__ == [
+        "DEFAULT_PREFIX",
+        "RedisLoginBudget",
+        "RedisPause",
+        "RedisRateLimiter",
+        "RedisTokenCache",
+        "account_key",
+    ]
