@@ -34,6 +34,7 @@ from ._engine import (
     MigrationOptions,
 )
 from ._errors import InputError, InputMismatchError, StateFileError, StoreError
+from ._fleet_args import add_fleet_commands, add_fleet_options, is_postgres_url
 from ._generate import generate_portfolio
 from ._input import (
     DEFAULT_ENCODING,
@@ -278,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         '(default: "default"; keep it the same across runs)',
     )
     _add_output_options(mig)
+    add_fleet_options(mig)  # --shared, --lease: a fleet with --state postgresql://...
 
     demo = commands.add_parser("demo", help="simulator + synthetic portfolio + migration")
     demo.add_argument("--count", type=int, default=2000, help="residents (default 2,000)")
@@ -316,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output_options(demo)
     add_sync_commands(commands, _add_output_options)  # plan, apply, decommission, chase
+    add_fleet_commands(commands)  # work, report
     return parser
 
 
@@ -494,6 +497,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if is_postgres_url(args.state):
+        from ._fleet_cli import run_fleet_migrate  # needs the scale extra
+
+        return run_fleet_migrate(args, argv, _tools())
+    if args.shared:
+        raise UsageError("--shared is for a fleet: pass a PostgreSQL --state too")
     configure_logging(args.log_format, verbose=args.verbose)
     input_path = Path(args.input)
     check_input(input_path)  # InputError: exit 2
@@ -686,6 +695,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _tools() -> CliTools:
+    """What the sync and fleet commands borrow from this module."""
+    return CliTools(
+        read_secrets=lambda: _read_secrets(os.environ),
+        limiter=_limiter,
+        install_signals=_install_signals,
+        progress_sink=_progress_sink,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``python -m bulk``; return the exit code (0, 2, 75, or 130: see the README)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -713,13 +732,13 @@ def _main(args_list: list[str]) -> int:
         if args.command == "migrate":
             return _cmd_migrate(args, args_list)
         if args.command in SYNC_COMMANDS:
-            tools = CliTools(
-                read_secrets=lambda: _read_secrets(os.environ),
-                limiter=_limiter,
-                install_signals=_install_signals,
-                progress_sink=_progress_sink,
-            )
-            return run_sync_command(args, args_list, tools)
+            return run_sync_command(args, args_list, _tools())
+        if args.command in ("work", "report"):
+            from ._fleet_cli import run_report, run_work  # needs the scale extra
+
+            if args.command == "work":
+                return run_work(args, args_list, _tools())
+            return run_report(args)
         return _cmd_demo(args)
     except (UsageError, InputError) as exc:
         print(f"schlage-bulk: error: {mask_numbers(str(exc))}", file=sys.stderr)

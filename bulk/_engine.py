@@ -371,7 +371,11 @@ async def _execute(
         monotonic=monotonic,
     )
     view = await store.resume_view()
-    open_records = dict(view.open_records)
+    # A store that claims work as it goes (PostgreSQL) hands a live dict it keeps
+    # filling; any other mapping is copied.
+    open_records = (
+        view.open_records if isinstance(view.open_records, dict) else dict(view.open_records)
+    )
     if view.final_lines:
         before = await store.counts()
         run.done_before = before.get(ResidentState.DONE, 0)
