@@ -19,6 +19,7 @@ from . import (
     dry_run,
     engine_ceiling,
     engine_e2e,
+    fleet,
     resume,
     simulator_rps,
 )
@@ -50,6 +51,13 @@ class Sizes:
     checkpoint_residents: int
     checkpoint_rounds: int
     resume_rows: int
+    fleet_residents: int
+    fleet_workers: int
+    fleet_rate: float
+    pg_residents: int
+    pg_rounds: int
+    rss_sizes: tuple[int, ...]
+    rss_provision: int
 
 
 QUICK = Sizes(
@@ -60,6 +68,9 @@ QUICK = Sizes(
     rate=200.0, burst=5.0, limited_residents=600, adaptive_residents=1_200,
     checkpoint_residents=1_000, checkpoint_rounds=1,
     resume_rows=6_000,
+    fleet_residents=1_000, fleet_workers=4, fleet_rate=150.0,
+    pg_residents=800, pg_rounds=1,
+    rss_sizes=(2_000, 20_000), rss_provision=500,
 )  # fmt: skip
 """Small sizes: the whole harness in a minute or two (CI runs this so it never rots)."""
 
@@ -71,6 +82,9 @@ FULL = Sizes(
     rate=500.0, burst=5.0, limited_residents=5_000, adaptive_residents=5_000,
     checkpoint_residents=5_000, checkpoint_rounds=3,
     resume_rows=20_000,
+    fleet_residents=10_000, fleet_workers=4, fleet_rate=400.0,
+    pg_residents=5_000, pg_rounds=3,
+    rss_sizes=(100_000, 1_000_000), rss_provision=5_000,
 )  # fmt: skip
 """The full sizes: 20,000 client calls per variant per round over 5 rounds (issue 14),
 the engine sections sized to end within the hour on a loaded 2-core machine."""
@@ -531,6 +545,95 @@ def _resume(sizes: Sizes, workdir: Path, out: Outcome) -> None:
     )
 
 
+def _fleet(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    with simulator_process(["--rate-limit", f"{sizes.fleet_rate:g}"]) as sim:
+        r = fleet.measure_fleet_rate(
+            sim, count=sizes.fleet_residents, workers=sizes.fleet_workers,
+            rate=sizes.fleet_rate, concurrency=16, workdir=workdir,
+        )  # fmt: skip
+    out.raw["fleet"] = r
+    if not r["verified"] or any(r["exit_codes"]):
+        raise RuntimeError(f"the fleet run went wrong: {r}")
+    params = r["params"]
+    out.figures += [
+        Figure(
+            "multiworker_rate_utilization",
+            f"{params['workers']} workers sharing R = {sizes.fleet_rate:g}/s through Redis: "
+            "combined rate / R",
+            r["utilization"],
+            "x",
+            Target(">=", 0.97),
+            params,
+            {"combined_rate": r["combined_rate"], "rate_limited_429": r["rate_limited_429"]},
+        ),
+        Figure(
+            "multiworker_rate_limited_429",
+            f"{params['workers']} workers sharing R: 429 answers",
+            r["rate_limited_429"],
+            "",
+            Target("==", 0),
+            params,
+        ),
+        Figure(
+            "multiworker_logins",
+            f"{params['workers']} workers on one run: logins in all",
+            r["logins"],
+            "",
+            Target("==", 1),
+            params,
+        ),
+    ]
+
+
+def _pg_checkpoint(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    with simulator_process() as sim:
+        r = fleet.measure_pg_checkpoint(
+            sim, count=sizes.pg_residents, concurrency=sizes.engine_concurrency,
+            rounds=sizes.pg_rounds, workdir=workdir,
+        )  # fmt: skip
+    out.raw["pg_checkpoint"] = r
+    out.figures.append(
+        Figure(
+            "pg_checkpoint_ratio",
+            "PostgreSQL checkpoint (leases) / SQLite checkpoint, calls/s, one engine",
+            r["ratio"],
+            "x",
+            Target(">=", 0.9),
+            r["params"],
+            {k: r[k] for k in ("postgres_calls_per_s", "sqlite_calls_per_s", "rounds_ratio")},
+        )
+    )
+
+
+def _fleet_rss(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    with simulator_process() as sim:
+        r = fleet.measure_worker_rss(
+            sim, sizes=sizes.rss_sizes, provision=sizes.rss_provision, workdir=workdir
+        )
+    out.raw["fleet_worker_rss"] = r
+    small, large = min(sizes.rss_sizes), max(sizes.rss_sizes)
+    out.figures.append(
+        Figure(
+            "pg_worker_peak_rss_ratio",
+            f"worker peak RSS (load + work), {large:,} / {small:,}-resident work list",
+            r["ratio"],
+            "x",
+            Target("<=", 1.1),
+            r["params"],
+            {"peak_rss_mib": r["peak_rss_mib"], "load_s": r["load_s"]},
+        )
+    )
+    out.figures.append(
+        Figure(
+            "pg_worker_peak_rss_mib",
+            f"worker peak RSS, {large:,}-resident work list",
+            float(r["peak_rss_mib"][str(large)]),
+            "MiB",
+            params=r["params"],
+        )
+    )
+
+
 def _check_engine_run(r: dict[str, Any]) -> None:
     """A run that did not finish or left the simulator wrong is a broken benchmark."""
     if r["exit_code"] != 0 or not r["verified"]:
@@ -556,6 +659,9 @@ SECTIONS: dict[str, tuple[str, Section]] = {
     ),
     "checkpoint": ("checkpoint cost, SQLite against memory", _checkpoint),
     "resume": ("resume: skipping finished rows", _resume),
+    "fleet": ("four workers sharing PostgreSQL and Redis, simulator limited", _fleet),
+    "pg-checkpoint": ("checkpoint cost, PostgreSQL against SQLite", _pg_checkpoint),
+    "fleet-rss": ("worker memory as the work list grows", _fleet_rss),
 }
 """Name, what it measures, and the function, in the order the harness runs them."""
 

@@ -123,10 +123,9 @@ def _record(row: tuple[Any, ...]) -> ResidentRecord:
 
 @dataclass(slots=True)
 class _Pending:
-    """Records queued for the next commit, and who waits for it."""
+    """Records queued for the next commit."""
 
     records: dict[int, ResidentRecord]
-    waiters: list[asyncio.Future[None]]
     through: int  # write count this batch brings the committed mark to
 
 
@@ -159,7 +158,8 @@ class PostgresCheckpointStore:
         # The heartbeat and the batch commits touch the same rows from two connections:
         # one at a time, or they can deadlock each other.
         self._row_lock = asyncio.Lock()
-        self._pending = _Pending({}, [], 0)
+        self._pending = _Pending({}, 0)
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (write count, waiter)
         self._written = 0  # records queued so far
         self._committed = 0  # records committed so far (in queue order)
         self._failure: BaseException | None = None  # a store that failed stays failed
@@ -444,12 +444,13 @@ class PostgresCheckpointStore:
         await self.flush()
 
     async def flush(self) -> None:
-        """Commit everything queued so far."""
+        """Commit everything queued so far (including a batch already being committed)."""
         self._check()
-        if not self._pending.records:
+        target = self._written
+        if self._committed >= target:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.waiters.append(fut)
+        self._waiters.append((target, fut))
         self._wake.set()
         await fut
 
@@ -494,33 +495,38 @@ class PostgresCheckpointStore:
 
     def _fail(self, error: BaseException) -> None:
         self._failure = error
-        for fut in self._pending.waiters:
+        for _, fut in self._waiters:
             if not fut.done():
                 fut.set_exception(error)
-        self._pending.waiters = []
+        self._waiters = []
+
+    def _settle(self) -> None:
+        """Answer the waiters whose writes are all committed now."""
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for target, fut in self._waiters:
+            if target <= self._committed:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                still.append((target, fut))
+        self._waiters = still
 
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             batch = self._pending
-            if not batch.records:
-                for fut in batch.waiters:
-                    if not fut.done():
-                        fut.set_result(None)
-                batch.waiters = []
-                continue
-            self._pending = _Pending({}, [], batch.through)
-            try:
-                await self._commit(batch.records.values())
-            except Exception as exc:  # noqa: BLE001  # any failure breaks the store, loudly
-                self._pending.waiters.extend(batch.waiters)
-                self._fail(exc)
-                return
-            self._committed = batch.through
-            for fut in batch.waiters:
-                if not fut.done():
-                    fut.set_result(None)
+            if batch.records:
+                self._pending = _Pending({}, batch.through)
+                try:
+                    await self._commit(batch.records.values())
+                except Exception as exc:  # noqa: BLE001  # any failure breaks the store, loudly
+                    self._fail(exc)
+                    return
+                self._committed = batch.through
+            self._settle()
+            if self._waiters and self._pending.records:
+                self._wake.set()  # someone waits for records queued during that commit
 
     async def _commit(self, records: Iterable[ResidentRecord]) -> None:
         rows = list(records)

@@ -71,16 +71,12 @@ async def _aiter_rows(rows: RowSource, options: ParseOptions) -> AsyncIterator[l
         return item
 
     if isinstance(rows, AsyncIterable):
-        batch: list[ParsedRow] = []
+        # Nothing to batch for (no thread hop), and an async source may wait between rows
+        # (a fleet's claims wait for other workers): hand each row on as it comes.
         async for item in rows:
             row = parse(item)
             if row is not None:
-                batch.append(row)
-            if len(batch) >= _READ_BATCH:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+                yield [row]
         return
 
     iterator: Iterator[ParsedRow | str] = iter(rows)

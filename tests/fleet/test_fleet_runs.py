@@ -23,7 +23,7 @@ from bulk._verify import verify_against_state
 
 from .conftest import PrivateRedis
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ENV = {
     "SCHLAGE_USERNAME": "admin@sim.example",
