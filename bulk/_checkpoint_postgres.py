@@ -166,6 +166,9 @@ class PostgresCheckpointStore:
         self._claimed: dict[int, ResidentRecord] = {}  # open records of rows just claimed
         self._started = dt.datetime.now(dt.UTC)  # deferred rows older than this are retried
         self.claimed_count = 0  # residents this worker claimed
+        # Set when the engine gives a row back (writes it ``pending``), which it does only
+        # when the run is stopping: no more claims then, or it would take the rows back.
+        self._giving_back = False
 
     def __repr__(self) -> str:
         return f"PostgresCheckpointStore(schema={self.schema!r}, worker={self.worker_id!r})"
@@ -375,18 +378,25 @@ class PostgresCheckpointStore:
             row = await cur.fetchone()
         return bool(row and row[0])
 
+    def stopping(self) -> bool:
+        """Whether the engine began giving rows back (the run is stopping)."""
+        return self._giving_back
+
     async def claimed_rows(self, *, poll: float | None = None) -> AsyncIterator[Resident]:
         """Yield residents as this worker claims them, until none is open anywhere.
 
-        When nothing is free but other workers hold leases, waits (``poll`` seconds,
+        Stops as soon as the run stops (the engine gives rows back). When nothing is free
+        but other workers hold leases, waits (``poll`` seconds,
         default a quarter of the lease) and tries again: a worker that died leaves rows
         whose leases expire, and they are taken over here.
         """
         wait = poll if poll is not None else max(0.2, self._lease / 4)
-        while True:
+        while not self.stopping():
             batch = await self.claim()
             if batch:
                 for resident in batch:
+                    if self.stopping():
+                        return  # the rest stay leased until aclose releases them
                     yield resident
                 continue
             if not await self.others_working():
@@ -430,6 +440,8 @@ class PostgresCheckpointStore:
     async def write(self, record: ResidentRecord) -> None:
         """Queue ``record`` for the next batch."""
         self._check()
+        if record.state is ResidentState.PENDING:
+            self._giving_back = True
         self._written += 1
         self._pending.records[record.line] = record
         self._pending.through = self._written
