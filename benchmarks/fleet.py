@@ -3,8 +3,9 @@
 * ``measure_fleet_rate``: the simulator limited to R per second; ``migrate`` loads the
   portfolio into PostgreSQL and works it, three ``work`` processes join, all with
   ``--shared redis://... --rate R``. The combined rate is the simulator's credential
-  requests over the time from the end of the load to the last resident final (PostgreSQL
-  polled every 50 ms), divided by R; the 429s and the logins are the simulator's counts.
+  requests between the moments 10 % and 90 % of the residents were final (PostgreSQL
+  polled every 50 ms), divided by R: the workers' start-up and the last stragglers are
+  left out; the 429s and the logins are the simulator's counts over the whole run.
 * ``measure_pg_checkpoint``: one engine (Python API) on the same portfolio against an
   unlimited simulator with the SQLite store and with the PostgreSQL store, alternating
   over rounds; the figure is the median ratio of the engine's calls per second.
@@ -152,19 +153,28 @@ def measure_fleet_rate(
             if first.poll() is not None:
                 raise RuntimeError(f"the fleet's load failed: {log.read_text()[-2000:]}")
             time.sleep(0.05)
-        started = time.monotonic()
-        before = _credential_requests(sim_state(sim))
         procs += [_start(["work", *common], log) for _ in range(workers - 1)]
-        total = count
-        while _counts(schema)[1] < total:
-            if all(p.poll() is not None for p in procs):
-                break
-            time.sleep(0.05)
-        finished = time.monotonic()
-        after_state = sim_state(sim)
+        # The window from 10 % to 90 % of the residents final: every worker has started
+        # (process start-up on a busy machine is not the fleet's pace) and none is idle
+        # for lack of work yet.
+        marks: list[tuple[float, int]] = []
+        with psycopg.connect(postgres_url(), autocommit=True) as conn:
+            query = psycopg.sql.SQL(
+                "SELECT count(*) FROM {}.residents WHERE state IN ('done', 'failed')"
+            ).format(psycopg.sql.Identifier(schema))
+            for fraction in (0.1, 0.9):
+                while True:
+                    row = conn.execute(query).fetchone()
+                    if (row[0] if row else 0) >= fraction * count:
+                        break
+                    if all(p.poll() is not None for p in procs):
+                        raise RuntimeError(f"the fleet stopped early: {log.read_text()[-2000:]}")
+                    time.sleep(0.05)
+                marks.append((time.monotonic(), _credential_requests(sim_state(sim))))
         codes = [p.wait(timeout=600) for p in procs]
-    sent = _credential_requests(after_state) - before
-    elapsed = finished - started
+        after_state = sim_state(sim)
+    (t1, n1), (t2, n2) = marks
+    sent, elapsed = n2 - n1, t2 - t1
     verification = verify_against_state(read_input(portfolio), after_state)
     result = {
         "combined_rate": sent / elapsed if elapsed > 0 else 0.0,

@@ -28,13 +28,14 @@ from ._binding import ServiceIdentity, default_state_path
 from ._block import SUPPORT_ADVICE, block_message, known_block
 from ._checkpoint_sqlite import SQLiteCheckpointStore
 from ._cli_exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
+from ._cli_fleet_args import add_fleet_commands, add_fleet_options, is_postgres_url
 from ._cli_sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
 from ._engine import (
     DEFAULT_CONCURRENCY,
     MigrationOptions,
 )
 from ._errors import InputError, InputMismatchError, StateFileError, StoreError
-from ._fleet_args import add_fleet_commands, add_fleet_options, is_postgres_url
+from ._cli_fleet_args import add_fleet_commands, add_fleet_options, is_postgres_url
 from ._generate import generate_portfolio
 from ._input import (
     DEFAULT_ENCODING,
@@ -498,7 +499,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if is_postgres_url(args.state):
-        from ._fleet_cli import run_fleet_migrate  # needs the scale extra
+        from ._cli_fleet import run_fleet_migrate  # needs the scale extra
 
         return run_fleet_migrate(args, argv, _tools())
     if args.shared:
@@ -734,7 +735,7 @@ def _main(args_list: list[str]) -> int:
         if args.command in SYNC_COMMANDS:
             return run_sync_command(args, args_list, _tools())
         if args.command in ("work", "report"):
-            from ._fleet_cli import run_report, run_work  # needs the scale extra
+            from ._cli_fleet import run_report, run_work  # needs the scale extra
 
             if args.command == "work":
                 return run_work(args, args_list, _tools())

@@ -43,10 +43,10 @@ from ._checkpoint import CheckpointStore, ResidentState, bind_input
 from ._checkpoint_postgres import LeaseLostError, PostgresCheckpointStore
 from ._checkpoint_sqlite import SQLiteCheckpointStore
 from ._cli_exits import EXIT_OK, EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
+from ._cli_fleet_args import is_postgres_url
 from ._cli_sync import CliTools
 from ._engine import ENGINE_RETRY_POLICY, MigrationOptions, migrate
 from ._errors import InputMismatchError, StateInUseError, StoreClosedError, StoreError
-from ._fleet_args import is_postgres_url
 from ._fleet_pause import FleetPauseGate
 from ._input import (
     Deduplicator,
