@@ -69,9 +69,23 @@ def add_fleet_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         metavar="R",
         help="requests per second (the fleet's with --shared; 0: no client-side limit)",
     )
-    work.add_argument("--concurrency", type=_positive_int, default=16)
-    work.add_argument("--patience", type=_non_negative_float, default=900.0, metavar="SECONDS")
-    work.add_argument("--max-consecutive-429", type=_positive_int, default=50, metavar="N")
+    work.add_argument(
+        "--concurrency", type=_positive_int, default=16, help="residents in flight (default 16)"
+    )
+    work.add_argument(
+        "--patience",
+        type=_non_negative_float,
+        default=900.0,
+        metavar="SECONDS",
+        help="stop resumably after this much 429 pausing in all (default 900)",
+    )
+    work.add_argument(
+        "--max-consecutive-429",
+        type=_positive_int,
+        default=50,
+        metavar="N",
+        help="stop resumably after N 429s in a row (default 50)",
+    )
     work.add_argument("--report-dir", help="also write the run's reports here at the end")
     add_fleet_options(work)
     _add_output(work)
@@ -84,7 +98,12 @@ def add_fleet_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-format", choices=("console", "json"), default="console")
+    parser.add_argument(
+        "--log-format",
+        choices=("console", "json"),
+        default="console",
+        help="log lines for people (console) or machines (json)",
+    )
     parser.add_argument(
         "--progress",
         choices=("auto", "bar", "log", "none"),
