@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import os
+import re
 import shlex
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -79,9 +80,22 @@ class UsageError(Exception):
     """A problem the user must fix before running again (exit 2, one line on stderr)."""
 
 
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/@:\s]*:)[^/@\s]*@", re.IGNORECASE)
+
+
+def _without_passwords(text: str) -> str:
+    """``text`` with the password of any URL in it replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\g<head>***@", text)
+
+
 def _rerun_command(argv: Sequence[str]) -> str:
-    """The command that resumes this run: the same arguments, never ``--restart``."""
-    return shlex.join(["python", "-m", "bulk", *(a for a in argv if a != "--restart")])
+    """The command that resumes this run: the same arguments, never ``--restart``.
+
+    A password written into a ``--state`` or ``--shared`` URL is shown as ``***``
+    (better: give it in ``PGPASSWORD`` / a ``.pgpass`` file and Redis's ACL file).
+    """
+    kept = [_without_passwords(a) for a in argv if a != "--restart"]
+    return shlex.join(["python", "-m", "bulk", *kept])
 
 
 def _format_stop(summary: MigrationSummary, rerun: str) -> str:
@@ -353,7 +367,8 @@ def _run(coro: Any, argv: Sequence[str]) -> int:
         return EXIT_USAGE
     except (psycopg.Error, StoreError, LeaseLostError) as exc:
         print(
-            f"schlage-bulk: error: the checkpoint store failed ({exc}); every resident "
+            f"schlage-bulk: error: the checkpoint store failed ({_without_passwords(str(exc))}); "
+            "every resident "
             f"written before it is kept. Fix it, then resume with:\n  {_rerun_command(argv)}",
             file=sys.stderr,
         )

@@ -88,3 +88,17 @@ def test_report_of_a_missing_state_file_is_a_usage_error(
     code = main(["report", "--state", str(tmp_path / "no.sqlite"), "--report-dir", "r"])
     assert code == 2
     assert "no state file" in capsys.readouterr().err
+
+
+def test_the_rerun_command_never_shows_a_url_password() -> None:
+    """Passwords in --state / --shared URLs are masked in the printed rerun command."""
+    from bulk._cli_fleet import _rerun_command
+
+    shown = _rerun_command(
+        ["work", "--state", "postgresql://bob:s3cret@db/test?schema=x",
+         "--shared", "redis://:p4ss@r:6379/0", "--restart"]
+    )  # fmt: skip
+    assert "s3cret" not in shown
+    assert "p4ss" not in shown
+    assert "--restart" not in shown
+    assert "postgresql://bob:***@db/test?schema=x" in shown
