@@ -58,7 +58,7 @@ _FINAL: Final = (ResidentState.DONE.value, ResidentState.FAILED.value)
 _RELEASED: Final = frozenset({ResidentState.PENDING, ResidentState.DEFERRED, *_FINAL})
 _CHUNK: Final = 2000
 _COLUMNS: Final = (
-    "line, state, user_id, credential_id, card_number, reason, retryable, create_attempts"
+    "line, state, user_id, credential_id, card_number, reason, retryable, create_attempts, row_hash"
 )
 _COMMIT_TRIES: Final = 5  # a commit retried on fresh connections before the store fails
 
@@ -95,6 +95,7 @@ def _schema_sql(schema: str) -> list[sql.Composed]:
                 reason text,
                 retryable boolean NOT NULL DEFAULT false,
                 create_attempts integer NOT NULL DEFAULT 0,
+                row_hash text,
                 resident text,
                 lease_owner text,
                 lease_until timestamptz,
@@ -118,6 +119,7 @@ def _record(row: tuple[Any, ...]) -> ResidentRecord:
         reason=row[5],
         retryable=bool(row[6]),
         create_attempts=row[7],
+        row_hash=row[8],
     )
 
 
@@ -239,7 +241,9 @@ class PostgresCheckpointStore:
         await pool.close()
 
     def _q(self, text: str) -> sql.Composed:
-        return sql.SQL(text).format(sql.Identifier(self.schema))
+        ident = sql.Identifier(self.schema)
+        holes = text.count("{}")
+        return sql.SQL(text).format(*[ident] * holes) if holes else sql.SQL(text).format(ident)
 
     def _check(self) -> AsyncConnectionPool:
         if self._pool is None:
@@ -275,39 +279,35 @@ class PostgresCheckpointStore:
         value = await self.get_meta("loaded_rows")
         return None if value is None else int(value)
 
-    async def load(self, rows: AsyncIterator[list[ParsedRow]]) -> tuple[int, bool]:
-        """Load the parsed, deduplicated rows once; return (rows, whether this call loaded).
+    async def load(self, rows: AsyncIterator[list[ParsedRow]]) -> tuple[int, int]:
+        """Add the input's rows the work list lacks; return (rows read, rows added).
 
-        One transaction under an advisory lock: a second ``migrate`` waits for the first
-        to finish loading, then finds the work list there. Rejected rows go in ``failed``
-        with their reason; the others ``pending`` with the resident to provision.
+        The first ``migrate`` loads every row; a later one (joining, or after rows were
+        appended to the input or forgotten by the binding check) adds only the lines the
+        work list does not hold, and never touches a row a worker recorded. One streamed
+        ``COPY`` into a temporary table, then one ``INSERT ... ON CONFLICT DO NOTHING``,
+        in one transaction under an advisory lock. Rejected rows go in ``failed`` with
+        their reason; the others ``pending`` with the resident to provision.
         """
         pool = self._check()
         async with pool.connection() as conn, conn.transaction():
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema + ":load",)
             )
-            cur = await conn.execute(self._q("SELECT value FROM {}.meta WHERE key = 'loaded_rows'"))
-            found = await cur.fetchone()
-            if found is not None:
-                return int(found[0]), False
-            count = 0
-            copy_sql = self._q(
-                "COPY {}.residents (line, state, user_id, reason, resident) FROM STDIN"
+            await conn.execute(
+                "CREATE TEMPORARY TABLE schlage_load (line integer, state text, user_id text, "
+                "reason text, row_hash text, resident text) ON COMMIT DROP"
             )
+            count = 0
+            copy_sql = "COPY schlage_load FROM STDIN"
             async with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
                 async for batch in rows:
                     for row in batch:
                         count += 1
                         if isinstance(row, RejectedRow):
+                            failed = ResidentState.FAILED.value
                             await copy.write_row(
-                                (
-                                    row.line,
-                                    ResidentState.FAILED.value,
-                                    row.user_id,
-                                    row.reason,
-                                    None,
-                                )
+                                (row.line, failed, row.user_id, row.reason, row.row_hash, None)
                             )
                         else:
                             await copy.write_row(
@@ -316,14 +316,43 @@ class PostgresCheckpointStore:
                                     ResidentState.PENDING.value,
                                     row.user_id,
                                     None,
+                                    row.row_hash,
                                     msgspec.json.encode(row).decode(),
                                 )
                             )
-            await conn.execute(
-                self._q("INSERT INTO {}.meta (key, value) VALUES ('loaded_rows', %s)"),
-                (str(count),),
+            cur = await conn.execute(
+                self._q(
+                    "INSERT INTO {}.residents (line, state, user_id, reason, row_hash, resident) "
+                    "SELECT line, state, user_id, reason, row_hash, resident FROM schlage_load "
+                    "ON CONFLICT (line) DO NOTHING"
+                )
             )
-        return count, True
+            added = cur.rowcount
+            await conn.execute(
+                self._q(
+                    "INSERT INTO {}.meta (key, value) "
+                    "SELECT 'loaded_rows', count(*)::text FROM {}.residents "
+                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+                )
+            )
+        return count, added
+
+    async def forget(self, lines: Iterable[int]) -> None:
+        """Drop the records of ``lines`` (the next load adds them afresh), durably."""
+        wanted = list(lines)
+        if not wanted:
+            return
+        await self.flush()
+        async with self._check().connection() as conn:
+            await conn.execute(self._q("DELETE FROM {}.residents WHERE line = ANY(%s)"), (wanted,))
+
+    async def reset(self) -> None:
+        """Drop every record and setting of this run, durably (``--restart``)."""
+        await self.flush()
+        async with self._check().connection() as conn, conn.transaction():
+            await conn.execute(self._q("DELETE FROM {}.residents"))
+            await conn.execute(self._q("DELETE FROM {}.meta"))
+        self._claimed.clear()
 
     # --- claiming -------------------------------------------------------------------------
 
@@ -344,7 +373,7 @@ class PostgresCheckpointStore:
                         lease_until = now() + make_interval(secs => %(lease)s)
                     FROM picked WHERE r.line = picked.line
                     RETURNING r.line, r.state, r.user_id, r.credential_id, r.card_number,
-                              r.reason, r.retryable, r.create_attempts, r.resident"""
+                              r.reason, r.retryable, r.create_attempts, r.row_hash, r.resident"""
                 ),
                 {
                     "started": self._started,
@@ -359,7 +388,7 @@ class PostgresCheckpointStore:
             record = _record(row)
             if record.state is not ResidentState.PENDING or record.create_attempts:
                 self._claimed[record.line] = record  # the engine finishes it from here
-            out.append(msgspec.json.decode(row[8], type=Resident))
+            out.append(msgspec.json.decode(row[9], type=Resident))
         self.claimed_count += len(out)
         return out
 
@@ -542,7 +571,7 @@ class PostgresCheckpointStore:
 
     async def _commit(self, records: Iterable[ResidentRecord]) -> None:
         rows = list(records)
-        columns: list[list[Any]] = [[] for _ in range(9)]
+        columns: list[list[Any]] = [[] for _ in range(10)]
         for r in rows:
             for i, value in enumerate(
                 (
@@ -554,6 +583,7 @@ class PostgresCheckpointStore:
                     r.reason,
                     r.retryable,
                     r.create_attempts,
+                    r.row_hash,
                     r.state in _RELEASED,
                 )
             ):
@@ -562,13 +592,14 @@ class PostgresCheckpointStore:
             """UPDATE {}.residents r SET
                 state = v.state, user_id = v.user_id, credential_id = v.credential_id,
                 card_number = v.card_number, reason = v.reason, retryable = v.retryable,
-                create_attempts = v.create_attempts, updated_at = now(),
+                create_attempts = v.create_attempts,
+                row_hash = COALESCE(v.row_hash, r.row_hash), updated_at = now(),
                 lease_owner = CASE WHEN v.release THEN NULL ELSE r.lease_owner END,
                 lease_until = CASE WHEN v.release THEN NULL ELSE r.lease_until END
             FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::bigint[],
-                        %s::text[], %s::bool[], %s::int[], %s::bool[])
+                        %s::text[], %s::bool[], %s::int[], %s::text[], %s::bool[])
                 AS v(line, state, user_id, credential_id, card_number, reason, retryable,
-                     create_attempts, release)
+                     create_attempts, row_hash, release)
             WHERE r.line = v.line AND r.lease_owner = %s
             RETURNING r.line"""
         )

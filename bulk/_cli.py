@@ -35,7 +35,6 @@ from ._engine import (
     MigrationOptions,
 )
 from ._errors import InputError, InputMismatchError, StateFileError, StoreError
-from ._cli_fleet_args import add_fleet_commands, add_fleet_options, is_postgres_url
 from ._generate import generate_portfolio
 from ._input import (
     DEFAULT_ENCODING,

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import itertools
+import json
 import os
 import re
 import shlex
@@ -40,7 +41,8 @@ from schlage_async.shared import (
     account_key,
 )
 
-from ._checkpoint import CheckpointStore, ResidentState, bind_input
+from ._binding import BINDING_KEY, ServiceIdentity, bind_input
+from ._checkpoint import CheckpointStore, ResidentState
 from ._checkpoint_postgres import LeaseLostError, PostgresCheckpointStore
 from ._checkpoint_sqlite import SQLiteCheckpointStore
 from ._cli_exits import EXIT_OK, EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
@@ -53,8 +55,8 @@ from ._input import (
     Deduplicator,
     InputFormat,
     ParseOptions,
+    check_encoding,
     detect_format,
-    input_fingerprint,
     read_input,
 )
 from ._limiter import (
@@ -240,7 +242,7 @@ async def _work(
     argv: Sequence[str],
     tools: CliTools,
     *,
-    load: tuple[Path, InputFormat, ParseOptions, dict[str, str | int]] | None,
+    load: tuple[Path, InputFormat, ParseOptions] | None,
     report_dir: Path | None,
 ) -> int:
     base_url = args.base_url or os.environ.get("SCHLAGE_BASE_URL")
@@ -282,12 +284,24 @@ async def _work(
     progress = _FleetProgress(tools.progress_sink(args.progress))
     ticker: asyncio.Task[None] | None = None
     try:
+        service = ServiceIdentity.of(base_url, username)
         if load is not None:
-            path, input_format, parse_options, binding = load
-            await bind_input(store, binding)
-            count, loaded = await store.load(_load_batches(path, input_format, parse_options))
-            _log.info("fleet.loaded" if loaded else "fleet.joined", rows=count, schema=store.schema)
-        elif await store.loaded_rows() is None:
+            path, input_format, parse_options = load
+            # The run's service and each row's content: a store of another service or
+            # account, or whose recorded rows changed, is refused before anything is sent.
+            await bind_input(
+                store,
+                path,
+                service=service,
+                input_format=input_format,
+                parse_options=parse_options,
+                restart=bool(getattr(args, "restart", False)),
+            )
+            count, added = await store.load(_load_batches(path, input_format, parse_options))
+            _log.info("fleet.loaded", rows=count, added=added, schema=store.schema)
+        else:
+            await _check_service(store, service)
+        if await store.loaded_rows() is None:
             raise UsageError(
                 f"the PostgreSQL state {store.schema!r} holds no run yet: start one with "
                 "python -m bulk migrate INPUT --state ..."
@@ -340,6 +354,20 @@ async def _work(
     if exit_code_for(summary) != 0:
         print(_format_stop(summary, _rerun_command(argv)), file=sys.stderr)
     return exit_code_for(summary)
+
+
+async def _check_service(store: PostgresCheckpointStore, service: ServiceIdentity) -> None:
+    """A worker joining a run must talk to the run's service, as the run's account."""
+    text = await store.get_meta(BINDING_KEY)
+    if text is None:
+        return  # no run yet: said just below
+    bound = json.loads(text)
+    if (bound.get("base_url"), bound.get("username")) != (service.base_url, service.username):
+        raise UsageError(
+            f"the run in {store.schema!r} migrates to {bound.get('base_url')} as "
+            f"{bound.get('username')}, not {service.describe()}: a worker must join with "
+            "the run's --base-url and account"
+        )
 
 
 def _worker_summary(summary: MigrationSummary, store: PostgresCheckpointStore) -> str:
@@ -396,45 +424,24 @@ def _fleet_migrate(args: argparse.Namespace, argv: Sequence[str], tools: CliTool
     if args.dry_run:
         raise UsageError("--dry-run checks an input on its own: leave out the PostgreSQL --state")
     input_path = Path(args.input)
-    fingerprint = input_fingerprint(input_path)
     input_format = detect_format(input_path, args.format)
     if args.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise UsageError(f"--region {args.region!r} is not a region code (e.g. US, CA, GB)")
     namespace = integration_namespace(args.namespace) if args.namespace else DEFAULT_NAMESPACE
-    parse_options = ParseOptions(region=args.region, namespace=namespace)
-    binding: dict[str, str | int] = {
-        **fingerprint.as_dict(),
-        "format": input_format,
-        "region": args.region.upper(),
-        "namespace": str(namespace),
-    }
-    if args.restart:
-        _drop_schema(args.state)
+    parse_options = ParseOptions(
+        region=args.region, namespace=namespace, encoding=check_encoding(args.encoding)
+    )
     report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / input_path.stem
     return _run(
         _work(
             args,
             argv,
             tools,
-            load=(input_path, input_format, parse_options, binding),
+            load=(input_path, input_format, parse_options),
             report_dir=report_dir,
         ),
         argv,
     )
-
-
-def _drop_schema(url: str) -> None:
-    store = PostgresCheckpointStore(url)
-    conninfo, schema = store._conninfo, store.schema  # same module family
-    try:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(
-                psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                    psycopg.sql.Identifier(schema)
-                )
-            )
-    except psycopg.Error as exc:
-        raise UsageError(f"cannot reset the PostgreSQL state {schema!r}: {exc}") from None
 
 
 def run_work(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -> int:

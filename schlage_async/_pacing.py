@@ -38,3 +38,6 @@ class LoginLimiter(Protocol):
 
     async def acquire(self, *, max_wait: float, sleep: Callable[[float], Awaitable[None]]) -> None:
         """Admit one login, waiting at most ``max_wait`` seconds; else raise a 429 error."""
+
+    def refund(self) -> None:
+        """Give back the latest slot: its login never reached the service."""

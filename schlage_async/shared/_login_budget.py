@@ -9,6 +9,7 @@ the whole fleet), and a small local budget cannot add up to a blocked account.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -51,7 +52,16 @@ class RedisLoginBudget:
     (see :func:`account_key`), which Redis only ever sees hashed.
     """
 
-    __slots__ = ("_fallback", "_key", "_limit", "_redis", "_take", "_window")
+    __slots__ = (
+        "_fallback",
+        "_key",
+        "_last",
+        "_limit",
+        "_redis",
+        "_refunds",
+        "_take",
+        "_window",
+    )
 
     def __init__(
         self,
@@ -71,6 +81,8 @@ class RedisLoginBudget:
         self._key = f"{prefix}logins:{hashed(account)}"  # the window's sorted set
         self._fallback = SlidingWindowLimiter(min(fallback_limit, limit), window)  # Redis away
         self._take = redis.register_script(_TAKE)
+        self._last: str | None = None  # the window member of the latest admitted login
+        self._refunds: set[asyncio.Task[object]] = set()  # refunds under way
 
     def __repr__(self) -> str:
         return f"RedisLoginBudget(limit={self._limit}, window={self._window:g})"
@@ -82,15 +94,34 @@ class RedisLoginBudget:
 
     async def try_acquire(self) -> float:
         """Admit one login and return 0.0, or return the seconds until a slot frees."""
+        member = uuid.uuid4().hex
         try:
             waited = await self._take(
-                keys=[self._key],
-                args=[self._limit, int(self._window * 1000), uuid.uuid4().hex],
+                keys=[self._key], args=[self._limit, int(self._window * 1000), member]
             )
         except REDIS_DOWN as exc:
             _log.warning("login budget: Redis unreachable (%s); using a local budget", exc)
+            self._last = None
             return self._fallback.try_acquire()
+        if int(waited) == 0:
+            self._last = member
         return int(waited) / 1000.0
+
+    def refund(self) -> None:
+        """Give back the latest login's slot (it never reached the service)."""
+        member, self._last = self._last, None
+        if member is None:
+            self._fallback.refund()
+            return
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(self._forget(member))
+        self._refunds.add(task)
+        task.add_done_callback(self._refunds.discard)
+
+    async def _forget(self, member: str) -> object:
+        try:
+            return await self._redis.zrem(self._key, member)
+        except REDIS_DOWN:
+            return None  # the slot stays counted: one login fewer in this window, no harm
 
     async def acquire(self, *, max_wait: float, sleep: Callable[[float], Awaitable[None]]) -> None:
         """Admit one login, waiting at most ``max_wait`` seconds for a slot.

@@ -35,8 +35,8 @@ async def test_load_once_then_claims_never_overlap(state_url: str) -> None:
     try:
         first = await stores[0].load(_rows(100))
         second = await stores[1].load(_rows(100))
-        assert first == (101, True)
-        assert second == (101, False)  # found loaded: joined, not loaded twice
+        assert first == (101, 101)
+        assert second == (101, 0)  # found loaded: joined, nothing added twice
         counts = await stores[0].counts()
         assert counts == {ResidentState.PENDING: 100, ResidentState.FAILED: 1}
 
