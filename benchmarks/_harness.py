@@ -22,6 +22,7 @@ from . import (
     fleet,
     resume,
     simulator_rps,
+    sync_plan,
 )
 from ._figures import Figure, Target
 from ._rate_series import peak_sent_after_slow_start, steady_rate
@@ -58,6 +59,7 @@ class Sizes:
     pg_rounds: int
     rss_sizes: tuple[int, ...]
     rss_provision: int
+    sync_rows: int
 
 
 QUICK = Sizes(
@@ -71,6 +73,7 @@ QUICK = Sizes(
     fleet_residents=1_000, fleet_workers=4, fleet_rate=150.0,
     pg_residents=800, pg_rounds=1,
     rss_sizes=(2_000, 20_000), rss_provision=500,
+    sync_rows=2_000,
 )  # fmt: skip
 """Small sizes: the whole harness in a minute or two (CI runs this so it never rots)."""
 
@@ -85,6 +88,7 @@ FULL = Sizes(
     fleet_residents=10_000, fleet_workers=4, fleet_rate=400.0,
     pg_residents=5_000, pg_rounds=3,
     rss_sizes=(100_000, 1_000_000), rss_provision=5_000,
+    sync_rows=50_000,
 )  # fmt: skip
 """The full sizes: 20,000 client calls per variant per round over 5 rounds (issue 14),
 the engine sections sized to end within the hour on a loaded 2-core machine."""
@@ -585,6 +589,51 @@ def _fleet(sizes: Sizes, workdir: Path, out: Outcome) -> None:
     ]
 
 
+def _sync(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    with simulator_process() as sim:
+        r = sync_plan.measure_sync(sim, rows=sizes.sync_rows, workdir=workdir)
+    out.raw["sync"] = r
+    if not r["verified"]:
+        raise RuntimeError(f"apply left the simulator unlike the export: {r}")
+    params = r["params"]
+    out.figures += [
+        Figure(
+            "plan_rows_per_s",
+            f"plan: {params['service_credentials']:,} service credentials against a "
+            f"{params['export_rows']:,}-row export",
+            r["plan_rows_per_s"],
+            "rows/s",
+            params=params,
+            details={
+                k: r[k]
+                for k in (
+                    "plan_seconds",
+                    "plan_wall_s",
+                    "plan_cpu_s",
+                    "plan_rows_per_cpu_s",
+                    "load_average",
+                    "plan_counts",
+                )
+            },
+        ),
+        Figure(
+            "plan_peak_rss_mb",
+            f"plan peak RSS, {params['service_credentials']:,} credentials",
+            r["plan_peak_rss_mib"],
+            "MiB",
+            params=params,
+        ),
+        Figure(
+            "apply_calls_per_s",
+            "apply of that plan (--rate 0, 32 workers), state verified",
+            r["apply_calls_per_s"],
+            "calls/s",
+            params=params,
+            details={k: r[k] for k in ("apply_wall_s", "apply_counts", "apply_peak_rss_mib")},
+        ),
+    ]
+
+
 def _pg_checkpoint(sizes: Sizes, workdir: Path, out: Outcome) -> None:
     with simulator_process() as sim:
         r = fleet.measure_pg_checkpoint(
@@ -662,6 +711,7 @@ SECTIONS: dict[str, tuple[str, Section]] = {
     "fleet": ("four workers sharing PostgreSQL and Redis, simulator limited", _fleet),
     "pg-checkpoint": ("checkpoint cost, PostgreSQL against SQLite", _pg_checkpoint),
     "fleet-rss": ("worker memory as the work list grows", _fleet_rss),
+    "sync": ("sync: plan and apply a moved-on export", _sync),
 }
 """Name, what it measures, and the function, in the order the harness runs them."""
 

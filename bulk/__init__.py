@@ -17,6 +17,10 @@ Where things are (each module holds one thing; all private, re-exported here):
 * ``_reports.py``: the report files; ``_verify.py``: checking a service's state against
   the input; ``_generate.py``: synthetic portfolios.
 * ``_cli.py`` and ``_demo.py``: the command line, a thin caller of the above.
+* ``_sync_*.py``: keeping the service in sync after the migration: the plan (``_sync_plan``,
+  its file ``_sync_plan_file``, the history it reads ``_sync_history``), ``_sync_apply``,
+  ``_sync_chase``, ``_sync_decommission``, the shared resend rule ``_sync_resend`` and
+  call path ``_sync_calls``; ``_cli_sync.py`` their commands.
 """
 
 from __future__ import annotations
@@ -77,8 +81,18 @@ from ._reports import ReportError, ReportPaths, write_reports
 from ._resident import ParsedRow, RejectedRow, Resident
 from ._service import MigrationSource, ProgressCallback, dry_run, input_binding, run_migration
 from ._summary import MigrationStatus, MigrationSummary, StopReason
+from ._sync_apply import ApplyOptions, apply_plan
+from ._sync_chase import ChaseResult, chase_invites
+from ._sync_decommission import DecommissionResult, LockOutcome, decommission_locks
 from ._sync_plan import SyncPlan, plan_sync
-from ._sync_plan_file import PlanError, PlanHeader, PlanStep, SyncAction, iter_plan_steps
+from ._sync_plan_file import (
+    PlanError,
+    PlanHeader,
+    PlanStep,
+    SyncAction,
+    iter_plan_steps,
+    read_plan_header,
+)
 from ._user_ids import DEFAULT_NAMESPACE, integration_namespace, user_id_for
 from ._verify import Verification, verify_against_state
 
@@ -88,8 +102,11 @@ __all__ = [
     "FINAL_STATES",
     "AdaptiveRateLimiter",
     "AimdController",
+    "ApplyOptions",
     "BulkError",
+    "ChaseResult",
     "CheckpointStore",
+    "DecommissionResult",
     "Deduplicator",
     "FixedRateLimiter",
     "GeneratedPortfolio",
@@ -97,6 +114,7 @@ __all__ = [
     "InputFingerprint",
     "InputMismatchError",
     "InputScan",
+    "LockOutcome",
     "LogProgress",
     "MemoryCheckpointStore",
     "MigrationOptions",
@@ -137,8 +155,11 @@ __all__ = [
     "SyncPlan",
     "UnlimitedLimiter",
     "Verification",
+    "apply_plan",
     "bind_input",
+    "chase_invites",
     "check_input",
+    "decommission_locks",
     "default_state_path",
     "dry_run",
     "generate_portfolio",
@@ -155,6 +176,7 @@ __all__ = [
     "parse_resident",
     "plan_sync",
     "read_input",
+    "read_plan_header",
     "row_digest",
     "run_migration",
     "user_id_for",

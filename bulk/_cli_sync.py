@@ -9,35 +9,48 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import datetime as dt
 import os
+import shlex
+import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import phonenumbers
 from rich.console import Console
 from rich.table import Table
 
-from schlage_async import ConfigurationError, SchlageClient
+from schlage_async import ConfigurationError, RetryPolicy, SchlageClient
 
-from ._cli_exits import EXIT_USAGE
-from ._engine import DEFAULT_CONCURRENCY, ENGINE_RETRY_POLICY
-from ._errors import InputError
-from ._input import ParseOptions
+from ._binding import ServiceIdentity
+from ._calls import ENGINE_RETRY_POLICY
+from ._checkpoint_sqlite import SQLiteCheckpointStore
+from ._cli_exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
+from ._errors import InputError, InputMismatchError, StateInUseError, StoreError
+from ._input import DEFAULT_ENCODING, ParseOptions, check_encoding
 from ._limiter import RateLimiter
 from ._logs import configure_logging
+from ._options import DEFAULT_CONCURRENCY, MigrationOptions
 from ._phones import DEFAULT_REGION
 from ._progress import ProgressSink
+from ._reports import ReportPaths, format_summary, write_reports
+from ._summary import MigrationStatus, MigrationSummary, StopReason
+from ._sync_apply import DEFAULT_MAX_DELETE_FRACTION, ApplyOptions, apply_plan, check_plan_rails
+from ._sync_chase import ChaseResult, chase_invites
+from ._sync_decommission import DecommissionResult, decommission_locks
 from ._sync_plan import DEFAULT_RESEND_AFTER_HOURS, SyncPlan, plan_sync
-from ._sync_plan_file import PlanError, SyncAction
+from ._sync_plan_file import ACTIONS_THAT_CALL, PlanError, SyncAction, read_plan_header
 from ._user_ids import DEFAULT_NAMESPACE, integration_namespace
 
 __all__ = ["SYNC_COMMANDS", "CliTools", "add_sync_commands", "format_plan", "run_sync_command"]
 
-SYNC_COMMANDS: Final = frozenset({"plan"})
+_T = TypeVar("_T")
+
+SYNC_COMMANDS: Final = frozenset({"plan", "apply", "decommission", "chase"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +120,92 @@ def add_sync_commands(
     plan.add_argument("--format", choices=("jsonl", "csv"), help="override the suffix's format")
     plan.add_argument("--region", default=DEFAULT_REGION, help="region of local phone numbers")
     plan.add_argument("--namespace", default=None, metavar="NAME")
+    plan.add_argument(
+        "--encoding",
+        default=DEFAULT_ENCODING,
+        help="the export's text encoding, e.g. cp1252 (default %(default)s)",
+    )
     _add_service(plan)
     add_output_options(plan)
+
+    apply = commands.add_parser("apply", help="execute a sync plan exactly once (resumable)")
+    apply.add_argument("plan", metavar="PLAN", help="the plan file `plan` wrote")
+    apply.add_argument("--state", help="checkpoint file (default: PLAN.state.sqlite)")
+    apply.add_argument("--restart", action="store_true", help="discard the checkpoint")
+    apply.add_argument("--sync", choices=("normal", "full"), default="normal")
+    apply.add_argument("--report-dir", help="where the reports go (default: ./reports/<stem>/)")
+    apply.add_argument(
+        "--allow-delete",
+        action="store_true",
+        help="allow the plan's deletes (orphans, and number changes: delete then create)",
+    )
+    apply.add_argument(
+        "--max-delete-fraction",
+        type=float,
+        default=DEFAULT_MAX_DELETE_FRACTION,
+        metavar="F",
+        help="refuse a plan deleting more than this share of the active credentials (0.05)",
+    )
+    apply.add_argument("--dry-run", action="store_true", help="check the rails, send nothing")
+    _add_engine(apply)
+    _add_service(apply)
+    add_output_options(apply)
+
+    decom = commands.add_parser(
+        "decommission", help="delete every no-tour payload of the given locks, once each"
+    )
+    decom.add_argument(
+        "--serial", action="append", required=True, metavar="SN", help="a lock (repeatable)"
+    )
+    decom.add_argument(
+        "--state", default="decommission.state.sqlite", help="checkpoint (history for plan)"
+    )
+    decom.add_argument("--report-dir", default="reports/decommission")
+    _add_engine(decom)
+    _add_service(decom)
+    add_output_options(decom)
+
+    chase = commands.add_parser(
+        "chase", help="resend invites never downloaded, older than N hours, within a daily cap"
+    )
+    chase.add_argument(
+        "--older-than",
+        type=_hours,
+        default=DEFAULT_RESEND_AFTER_HOURS,
+        metavar="HOURS",
+        help="resend when the last invite is this old (default 24)",
+    )
+    chase.add_argument("--daily-cap", type=int, metavar="N", help="at most N resends a UTC day")
+    chase.add_argument(
+        "--history", action="append", default=[], metavar="STATE", help="as for plan"
+    )
+    chase.add_argument("--state", default="chase.state.sqlite", help="checkpoint and history")
+    chase.add_argument("--report-dir", default="reports/chase")
+    _add_engine(chase)
+    _add_service(chase)
+    add_output_options(chase)
+
+
+def _add_engine(parser: argparse.ArgumentParser) -> None:
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument("--rate", type=float, metavar="R", help="requests per second (0: no limit)")
+    pace.add_argument("--adaptive", action="store_true", help="find the rate (the default)")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--patience", type=float, default=900.0, metavar="SECONDS")
+    parser.add_argument("--max-consecutive-429", type=int, default=50, metavar="N")
+
+
+def _migration_options(args: argparse.Namespace, *, dry_run: bool = False) -> MigrationOptions:
+    if args.concurrency < 1 or args.max_consecutive_429 < 1 or args.patience < 0:
+        raise PlanError("--concurrency and --max-consecutive-429 must be >= 1, --patience >= 0")
+    if args.rate is not None and args.rate < 0:
+        raise PlanError("--rate must be >= 0")
+    return MigrationOptions(
+        concurrency=args.concurrency,
+        patience=args.patience,
+        max_consecutive_429=args.max_consecutive_429,
+        dry_run=dry_run,
+    )
 
 
 def _client(args: argparse.Namespace, tools: CliTools) -> SchlageClient:
@@ -122,7 +219,9 @@ def _client(args: argparse.Namespace, tools: CliTools) -> SchlageClient:
             username=username,
             password=password,
             subscription_key=key,
-            retry=ENGINE_RETRY_POLICY,
+            # plan only lists: the client's own policy waits out a 429; the others go
+            # through the engine's call path, which pauses every worker once instead.
+            retry=RetryPolicy() if args.command == "plan" else ENGINE_RETRY_POLICY,
             connector_limit=max(getattr(args, "concurrency", DEFAULT_CONCURRENCY), 10),
         )
     except ConfigurationError as exc:
@@ -133,7 +232,11 @@ def _parse_options(args: argparse.Namespace) -> ParseOptions:
     if args.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise PlanError(f"--region {args.region!r} is not a region code (e.g. US, CA, GB)")
     namespace = integration_namespace(args.namespace) if args.namespace else DEFAULT_NAMESPACE
-    return ParseOptions(region=args.region, namespace=namespace)
+    try:
+        encoding = check_encoding(args.encoding)
+    except ValueError as exc:
+        raise PlanError(f"--encoding: {exc}") from None
+    return ParseOptions(region=args.region, namespace=namespace, encoding=encoding)
 
 
 _ORDER: Final = (
@@ -201,8 +304,203 @@ def _cmd_plan(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) ->
     return 0
 
 
+def _rerun(argv: Sequence[str]) -> str:
+    return shlex.join(["python", "-m", "bulk", *(a for a in argv if a != "--restart")])
+
+
+def _report_stop(summary: MigrationSummary, argv: Sequence[str]) -> None:
+    if exit_code_for(summary) == 0:
+        return
+    why = summary.stop_detail or (summary.stop_reason.value if summary.stop_reason else "")
+    when = f" after {summary.resume_at:%Y-%m-%d %H:%M:%S} UTC" if summary.resume_at else ""
+    if summary.status is MigrationStatus.STOPPED:
+        print(f"Stopped resumably ({why}). Resume{when} with:\n  {_rerun(argv)}", file=sys.stderr)
+    else:
+        print(
+            f"{summary.deferred:,} step(s) deferred after retryable errors; rerun:\n"
+            f"  {_rerun(argv)}",
+            file=sys.stderr,
+        )
+
+
+def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -> int:
+    plan_path = Path(args.plan)
+    header = read_plan_header(plan_path)
+    options = ApplyOptions(
+        allow_delete=args.allow_delete,
+        max_delete_fraction=args.max_delete_fraction,
+        dry_run=args.dry_run,
+        migration=_migration_options(args),
+    )
+    check_plan_rails(header, options)  # before asking for secrets
+    state_path = Path(args.state) if args.state else Path(f"{plan_path}.state.sqlite")
+    report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / plan_path.stem
+    client = _client(args, tools)
+    moment: dt.datetime | None = args.now
+    clock = (lambda: moment) if moment is not None else None
+    extra = {"plan": str(plan_path.resolve()), "rerun": _rerun(argv)}
+
+    async def run() -> tuple[MigrationSummary, ReportPaths | None]:
+        stop = asyncio.Event()
+        installed = tools.install_signals(stop)
+        try:
+            async with (
+                client,
+                SQLiteCheckpointStore(
+                    state_path, synchronous="FULL" if args.sync == "full" else "NORMAL"
+                ) as store,
+            ):
+                if args.restart and not args.dry_run:
+                    await store.reset()
+                summary = await apply_plan(
+                    client,
+                    plan_path,
+                    store,
+                    options=options,
+                    limiter=tools.limiter(args.rate, args.adaptive),
+                    progress=tools.progress_sink(args.progress),
+                    stop=stop,
+                    now=clock,
+                    service=ServiceIdentity.of(client.base_url, client.username),
+                )
+                if args.dry_run:
+                    return summary, None
+                return summary, await write_reports(store, report_dir, summary, extra=extra)
+        finally:
+            loop = asyncio.get_running_loop()
+            for sig in installed:
+                loop.remove_signal_handler(sig)  # type: ignore[arg-type]  # signals
+
+    try:
+        summary, reports = asyncio.run(run())
+    except (StateInUseError, InputMismatchError, StoreError, sqlite3.Error) as exc:
+        raise PlanError(str(exc)) from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(
+            f"aborted; the checkpoint keeps every step. Resume with:\n  {_rerun(argv)}",
+            file=sys.stderr,
+        )
+        return EXIT_RESUMABLE
+    if reports is None:
+        counts = ", ".join(
+            f"{header.counts.get(a.value, 0):,} {a.value}" for a in ACTIONS_THAT_CALL
+        )
+        print(f"Dry run: the plan is fresh and passes the rails; it would do {counts}.")
+        return 0
+    print(format_summary(summary, reports).replace("Migration", "Apply", 1))
+    _report_stop(summary, argv)
+    return exit_code_for(summary)
+
+
+def _cmd_decommission(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -> int:
+    options = _migration_options(args)
+    client = _client(args, tools)
+    report_dir = Path(args.report_dir)
+
+    async def run() -> DecommissionResult:
+        stop = asyncio.Event()
+        installed = tools.install_signals(stop)
+        try:
+            async with client, SQLiteCheckpointStore(args.state) as store:
+                return await decommission_locks(
+                    client,
+                    args.serial,
+                    store,
+                    options=options,
+                    limiter=tools.limiter(args.rate, args.adaptive),
+                    stop=stop,
+                    now=_fixed(args.now),
+                )
+        finally:
+            _remove_signals(installed)
+
+    result = _run_store(run)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    table = Table(title="Decommission", title_justify="left")
+    for column in ("lock (serial)", "outcome", "when", "detail"):
+        table.add_column(column, overflow="fold")
+    with (report_dir / "locks.csv").open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow(("serial", "outcome", "at", "this_run", "detail"))
+        for lock in result.locks:
+            out.writerow((lock.serial, lock.outcome, lock.at or "", lock.this_run, lock.detail))
+            when = (lock.at or "-") + ("" if lock.this_run else " (earlier run)")
+            table.add_row(lock.serial, lock.outcome, when, lock.detail)
+    Console(width=max(Console().width, 120)).print(table)
+    print(f"Report: {report_dir / 'locks.csv'}; state (pass to plan --history): {args.state}")
+    if result.stop_reason is StopReason.ACCESS_REFUSED:
+        print(f"The service refused the account ({result.stop_detail}).", file=sys.stderr)
+        return EXIT_USAGE
+    if not result.complete:
+        print(f"Not every lock is final; rerun:\n  {_rerun(argv)}", file=sys.stderr)
+        return EXIT_RESUMABLE
+    return 0
+
+
+def _cmd_chase(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -> int:
+    options = _migration_options(args)
+    if args.daily_cap is not None and args.daily_cap < 0:
+        raise PlanError("--daily-cap must be >= 0")
+    client = _client(args, tools)
+    report_dir = Path(args.report_dir)
+
+    async def run() -> tuple[ChaseResult, ReportPaths]:
+        stop = asyncio.Event()
+        installed = tools.install_signals(stop)
+        try:
+            async with client, SQLiteCheckpointStore(args.state) as store:
+                result = await chase_invites(
+                    client,
+                    store,
+                    older_than_hours=args.older_than,
+                    daily_cap=args.daily_cap,
+                    history=args.history,
+                    options=options,
+                    limiter=tools.limiter(args.rate, args.adaptive),
+                    stop=stop,
+                    now=_fixed(args.now),
+                )
+                extra = {"rerun": _rerun(argv)}
+                return result, await write_reports(store, report_dir, result.summary, extra=extra)
+        finally:
+            _remove_signals(installed)
+
+    result, reports = _run_store(run)
+    print(
+        f"Chase: {result.listed:,} credentials listed, {result.due:,} invites due, "
+        f"{result.resent:,} resent, {result.capped:,} over the daily cap (left for tomorrow; "
+        f"{result.sent_today_before:,} sent earlier today), {result.unknown:,} unknown "
+        "(no history records their invites: not sent; pass --history)"
+    )
+    if result.unknown_sample:
+        print(f"  unknown, e.g.: {', '.join(result.unknown_sample)}")
+    print(f"Reports: {reports.directory}/; state (pass to plan --history): {args.state}")
+    _report_stop(result.summary, argv)
+    return exit_code_for(result.summary)
+
+
+def _fixed(moment: dt.datetime | None) -> Callable[[], dt.datetime] | None:
+    return (lambda: moment) if moment is not None else None
+
+
+def _remove_signals(installed: Sequence[object]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in installed:
+        loop.remove_signal_handler(sig)  # type: ignore[arg-type]  # signal numbers
+
+
+def _run_store(run: Callable[[], Coroutine[object, object, _T]]) -> _T:
+    try:
+        return asyncio.run(run())
+    except (StateInUseError, InputMismatchError, StoreError, sqlite3.Error) as exc:
+        raise PlanError(str(exc)) from None
+
+
 _COMMANDS: Final[dict[str, Callable[[argparse.Namespace, Sequence[str], CliTools], int]]] = {
     "plan": _cmd_plan,
+    "apply": _cmd_apply,
+    "decommission": _cmd_decommission,
+    "chase": _cmd_chase,
 }
 
 

@@ -29,14 +29,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import msgspec
+
 from schlage_async import NoTourPayload
 
-from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
+from ._checkpoint import CheckpointStore, ResidentState
 from ._checkpoint_sqlite import SQLiteCheckpointStore
 from ._errors import InputError, StoreError
-from ._input import InputFormat, ParseOptions, input_fingerprint, read_input
+from ._input import (
+    DEFAULT_ENCODING,
+    InputFormat,
+    ParseOptions,
+    input_fingerprint,
+    iter_lines,
+    read_input,
+)
+
+# The JSON Lines reader's own pieces, so a history row reads exactly as migrate read it.
+from ._input import _door as door_of
+from ._input import _json_decoder as JSON_DECODER
+from ._input import _lower_keys as lower_keys
 from ._resident import Resident
 from ._sync_plan_file import PlanError, PlanStep, SyncAction, iter_plan_steps
+from ._user_ids import user_id_for
 
 __all__ = [
     "KIND_KEY",
@@ -56,7 +71,7 @@ PLAN_KEY: Final = "sync_plan"
 STARTED_KEY: Final = "sync_started_at"
 """Meta key: when the command first started on this state (ISO 8601 UTC)."""
 SERIALS_KEY: Final = "decommissioned_serials"
-"""Meta key of a ``decommission`` state: JSON object serial -> ISO time of the delete."""
+"""Meta key of a ``decommission`` state: JSON object serial -> {state, at, detail}."""
 _SENT: Final = re.compile(r"invite (?:re)?sent at (\S+)")
 
 
@@ -141,8 +156,9 @@ async def iter_history(path: Path) -> AsyncIterator[HistoryItem]:
         kind = await store.get_meta(KIND_KEY)
         if kind == "decommission":
             raw = await store.get_meta(SERIALS_KEY)
-            for serial, at in (json.loads(raw) if raw else {}).items():
-                yield Decommissioned(serial, _iso_seconds(at))
+            for serial, done in (json.loads(raw) if raw else {}).items():
+                if done.get("state") in ("deleted", "sending"):
+                    yield Decommissioned(serial, _iso_seconds(done.get("at")))
         elif kind in ("chase", "apply"):
             async for item in _sync_history(store, path, kind):
                 yield item
@@ -215,7 +231,7 @@ async def _migrate_history(store: CheckpointStore, path: Path) -> AsyncIterator[
     """A ``migrate`` state: the credentials it created, with its input's doors if still there."""
     raw = await store.get_meta("input_binding")
     input_path = _bound_file(raw)
-    rows: Iterator[object] | None = None
+    rows: Iterator[tuple[int, str, str, tuple[str, ...]]] | None = None
     if input_path is None:
         yield HistoryNote(
             str(path),
@@ -224,40 +240,79 @@ async def _migrate_history(store: CheckpointStore, path: Path) -> AsyncIterator[
         )
     else:
         binding = json.loads(raw or "{}")
-        options = ParseOptions(region=str(binding.get("region", "US")))
+        options = ParseOptions(
+            region=str(binding.get("region", "US")),
+            encoding=str(binding.get("encoding", DEFAULT_ENCODING)),
+        )
         if binding.get("namespace"):
             options = ParseOptions(
-                region=options.region, namespace=uuid.UUID(str(binding["namespace"]))
+                region=options.region,
+                namespace=uuid.UUID(str(binding["namespace"])),
+                encoding=options.encoding,
             )
         fmt: InputFormat = "csv" if binding.get("format") == "csv" else "jsonl"
-        rows = iter(read_input(input_path, input_format=fmt, options=options))
-    current: object = None
+        rows = _doors_by_line(input_path, fmt, options)
+    current: tuple[int, str, str, tuple[str, ...]] | None = None
     async for record in store.iter_records():
         if record.state is not ResidentState.DONE or record.credential_id is None:
             continue
-        resident = None
         if rows is not None:
-            while current is None or _line(current) < record.line:
+            while current is None or current[0] < record.line:
                 current = next(rows, None)
                 if current is None:
                     rows = None
                     break
-            if isinstance(current, Resident) and current.line == record.line:
-                resident = current
-        yield _created_entry(record, resident)
+        if current is not None and current[0] == record.line and current[1] == record.user_id:
+            yield HistoryEntry(record.credential_id, doors_digest=current[2], serials=current[3])
+        else:
+            yield HistoryEntry(record.credential_id)
+
+
+def _doors_by_line(
+    path: Path, fmt: InputFormat, options: ParseOptions
+) -> Iterator[tuple[int, str, str, tuple[str, ...]]]:
+    """(line, user id, doors digest, serials) of each row a ``migrate`` could have done.
+
+    Only rows the state says are done are used, and those passed ``migrate``'s checks, so
+    JSON Lines are read lightly (ids and doors, no phone parsing); CSV goes through the
+    full reader.
+    """
+    if fmt == "csv":
+        for row in read_input(path, input_format=fmt, options=options):
+            if isinstance(row, Resident):
+                yield row.line, row.user_id, doors_digest(row.doors), _serials(row.doors)
+        return
+    for number, raw in iter_lines(path):
+        text = raw.decode(options.encoding, "surrogateescape")
+        try:
+            value = JSON_DECODER.decode(text)
+        except msgspec.DecodeError:
+            continue
+        if not isinstance(value, dict):
+            continue
+        fields = lower_keys(value)
+        given = fields.get("userid")
+        external = fields.get("externalid")
+        if isinstance(given, str) and given.strip():
+            user_id = given.strip()
+        elif isinstance(external, (str, int)) and str(external).strip():
+            user_id = user_id_for(str(external).strip(), options.namespace)
+        else:
+            continue
+        raw_doors = fields.get("doors") or []
+        if not isinstance(raw_doors, list):
+            continue
+        try:
+            doors = tuple(door_of(item) for item in raw_doors)
+        except (KeyError, AssertionError, TypeError, ValueError, AttributeError):
+            continue
+        yield number, user_id, doors_digest(doors), _serials(doors)
+
+
+def _serials(doors: Iterable[NoTourPayload]) -> tuple[str, ...]:
+    return tuple(d.serial_number for d in doors)
 
 
 def _line(row: object) -> int:
     line = getattr(row, "line", 0)
     return int(line) if isinstance(line, int) else 0
-
-
-def _created_entry(record: ResidentRecord, resident: Resident | None) -> HistoryEntry:
-    assert record.credential_id is not None
-    if resident is None or resident.user_id != record.user_id:
-        return HistoryEntry(record.credential_id)
-    return HistoryEntry(
-        record.credential_id,
-        doors_digest=doors_digest(resident.doors),
-        serials=tuple(d.serial_number for d in resident.doors),
-    )

@@ -54,8 +54,11 @@ from ._sync_plan_file import (
 __all__ = [
     "DEFAULT_RESEND_AFTER_HOURS",
     "ListingClient",
+    "Rules",
+    "SyncIndex",
     "SyncPlan",
     "default_plan_path",
+    "invite_decision",
     "plan_sync",
     "read_service_mark",
 ]
@@ -134,7 +137,7 @@ def _iso_to_epoch(text: str | None) -> float | None:
     return moment.timestamp()
 
 
-class _Index:
+class SyncIndex:
     """The export and the history, on disk, looked up one page of credentials at a time."""
 
     def __init__(self) -> None:
@@ -156,9 +159,18 @@ class _Index:
             CREATE TABLE decommissioned (serial TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
             """
         )
+        self.any_decommissioned = False  # no lookups while no history decommissioned a lock
 
     def close(self) -> None:
+        """Forget everything (the temporary database is deleted)."""
         self.db.close()
+
+    @staticmethod
+    def rules(
+        now: dt.datetime, resend_after_hours: float, *, resave_unknown: bool = False
+    ) -> Rules:
+        """The decision rules as of ``now``."""
+        return Rules(now.timestamp(), resend_after_hours * 3600.0, resave_unknown)
 
     def add_residents(self, rows: Sequence[Resident]) -> None:
         self.db.executemany(
@@ -180,26 +192,27 @@ class _Index:
 
     def add_history(self, entry: HistoryEntry) -> None:
         """Merge one entry: the latest save and the latest resend win."""
-        cid = entry.credential_id.lower()
-        found = self.db.execute(
-            "SELECT digest, serials, saved_at, invite_at FROM history WHERE credential_id = ?",
-            (cid,),
-        ).fetchone()
-        digest, serials, saved_at, invite_at = found or (None, None, 0.0, None)
-        if entry.doors_digest is not None and (digest is None or entry.saved_at >= saved_at):
-            digest, serials, saved_at = (
-                entry.doors_digest,
-                "\x1f".join(entry.serials),
-                entry.saved_at,
-            )
-        if entry.invite_at is not None and (invite_at is None or entry.invite_at > invite_at):
-            invite_at = entry.invite_at
         self.db.execute(
-            "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?)",
-            (cid, digest, serials, saved_at, invite_at),
+            "INSERT INTO history VALUES (?, ?, ?, ?, ?) ON CONFLICT(credential_id) DO UPDATE SET "
+            "digest = CASE WHEN excluded.digest IS NOT NULL AND (digest IS NULL OR "
+            "excluded.saved_at >= saved_at) THEN excluded.digest ELSE digest END, "
+            "serials = CASE WHEN excluded.digest IS NOT NULL AND (digest IS NULL OR "
+            "excluded.saved_at >= saved_at) THEN excluded.serials ELSE serials END, "
+            "saved_at = CASE WHEN excluded.digest IS NOT NULL AND (digest IS NULL OR "
+            "excluded.saved_at >= saved_at) THEN excluded.saved_at ELSE saved_at END, "
+            "invite_at = max(coalesce(invite_at, excluded.invite_at), "
+            "coalesce(excluded.invite_at, invite_at))",
+            (
+                entry.credential_id.lower(),
+                entry.doors_digest,
+                "\x1f".join(entry.serials) if entry.doors_digest is not None else None,
+                entry.saved_at,
+                entry.invite_at,
+            ),
         )
 
     def add_decommissioned(self, item: Decommissioned) -> None:
+        self.any_decommissioned = True
         self.db.execute(
             "INSERT INTO decommissioned VALUES (?, ?) ON CONFLICT(serial) "
             "DO UPDATE SET at = max(at, excluded.at)",
@@ -233,7 +246,7 @@ class _Index:
 
     def decommissioned_after(self, serials: Iterable[str], moment: float) -> list[str]:
         wanted = [s for s in serials if s]
-        if not wanted:
+        if not wanted or not self.any_decommissioned:
             return []
         marks = ",".join("?" * len(wanted))
         return [
@@ -285,7 +298,9 @@ class _Writer:
 
 
 @dataclass(frozen=True, slots=True)
-class _Rules:
+class Rules:
+    """When invites are due and whether unknown payloads are saved again."""
+
     now: float
     resend_after: float
     resave_unknown: bool
@@ -299,8 +314,8 @@ def _decide(
     cred: Credential,
     export: tuple[object, ...] | None,
     history: tuple[object, ...] | None,
-    index: _Index,
-    rules: _Rules,
+    index: SyncIndex,
+    rules: Rules,
     out: _Writer,
 ) -> None:
     """Write the steps one credential needs (or count it equal)."""
@@ -351,7 +366,7 @@ def _decide(
             reason=reason,
         )
         acted = True
-    invite = _invite_step(cred, history, rules)
+    invite = invite_decision(cred, history, rules)
     if invite is not None:
         action, reason = invite
         out.add(action, user_id=user_id, credential_id=cid, mobile=str(masked), reason=reason)
@@ -367,8 +382,8 @@ def _payload_step(
     serials: tuple[str, ...],
     doors: int,
     history: tuple[object, ...] | None,
-    index: _Index,
-    rules: _Rules,
+    index: SyncIndex,
+    rules: Rules,
 ) -> tuple[SyncAction, str, bool] | None:
     """Whether the credential's payloads differ from the export's doors, and how."""
     kind = (cred.payload_type or "").lower()
@@ -406,10 +421,14 @@ def _payload_step(
     return SyncAction.SAVE_PAYLOADS, why, bool(gone)
 
 
-def _invite_step(
-    cred: Credential, history: tuple[object, ...] | None, rules: _Rules
+def invite_decision(
+    cred: Credential, history: tuple[object, ...] | None, rules: Rules
 ) -> tuple[SyncAction, str] | None:
-    """Whether an invite nobody opened should be resent (or cannot be known)."""
+    """Whether an invite nobody opened should be resent (or cannot be known).
+
+    ``history`` is the credential's history row (``SyncIndex.page``), None when no
+    history file records it.
+    """
     if cred.is_downloaded:
         return None
     created = _iso_to_epoch(cred.created_at)
@@ -455,8 +474,8 @@ async def plan_sync(
     fingerprint = input_fingerprint(source)
     target = Path(out) if out is not None else default_plan_path(source)
     moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    rules = _Rules(moment.timestamp(), resend_after_hours * 3600.0, resave_unknown)
-    index = _Index()
+    rules = Rules(moment.timestamp(), resend_after_hours * 3600.0, resave_unknown)
+    index = SyncIndex()
     notes: list[str] = []
     export_rows = 0
     service_rows = 0
@@ -556,6 +575,7 @@ async def plan_sync(
                 "format": fmt,
                 "region": parse_options.region.upper(),
                 "namespace": str(parse_options.namespace),
+                "encoding": parse_options.encoding,
             },
             service=streamed,
             history=tuple(str(p) for p in history),

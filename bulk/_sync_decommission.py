@@ -1,0 +1,157 @@
+"""Decommission locks: delete every no-tour payload for given device serials, once each.
+
+One call per lock (Delete No-Tour Payloads by Device Serial Number), through the same
+call path as ``migrate`` (gate, limiter, 429 policy). The state file keeps, per serial,
+``sending`` before the call leaves and the outcome after, so a rerun skips finished
+locks and reports a lock whose call was under way at a crash as deleted when the
+service no longer holds it. A later ``plan --history STATE`` knows these locks were
+emptied (a resident whose export still lists one has its doors saved again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from schlage_async import APIError, InvalidResponseError, NotFoundError, ServerError, TransportError
+
+from ._checkpoint import CheckpointStore
+from ._limiter import RateLimiter, UnlimitedLimiter
+from ._options import MigrationOptions
+from ._summary import StopReason
+from ._sync_calls import Stopped, SyncCallPath
+from ._sync_history import KIND_KEY, SERIALS_KEY
+from ._sync_plan_file import PlanError
+
+__all__ = ["DecommissionClient", "DecommissionResult", "LockOutcome", "decommission_locks"]
+
+_DONE: Final = frozenset({"deleted", "none_held"})
+
+
+class DecommissionClient(Protocol):
+    """The call a decommission makes (``SchlageClient`` has it)."""
+
+    async def delete_no_tour_payloads_by_device(self, *, serial_number: str) -> None:
+        """Delete every payload for a lock (404 when no credential holds one)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LockOutcome:
+    """What became of one lock."""
+
+    serial: str
+    outcome: str
+    """``deleted``, ``none_held`` (no credential had a payload for it), ``failed`` or
+    ``deferred`` (retryable: rerun)."""
+    detail: str = ""
+    at: str | None = None
+    """When it was done (ISO 8601 UTC)."""
+    this_run: bool = True
+    """False when an earlier run finished it."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecommissionResult:
+    """Every lock's outcome, and whether the run stopped early."""
+
+    locks: tuple[LockOutcome, ...]
+    stop_reason: StopReason | None = None
+    stop_detail: str | None = None
+    calls: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every lock is final (none deferred, the run not stopped)."""
+        return self.stop_reason is None and all(x.outcome != "deferred" for x in self.locks)
+
+
+async def _delete_by_device(client: DecommissionClient, serial: str) -> None:
+    await client.delete_no_tour_payloads_by_device(serial_number=serial)
+
+
+async def decommission_locks(
+    client: DecommissionClient,
+    serials: Sequence[str],
+    store: CheckpointStore,
+    *,
+    options: MigrationOptions = MigrationOptions(),  # noqa: B008  # frozen, never mutated
+    limiter: RateLimiter | None = None,
+    stop: asyncio.Event | None = None,
+    now: Callable[[], dt.datetime] | None = None,
+) -> DecommissionResult:
+    """Delete the payloads of every lock in ``serials`` exactly once (``store`` open)."""
+    clock = now or (lambda: dt.datetime.now(dt.UTC))
+    kind = await store.get_meta(KIND_KEY)
+    if kind not in (None, "decommission"):
+        raise PlanError(f"this state file belongs to a {kind} run, not a decommission")
+    await store.set_meta(KIND_KEY, "decommission")
+    raw = await store.get_meta(SERIALS_KEY)
+    known: dict[str, dict[str, str]] = json.loads(raw) if raw else {}
+    calls = SyncCallPath(options, limiter or UnlimitedLimiter())
+    outcomes: list[LockOutcome] = []
+
+    async def keep(serial: str, state: str, detail: str = "") -> str:
+        at = clock().isoformat(timespec="seconds")
+        known[serial] = {"state": state, "at": at, "detail": detail}
+        await store.set_meta(SERIALS_KEY, json.dumps(known, sort_keys=True))
+        return at
+
+    try:
+        for serial in dict.fromkeys(s.strip() for s in serials if s.strip()):
+            if stop is not None and stop.is_set():
+                calls.stop(StopReason.SIGNAL, "stopped on request (signal)")
+            earlier = known.get(serial)
+            if earlier is not None and earlier["state"] in _DONE:
+                outcomes.append(
+                    LockOutcome(
+                        serial, earlier["state"], earlier.get("detail", ""), earlier["at"], False
+                    )
+                )
+                continue
+            was_sending = earlier is not None and earlier["state"] == "sending"
+            if calls.stopped.is_set():
+                outcomes.append(LockOutcome(serial, "deferred", calls.stop_detail or "stopped"))
+                continue
+            await keep(serial, "sending")
+            tries = 0
+            while True:
+                tries += 1
+                try:
+                    await calls.send(functools.partial(_delete_by_device, client, serial))
+                except Stopped:
+                    outcomes.append(LockOutcome(serial, "deferred", calls.stop_detail or ""))
+                    break
+                except NotFoundError:
+                    detail = (
+                        "deleted by the interrupted run (the service holds none now)"
+                        if was_sending
+                        else "no credential held a payload for this lock"
+                    )
+                    state = "deleted" if was_sending else "none_held"
+                    at = await keep(serial, state, detail)
+                    outcomes.append(LockOutcome(serial, state, detail, at))
+                    break
+                except (ServerError, TransportError, InvalidResponseError) as exc:
+                    if tries < options.retry_attempts and not calls.stopped.is_set():
+                        await calls.backoff(tries)
+                        continue
+                    outcomes.append(LockOutcome(serial, "deferred", f"{type(exc).__name__}: {exc}"))
+                    break
+                except APIError as exc:
+                    detail = f"refused: {type(exc).__name__}: {exc}"
+                    await keep(serial, "failed", detail)
+                    outcomes.append(LockOutcome(serial, "failed", detail))
+                    break
+                at = await keep(serial, "deleted", "every payload for this lock deleted")
+                outcomes.append(LockOutcome(serial, "deleted", "", at))
+                break
+    finally:
+        await calls.aclose()
+        await store.flush()
+    return DecommissionResult(tuple(outcomes), calls.stop_reason, calls.stop_detail, calls.calls)
