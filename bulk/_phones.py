@@ -25,9 +25,12 @@ def normalize_mobile(text: str, region: str = DEFAULT_REGION) -> str:
     """Return ``text`` as an E.164 number (``+15551234567``), reading local forms in ``region``.
 
     Accepts what PACS exports hold: ``(555) 123-4567``, ``555.123.4567``, ``1-555-123-4567``,
-    ``+1 555 123 4567``, ``001 555 123 4567`` (for ``US``). A number is accepted when it has
-    a possible length for its country; whether the service takes it (``+1`` and 10 to 14
-    digits) is the service rule's job, checked afterwards with the service's message.
+    ``+1 555 123 4567`` and, dialled from the US, ``011 1 555 123 4567`` (``011`` is the
+    US international prefix; ``00`` is not, so ``001 555 123 4567`` is refused for ``US``,
+    and read as ``+1`` only in a region that dials ``00``, such as ``GB``). A number is
+    accepted when it has a possible length for its country; whether the service takes it
+    (``+1`` and 10 to 14 digits) is the service rule's job, checked afterwards with the
+    service's message.
     """
     raw = text.strip()
     if _NANP_E164.fullmatch(raw):  # already E.164 (the usual case): phonenumbers agrees

@@ -104,8 +104,9 @@ class SimulatorApp:
     def reset(self) -> None:
         """Back to a fresh start: no credentials, counters, windows, blocks or runtime faults.
 
-        Tokens already issued stay valid and the clock keeps its offset ([I]).
+        Tokens already issued stay valid ([I]); the clock goes back to real time.
         """
+        self.clock.reset()
         self.state.reset()
         self.faults.reset(self.config.faults)
         self.rate_limiter.reset()

@@ -27,7 +27,11 @@ CONTROL_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("POST", "/_sim/credentials/{credentialId}/download", "the patron downloads it"),
     ("POST", "/_sim/clock", 'advance the clock: {"advanceSeconds": N}'),
     ("GET", "/_sim/outbox", "every text message sent"),
-    ("POST", "/_sim/reset", "forget credentials, counters, windows; faults back to config"),
+    (
+        "POST",
+        "/_sim/reset",
+        "forget credentials, counters, windows; faults back to config; clock back to real time",
+    ),
     ("GET", "/_sim/faults", "the fault spec in force"),
     ("POST", "/_sim/faults", 'replace the fault spec: {"spec": "500=0.1,..."}'),
     ("POST", "/_sim/tokens/revoke", "invalidate every token issued so far"),
@@ -77,7 +81,10 @@ def add_control_routes(app: web.Application, sim: SimulatorApp) -> None:
             or seconds < 0
         ):
             return error_answer(400, ['Send {"advanceSeconds": N} with N >= 0.'])
-        sim.clock.advance(float(seconds))
+        try:
+            sim.clock.advance(float(seconds))
+        except ValueError as exc:  # beyond the bound: refused, the clock unchanged
+            return error_answer(400, [str(exc)])
         return Answer.json(
             200, {"now": sim.clock.now().isoformat(), "offsetSeconds": sim.clock.offset}
         )

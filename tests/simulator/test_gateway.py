@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -109,6 +110,20 @@ async def test_clock_endpoint_advances_time_and_refuses_going_back(api: Api) -> 
     for bad in ({"advanceSeconds": -1}, {"advanceSeconds": "1"}, {}, [1]):
         assert (await api.control("POST", "/_sim/clock", bad)).status == 400
     assert api.sim.clock.offset == 60
+
+
+async def test_the_clock_is_bounded_and_reset_puts_it_back(api: Api) -> None:
+    """3e11 s is a 400 with a reason (state still readable); ``/_sim/reset`` rewinds the clock."""
+    assert (await api.control("POST", "/_sim/clock", {"advanceSeconds": 3600})).status == 200
+    too_far = await api.control("POST", "/_sim/clock", {"advanceSeconds": 3e11})
+    assert too_far.status == 400
+    assert "century" in json.dumps(too_far.json)
+    assert api.sim.clock.offset == 3600  # unchanged by the refusal
+    state = await api.control("GET", "/_sim/state")
+    assert state.status == 200
+    assert (await api.control("POST", "/_sim/reset")).status == 204
+    assert api.sim.clock.offset == 0
+    assert (await api.control("GET", "/_sim/state")).status == 200
 
 
 async def test_engage_needs_basic_auth_of_an_active_account(api: Api) -> None:
