@@ -51,8 +51,8 @@ from ._input import (
     check_input,
     detect_format,
     input_fingerprint,
-    is_blank,
     iter_lines,
+    line_is_blank,
     row_digest,
 )
 
@@ -155,7 +155,7 @@ def _digests(
     line or the CSV header (without)."""
     header_seen = input_format != "csv"
     for number, raw in iter_lines(path):
-        if is_blank(raw.decode(encoding, "surrogateescape")):
+        if line_is_blank(raw, encoding):
             yield number, _BLANK, None
         elif not header_seen:
             header_seen = True
@@ -166,7 +166,7 @@ def _digests(
 
 def _csv_header_digest(path: Path, encoding: str) -> str | None:
     for _, raw in iter_lines(path):
-        if not is_blank(raw.decode(encoding, "surrogateescape")):
+        if not line_is_blank(raw, encoding):
             return row_digest(raw)
     return None
 

@@ -71,6 +71,7 @@ __all__ = [
     "iter_jsonl",
     "iter_lines",
     "iter_row_numbers",
+    "line_is_blank",
     "parse_jsonl_line",
     "parse_resident",
     "read_input",
@@ -244,7 +245,7 @@ def iter_row_numbers(
     CSV header): the lines the reports must account for."""
     header_seen = detect_format(path, input_format) != "csv"
     for number, raw in iter_lines(path):
-        if is_blank(raw.decode(encoding, "surrogateescape")):
+        if line_is_blank(raw, encoding):
             continue
         if not header_seen:
             header_seen = True
@@ -295,6 +296,16 @@ def _maybe_int(value: object) -> object:
         if text.isascii() and text.isdigit() and len(text) <= _MAX_INT_DIGITS:
             return int(text)
     return value
+
+
+_ASCII_SPACE: Final = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.isspace() says of ASCII
+
+
+def line_is_blank(raw: bytes, encoding: str = DEFAULT_ENCODING) -> bool:
+    """:func:`is_blank` for a line's bytes, without decoding the (usual) ASCII line."""
+    if raw.isascii():
+        return not raw.strip(_ASCII_SPACE)
+    return is_blank(raw.decode(encoding, "surrogateescape"))
 
 
 def is_blank(text: str) -> bool:

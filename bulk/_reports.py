@@ -145,10 +145,13 @@ class _Writers:
             self.discard()
             raise ReportError(self.current, exc) from None
 
-    def write(self, records: list[ResidentRecord]) -> None:
+    def write(self, records: list[ResidentRecord | int]) -> None:
         try:
             for record in records:
-                self._write(record)
+                if isinstance(record, int):  # a line a stop left unread
+                    self.rest.writerow((record, "", "pending"))
+                else:
+                    self._write(record)
         except OSError as exc:
             self.discard()
             raise ReportError(self.finals[0].parent, exc) from None
@@ -266,16 +269,16 @@ async def write_reports(
     )
     done = False
     try:
-        chunk: list[ResidentRecord] = []
+        chunk: list[ResidentRecord | int] = []
         async for record in store.iter_records():
             if rows is not None:
-                chunk.extend(_unread(await rows.upto(record.line)))
+                chunk.extend(await rows.upto(record.line))
             chunk.append(record)
             if len(chunk) >= _CHUNK:
                 await asyncio.to_thread(writers.write, chunk)
                 chunk = []
         if rows is not None:
-            chunk.extend(_unread(await rows.upto(None)))
+            chunk.extend(await rows.upto(None))
         await asyncio.to_thread(writers.write, chunk)
         await asyncio.to_thread(writers.close)
         done = True
@@ -332,7 +335,3 @@ def format_summary(summary: MigrationSummary, reports: ReportPaths) -> str:
         lines.append(f"  adaptive     {adaptive_advice(summary)}")
     lines.append(f"Reports: {reports.directory}/ (summary.json, succeeded.csv, failed.csv, ...)")
     return "\n".join(lines)
-
-
-def _unread(lines: list[int]) -> list[ResidentRecord]:
-    return [ResidentRecord(line=line, state=ResidentState.PENDING) for line in lines]
