@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from schlage_async.shared import RedisPause
+from schlage_async.shared._pause import settle, stop_watcher
 
 from ._pause import PauseGate
 
@@ -47,10 +48,7 @@ class FleetPauseGate(PauseGate):
 
     async def aclose(self) -> None:
         """Stop following the fleet, then close the gate."""
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
-        if self._announcing:
-            await asyncio.gather(*self._announcing, return_exceptions=True)
+        await stop_watcher(self._watcher)
+        self._watcher = None
+        await settle(self._announcing)
         await super().aclose()

@@ -26,9 +26,33 @@ from redis.asyncio import Redis
 from ._fallback import REDIS_DOWN
 from ._keys import DEFAULT_PREFIX, hashed
 
-__all__ = ["RedisPause"]
+__all__ = ["RedisPause", "settle", "stop_watcher"]
 
 _log = logging.getLogger("schlage_async.shared")
+
+_SHUTDOWN_WAIT: Final = 5.0
+"""How long closing waits for a watcher or an announcement; past it they are left behind
+(a pause is advisory: a stuck Redis read must never hold a finished run open)."""
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def stop_watcher(watcher: asyncio.Task[None] | None) -> None:
+    """Cancel ``watcher`` and wait for it, at most a few seconds, whatever it raises."""
+    if watcher is None or watcher.done():
+        return
+    watcher.cancel()
+    await asyncio.wait({watcher}, timeout=_SHUTDOWN_WAIT)
+
+
+async def settle(tasks: set[asyncio.Task[bool]]) -> None:
+    """Let announcements under way finish, at most a few seconds."""
+    if tasks:
+        await asyncio.wait(set(tasks), timeout=_SHUTDOWN_WAIT)
+
 
 # KEYS[1]: the pause key, KEYS[2]: the channel. ARGV[1]: the pause in ms.
 _ANNOUNCE: Final = """
@@ -147,6 +171,10 @@ class RedisPause:
                     if message is not None and message.get("type") == "message":
                         on_pause(int(message["data"]) / 1000.0)
             except REDIS_DOWN as exc:
+                if _cancelling():
+                    # A cancel that met redis-py's own read timeout can surface as a
+                    # TimeoutError: the watcher is being stopped, not losing Redis.
+                    raise asyncio.CancelledError from exc
                 _log.warning("pause: lost Redis (%s); reconnecting", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -156,10 +184,6 @@ class RedisPause:
 
     async def aclose(self) -> None:
         """Stop following the fleet's pauses and let announcements under way finish."""
-        watcher, self._watcher = self._watcher, None
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *REDIS_DOWN):
-                await watcher
-        if self._announcing:
-            await asyncio.gather(*self._announcing, return_exceptions=True)
+        await stop_watcher(self._watcher)
+        self._watcher = None
+        await settle(self._announcing)

@@ -247,3 +247,31 @@ async def test_a_plain_client_paces_and_pauses_through_redis(
         await clients[1].list_credentials()  # waits the pause out, then goes through
     for pause in pauses:
         await pause.aclose()
+
+
+async def test_closing_a_pause_never_waits_on_a_watcher_that_outlives_its_cancel(
+    redis: Redis, key_prefix: str
+) -> None:
+    """A watcher that survives its cancel (a cancel turned TimeoutError) never holds close."""
+    from bulk._fleet_pause import FleetPauseGate
+    from schlage_async.shared import _pause
+
+    released = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not released.is_set():
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                continue  # what the old watcher did when a cancel surfaced as a timeout
+
+    gate = FleetPauseGate(RedisPause(redis, scope="close-test", prefix=key_prefix))
+    gate._watcher = asyncio.get_running_loop().create_task(stubborn())
+    await asyncio.sleep(0)
+    saved = _pause._SHUTDOWN_WAIT
+    _pause._SHUTDOWN_WAIT = 0.2  # type: ignore[misc]  # shortened for the test
+    try:
+        await asyncio.wait_for(gate.aclose(), timeout=30)
+    finally:
+        _pause._SHUTDOWN_WAIT = saved  # type: ignore[misc]
+        released.set()
