@@ -34,8 +34,9 @@ Exactly-once, whatever the crash point:
 * a resident whose record shows a create may have left (``create_attempts > 0``, no
   credential id) is looked up with ``get_credential_by_user`` before any new create:
   found with its mobile number means created (adopted), not found means create;
-* a 409 on the user id is reconciled the same way; a 409 on the mobile number (another
-  user holds it) is a permanent failure, never retried;
+* any 409 on a create, whatever its words, is reconciled the same way first; only when
+  the lookup finds no credential of ours is a 409 on the mobile number (another user
+  holds it) a permanent failure, never retried;
 * an unknown outcome (no answer to a create), a 5xx or an unreadable answer is never
   replayed blindly: the retry starts with the lookup;
 * saving no-tour payloads replaces per device, so it is simply done again.
@@ -52,6 +53,7 @@ import structlog
 
 from schlage_async import (
     APIError,
+    ConflictError,
     InvalidResponseError,
     MobileNumberConflictError,
     NotFoundError,
@@ -321,24 +323,29 @@ class ResidentMachine:
             # Refused (429, block, access) or never sent: nothing was created.
             await self.store.write(record)
             raise
-        except UserIdConflictError:
-            found = await self.reconcile(resident, intent)
-            if found.credential_id is None and found.state is not ResidentState.FAILED:
-                raise Transient(
-                    intent, "409 on the user id, but the lookup found no credential"
-                ) from None
-            return found
-        except MobileNumberConflictError as exc:
-            # Whether a service checks the user id or the number first is not documented:
-            # after a lost answer, our own credential could be the one holding the
-            # number. Look the user up before calling the number someone else's.
+        except ConflictError as exc:
+            # Any 409 on a create, whatever its words (the outcome table's RECONCILE in
+            # schlage_async._outcomes): after a lost answer our own credential may be the
+            # one in the way, and whether the service checks the user id or the number
+            # first is not documented. Look the user up before calling it someone else's.
             found = await self.reconcile(resident, intent)
             if found.credential_id is not None or found.state is ResidentState.FAILED:
                 return found
+            if isinstance(exc, UserIdConflictError):
+                raise Transient(
+                    intent, "409 on the user id, but the lookup found no credential"
+                ) from None
+            if isinstance(exc, MobileNumberConflictError):
+                return self.fail(
+                    intent,
+                    f"mobile number {mask_mobile(resident.mobile_number)} already belongs to "
+                    f"another user's credential (409: {exc.message})",
+                )
             return self.fail(
                 intent,
-                f"mobile number {mask_mobile(resident.mobile_number)} already belongs to "
-                f"another user's credential (409: {exc.message})",
+                f"create refused with 409 ({exc.message or 'no message'}) and the user has "
+                f"no credential to adopt: mobile number {mask_mobile(resident.mobile_number)} "
+                "is most likely another user's",
             )
         except (ServerError, TransportError, InvalidResponseError) as exc:
             # It may exist: the next try looks the user up first (create_attempts > 0).

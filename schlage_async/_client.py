@@ -41,6 +41,7 @@ from ._transport import NO_AUTH
 from ._validation import (
     ATTRIBUTE_KEYS,
     Problem,
+    as_uint,
     check_create_credential,
     check_list_query,
     check_login,
@@ -95,6 +96,12 @@ def _notes(problems: list[Problem], mobile_number: str, facility_code: object) -
     ):
         notes.append("(the service takes +1 numbers only: the US and Canada)")
     return notes
+
+
+def _number(value: object) -> object:
+    """A digit string as its int (the service reads both; we send numbers), else as given."""
+    number = as_uint(value) if isinstance(value, str) else None
+    return number if number is not None else value
 
 
 def _date_text(value: dt.date | str | None) -> str | None:
@@ -290,10 +297,11 @@ class SchlageClient(BaseClient):
             "mobileNumber": mobile_number,
             "cardFormat": card_format,
         }
+        # Numbers go out as JSON numbers, even when handed over as digit strings.
         if facility_code is not None:
-            body["facilityCode"] = facility_code
+            body["facilityCode"] = _number(facility_code)
         if issue_code is not None:
-            body["issueCode"] = issue_code
+            body["issueCode"] = _number(issue_code)
         attrs = _attributes_body(attributes)
         if attrs is not None:
             body["attributes"] = attrs
@@ -488,7 +496,9 @@ class SchlageClient(BaseClient):
                     retry=retry,
                 )
             except NotFoundError as exc:
-                if exc.code is ErrorCode.PAGE_NOT_FOUND:  # past the last page (or none)
+                # Past the last page: the guide's words, or any 404 after the first page
+                # (the status decides; the live service may word it otherwise).
+                if exc.code is ErrorCode.PAGE_NOT_FOUND or number > 1:
                     return
                 raise
             for credential in page.credentials:

@@ -13,7 +13,8 @@ from typing import NoReturn, Self
 import aiohttp
 
 from ._config import build_timeout, check_base_url
-from ._errors import ClientClosedError, classify_error
+from ._errors import ClientClosedError
+from ._outcomes import classify_error
 from ._pacing import RequestLimiter, RequestPause
 from ._redact import Secret
 from ._retry import RetryPolicy

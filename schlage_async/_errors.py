@@ -27,9 +27,9 @@ translated where they arise and never escape. ::
         │   ├── RoleForbiddenError .... manager or operator (the "(203)" message)
         │   └── NotOnboardedError ..... the integration is not complete
         ├── NotFoundError ............. 404 (and the resend table's 400 "not found")
-        │   ├── CredentialNotFoundError
-        │   └── UserNotFoundError
-        ├── ConflictError ............. 409; ``field`` is "user_id" or "mobile_number"
+        │   ├── CredentialNotFoundError 404 on a by-credential operation
+        │   └── UserNotFoundError ..... 404 on a by-user operation (get, resend, delete)
+        ├── ConflictError ............. 409, any words; ``field`` when the words say which
         │   ├── UserIdConflictError
         │   └── MobileNumberConflictError
         ├── GoneError ................. 410: already deleted
@@ -40,18 +40,18 @@ translated where they arise and never escape. ::
             └── ServiceUnavailableError 502, 503, 504
 
 Every :class:`APIError` carries the operation, the status, the service's messages, the
-guide's :class:`ErrorCode` for the row when one matches, and the request id. No
+guide's :class:`ErrorCode` for the row when one matches, and the request id. Which class
+an error answer gets is decided by its status and operation (the table in
+``_outcomes.py``, beside the route table); the words only pick a subclass. No
 exception's text ever holds the password, the token or the subscription key.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from functools import cache
 
 from ._routes import Operation
-from ._seed_errors import SEED_ERROR_ROWS, ErrorCode
+from ._seed_errors import ErrorCode
 
 __all__ = [
     "APIError",
@@ -90,7 +90,6 @@ __all__ = [
     "UserNotFoundError",
     "ValidationError",
     "WrongCredentialsError",
-    "classify_error",
 ]
 
 
@@ -286,7 +285,11 @@ class UserNotFoundError(NotFoundError):
 
 
 class ConflictError(APIError):
-    """409: one credential per user id and per mobile number; ``field`` says which."""
+    """409: one credential per user id and per mobile number; ``field`` says which.
+
+    A bare ``ConflictError`` (``field`` None) is a 409 whose words name neither rule: the
+    user may already hold a credential, so look the user up before giving up.
+    """
 
     field: str | None = None
 
@@ -350,106 +353,3 @@ class ServerError(APIError):
 
 class ServiceUnavailableError(ServerError):
     """502, 503 or 504: the service or its gateway is unavailable for now."""
-
-
-_BY_CODE: dict[ErrorCode, type[APIError]] = {
-    ErrorCode.TOKEN_MALFORMED: InvalidTokenError,
-    ErrorCode.TOKEN_INVALID: InvalidTokenError,
-    ErrorCode.SUBSCRIPTION_KEY_INVALID: SubscriptionKeyError,
-    ErrorCode.ROLE_FORBIDDEN: RoleForbiddenError,
-    ErrorCode.NOT_ONBOARDED: NotOnboardedError,
-    ErrorCode.WRONG_CREDENTIALS: WrongCredentialsError,
-    ErrorCode.ACCOUNT_NOT_FOUND: AccountNotFoundError,
-    ErrorCode.ACCOUNT_INACTIVE: AccountInactiveError,
-    ErrorCode.ACCOUNT_NOT_VERIFIED: AccountNotVerifiedError,
-    ErrorCode.RESTRICTED_FORMAT_FORBIDDEN: RestrictedFormatError,
-    ErrorCode.CREDENTIAL_NOT_OWNED: CredentialNotOwnedError,
-    ErrorCode.CREDENTIAL_DOWNLOADED: CredentialDownloadedError,
-    ErrorCode.CREDENTIAL_NOT_FOUND: CredentialNotFoundError,
-    ErrorCode.USER_NOT_FOUND: UserNotFoundError,
-    ErrorCode.USER_ID_CONFLICT: UserIdConflictError,
-    ErrorCode.MOBILE_NUMBER_CONFLICT: MobileNumberConflictError,
-    ErrorCode.CARD_NUMBERS_EXHAUSTED: CardNumbersExhaustedError,
-    ErrorCode.ACCOUNT_BLOCKED: AccountBlockedError,
-    ErrorCode.SERVICE_UNAVAILABLE: ServiceUnavailableError,
-}
-
-_BY_STATUS: dict[int, type[APIError]] = {
-    400: ValidationError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    409: ConflictError,
-    410: GoneError,
-    417: CardNumbersExhaustedError,
-    429: RateLimitedError,
-    502: ServiceUnavailableError,
-    503: ServiceUnavailableError,
-    504: ServiceUnavailableError,
-}
-
-
-@cache
-def _patterns(operation: Operation, status: int) -> tuple[tuple[re.Pattern[str], ErrorCode], ...]:
-    """The operation's rows for ``status`` as regexes (placeholders match anything)."""
-    out: list[tuple[re.Pattern[str], ErrorCode]] = []
-    for row in SEED_ERROR_ROWS:
-        if row.operation is not operation or row.status != status:
-            continue
-        literal = row.message.replace("{{}}", "{}")
-        parts = re.split(r"\{[a-z_]+\}", literal)
-        body = r".+?".join(re.escape(p) for p in parts)
-        # Tables differ in trailing periods; a message matches with or without one.
-        body = body.removesuffix(re.escape("."))
-        out.append((re.compile("^" + body + r"\.?$", re.IGNORECASE), row.code))
-    return tuple(out)
-
-
-def match_code(operation: Operation, status: int, message: str) -> ErrorCode | None:
-    """Return the guide's code for a message the service sent, if a row matches."""
-    text = message.strip()
-    for pattern, code in _patterns(operation, status):
-        if pattern.match(text):
-            return code
-    return None
-
-
-def classify_error(
-    operation: Operation,
-    status: int,
-    messages: Sequence[str],
-    *,
-    request_id: str | None = None,
-    retry_after: float | None = None,
-    sent: bool = True,
-    code: ErrorCode | None = None,
-) -> APIError:
-    """Build the most specific :class:`APIError` for an error answer.
-
-    The message picks the guide's row (and so the class); the status decides when no row
-    matches. A login refused with 403/404 is a :class:`LoginError`, never retried.
-    """
-    if code is None:
-        for message in messages:
-            code = match_code(operation, status, message)
-            if code is not None:
-                break
-    cls: type[APIError] | None = _BY_CODE.get(code) if code is not None else None
-    if cls is None:
-        if operation is Operation.LOGIN and status in (403, 404):
-            cls = LoginError
-        elif status >= 500:
-            cls = _BY_STATUS.get(status, ServerError)
-        else:
-            cls = _BY_STATUS.get(status, APIError)
-    if issubclass(cls, RateLimitedError):
-        return cls(
-            operation,
-            status,
-            messages,
-            code=code,
-            request_id=request_id,
-            sent=sent,
-            retry_after=retry_after,
-        )
-    return cls(operation, status, messages, code=code, request_id=request_id, sent=sent)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from types import MappingProxyType
 from typing import Final
 from urllib.parse import quote
@@ -67,9 +67,10 @@ class Route:
     surface: Surface
     method: str
     path: str
-    success: int  # the status the contract gives for success
-    inferred: bool  # True where no public source names the path or status ([I])
-    idempotent: bool  # safe to replay after an unknown outcome
+    _: KW_ONLY
+    success: int = 200  # the status the contract gives for success
+    inferred: bool = False  # True where no public source names the path or status ([I])
+    idempotent: bool = False  # safe to replay after an unknown outcome
 
     def format(self, **params: str) -> str:
         """Return the path with every placeholder percent-encoded (``/`` included)."""
@@ -100,77 +101,89 @@ _BASIC = "/credentials/mobile/basic"
 
 _ALL: tuple[Route, ...] = (
     # Surface A. [V] = confirmed by the public QA suite, [I] = inferred here.
-    Route(Operation.LOGIN, _A, "POST", "/authentication/token", 200, False, False),  # [V]
-    Route(Operation.CREATE_CREDENTIAL, _A, "POST", _BASIC, 201, False, False),  # [V]
+    Route(Operation.LOGIN, _A, "POST", "/authentication/token", success=200),  # [V]
+    Route(Operation.CREATE_CREDENTIAL, _A, "POST", _BASIC, success=201),  # [V]
+    # [V]; not replayed: a replay sends the resident a second SMS.
     Route(
-        Operation.RESEND_INVITE,
-        _A,
-        "POST",
-        _BASIC + "/users/{userId}/resendinvite",
-        204,
-        False,
-        False,
-    ),  # [V]; not replayed: a replay sends the resident a second SMS
+        Operation.RESEND_INVITE, _A, "POST", _BASIC + "/users/{userId}/resendinvite", success=204
+    ),
+    # [I] path and status; idempotent per the developer pages (a save replaces per device).
     Route(
         Operation.SAVE_NO_TOUR_PAYLOADS,
         _A,
         "POST",
         _BASIC + "/{credentialId}/notourpayloads",
-        200,
-        True,
-        True,
-    ),  # [I] path and status; idempotent per the developer pages (a save replaces per device)
-    Route(Operation.GET_CREDENTIAL, _A, "GET", _BASIC + "/{credentialId}", 200, False, True),  # [V]
+        success=200,
+        inferred=True,
+        idempotent=True,
+    ),
+    Route(Operation.GET_CREDENTIAL, _A, "GET", _BASIC + "/{credentialId}", idempotent=True),  # [V]
     Route(
-        Operation.GET_CREDENTIAL_BY_USER, _A, "GET", _BASIC + "/users/{userId}", 200, False, True
+        Operation.GET_CREDENTIAL_BY_USER, _A, "GET", _BASIC + "/users/{userId}", idempotent=True
     ),  # [V]
-    Route(Operation.LIST_CREDENTIALS, _A, "GET", _BASIC, 200, True, True),  # [I] query names
+    # [I] query names.
+    Route(Operation.LIST_CREDENTIALS, _A, "GET", _BASIC, inferred=True, idempotent=True),
     Route(
         Operation.DELETE_NO_TOUR_PAYLOADS,
         _A,
         "DELETE",
         _BASIC + "/{credentialId}/notourpayloads",
-        204,
-        True,
-        True,
-    ),  # [I]
+        success=204,
+        inferred=True,
+        idempotent=True,
+    ),
     Route(
         Operation.DELETE_NO_TOUR_PAYLOADS_BY_DEVICE,
         _A,
         "DELETE",
         _BASIC + "/notourpayloads/devices/{serialNumber}",
-        204,
-        True,
-        True,
-    ),  # [I]
+        success=204,
+        inferred=True,
+        idempotent=True,
+    ),
     Route(
-        Operation.DELETE_CREDENTIAL, _A, "DELETE", _BASIC + "/{credentialId}", 204, True, True
-    ),  # [I]
+        Operation.DELETE_CREDENTIAL,
+        _A,
+        "DELETE",
+        _BASIC + "/{credentialId}",
+        success=204,
+        inferred=True,
+        idempotent=True,
+    ),
     Route(
         Operation.DELETE_CREDENTIAL_BY_USER,
         _A,
         "DELETE",
         _BASIC + "/users/{userId}",
-        204,
-        True,
-        True,
-    ),  # [I]
+        success=204,
+        inferred=True,
+        idempotent=True,
+    ),
     # Surface B: the OpenAPI document's own paths (its authors say they are inferred).
-    Route(Operation.ENGAGE_LIST_CREDENTIALS, _B, "GET", "/credentials", 200, True, True),
-    Route(Operation.ENGAGE_UPLOAD_CREDENTIAL, _B, "POST", "/credentials", 201, True, False),
     Route(
-        Operation.ENGAGE_GET_CREDENTIAL, _B, "GET", "/credentials/{credentialId}", 200, True, True
+        Operation.ENGAGE_LIST_CREDENTIALS, _B, "GET", "/credentials", inferred=True, idempotent=True
+    ),
+    Route(
+        Operation.ENGAGE_UPLOAD_CREDENTIAL, _B, "POST", "/credentials", success=201, inferred=True
+    ),
+    Route(
+        Operation.ENGAGE_GET_CREDENTIAL,
+        _B,
+        "GET",
+        "/credentials/{credentialId}",
+        inferred=True,
+        idempotent=True,
     ),
     Route(
         Operation.ENGAGE_DELETE_CREDENTIAL,
         _B,
         "DELETE",
         "/credentials/{credentialId}",
-        204,
-        True,
-        True,
+        success=204,
+        inferred=True,
+        idempotent=True,
     ),
-    Route(Operation.ENGAGE_LIST_DEVICES, _B, "GET", "/devices", 200, True, True),
+    Route(Operation.ENGAGE_LIST_DEVICES, _B, "GET", "/devices", inferred=True, idempotent=True),
 )
 
 ROUTES: Mapping[Operation, Route] = MappingProxyType(

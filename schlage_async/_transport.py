@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from random import Random
-from typing import Any, Final, Literal, Protocol, TypeVar, cast, overload
+from typing import Final, Literal, Protocol, TypeVar, overload
 
 import aiohttp
 import msgspec
@@ -36,10 +36,10 @@ from ._errors import (
     SchlageError,
     SubscriptionKeyError,
     TransportError,
-    classify_error,
 )
 from ._logging import EventLogger
-from ._models import ErrorBody
+from ._models import decode_answer, error_messages
+from ._outcomes import classify_error
 from ._pacing import RequestLimiter, RequestPause
 from ._redact import Secret, mask_mobile, mask_mobiles_in, scrub
 from ._retry import RetryPolicy, parse_retry_after
@@ -219,17 +219,6 @@ def translate_exception(
             ConnectionFailedError, "connection lost", "connection lost after sending", "lost", True
         )
     return sent(ConnectionFailedError, "request failed", "request failed", "fatal", False)
-
-
-_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
-_ERROR_DECODER: Final = msgspec.json.Decoder(ErrorBody)
-
-
-def _decoder(kind: type[_T]) -> msgspec.json.Decoder[_T]:
-    decoder = _DECODERS.get(kind)
-    if decoder is None:
-        decoder = _DECODERS[kind] = msgspec.json.Decoder(kind)
-    return cast("msgspec.json.Decoder[_T]", decoder)
 
 
 def _request_id(headers: Mapping[str, str]) -> str | None:
@@ -564,14 +553,19 @@ class Transport:
         if retry_after is None and isinstance(error, RateLimitedError):
             retry_after = error.retry_after  # read from the gateway's message
 
-        if status == 401 and auth.refreshable and not isinstance(error, SubscriptionKeyError):
-            if not attempt.renewed:  # renew once; a second 401 is final
+        # A 401, or a 400 whose words name the token: the guide answers an expired token
+        # 401 but lists "invalid, expired or incorrect" tokens under 400 too, so both are
+        # renewed once ([I], the reading that loses nothing). A second refusal is final.
+        token_refused = status == 401 or (status == 400 and isinstance(error, InvalidTokenError))
+        if token_refused and auth.refreshable and not isinstance(error, SubscriptionKeyError):
+            if not attempt.renewed:
                 attempt.renewed = True
                 self._log(attempt, answer, started, "refresh", error=error)
                 return _RENEW
             if not isinstance(error, InvalidTokenError):
-                messages = error.messages if isinstance(error, APIError) else ()
-                error = InvalidTokenError(operation, 401, messages, request_id=answer.request_id)
+                error = InvalidTokenError(
+                    operation, status, error.messages, request_id=answer.request_id
+                )
             self._log(attempt, answer, started, "error", error=error)
             raise error
 
@@ -616,25 +610,29 @@ class Transport:
     ) -> _T | None:
         reason: str
         if expect is None:
-            # No answer model (a save, a resend, a delete): nothing, or any JSON, is the
-            # service's; an HTML page or a cut-short body on a 2xx is a gateway's, and
-            # the operation cannot be taken as done.
-            if not answer.body.strip():
-                return None
-            try:
-                msgspec.json.decode(answer.body)
-            except msgspec.DecodeError:
-                reason = "a body that is not JSON (or is cut short)"
-            else:
-                return None
-        elif not answer.body.strip():
+            # No answer model (a save, a resend, a delete): the status says it was done,
+            # and nothing in the body is read, so any body is accepted (see _models).
+            if answer.body.strip():
+                try:
+                    msgspec.json.decode(answer.body)
+                except (msgspec.DecodeError, RecursionError):
+                    _log.emit(
+                        logging.DEBUG,
+                        "schlage.answer_not_json",
+                        operation=str(route.operation),
+                        status=answer.status,
+                        content_type=answer.content_type,
+                        request_id=answer.request_id,
+                    )
+            return None
+        if not answer.body.strip():
             reason = "an empty body"
         else:
             try:
-                return _decoder(expect).decode(answer.body)
+                return decode_answer(expect, answer.body)
             except msgspec.ValidationError as exc:
                 reason = f"JSON of the wrong shape ({exc})"
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 reason = "a body that is not JSON (or is cut short)"
         # A successful login's answer is the token, whatever its shape: never quote it.
         login = route.operation is Operation.LOGIN
@@ -652,27 +650,13 @@ class Transport:
 
     def _error(
         self, operation: Operation, answer: Answer, retry_after: float | None, auth: Authorizer
-    ) -> SchlageError:
-        """Return the error an error answer stands for (InvalidResponseError if unreadable)."""
-        try:
-            body = _ERROR_DECODER.decode(answer.body)
-        except msgspec.DecodeError:
-            kind = "an empty body" if not answer.body.strip() else "a body that is not JSON"
-            return InvalidResponseError(
-                operation,
-                answer.status,
-                f"{kind} instead of the service's error object",
-                excerpt=self._excerpt(answer.body, auth),
-                content_type=answer.content_type,
-                request_id=answer.request_id,
-            )
-        if body.messages:
-            messages = body.messages
-        elif body.message:
-            messages = (body.message,)
-        else:
-            messages = ()
-        messages = tuple(self._scrub(m, auth) for m in messages)
+    ) -> APIError:
+        """Return the error an error answer stands for: its status's class, whatever the body.
+
+        The body's readable text (any form, see ``error_messages``) becomes the messages,
+        redacted; words only refine the class (``_outcomes``).
+        """
+        messages = tuple(self._scrub(m, auth) for m in error_messages(answer.body))
         if retry_after is None and answer.status == 429:
             # The gateway's text says "Try again in N seconds" even without the header.
             for message in messages:

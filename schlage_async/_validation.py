@@ -26,6 +26,7 @@ __all__ = [
     "ZERO_UUID",
     "Problem",
     "RestrictedFormat",
+    "as_uint",
     "check_create_credential",
     "check_list_query",
     "check_login",
@@ -79,12 +80,33 @@ def _lower_keys(body: Mapping[str, object]) -> dict[str, object]:
     return out
 
 
-def _is_uint(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_TOO_BIG: Final = 1 << 64  # what a digit string too long for any range reads as
+
+
+def as_uint(value: object) -> int | None:
+    """Return ``value`` as a whole number >= 0, or None when it is not one.
+
+    A JSON number or a string of digits: the live service reads ``"facilityCode": "0"``
+    as 0 ([V], ASP.NET's number handling), so the simulator does too. Our client still
+    sends numbers (it converts such strings before sending).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return int(value) if len(value) <= 20 else _TOO_BIG
+    return None
 
 
 def is_uuid(value: object) -> bool:
-    """Return whether ``value`` is a GUID in its canonical 8-4-4-4-12 form."""
+    """Return whether ``value`` is a GUID in its canonical 8-4-4-4-12 form.
+
+    Any version: the guide says UUIDv4, but refusing another version the service would
+    accept loses a resident, while sending it costs at most one 400 ([I], the reading
+    that loses nothing).
+    """
     return isinstance(value, str) and _UUID.match(value) is not None
 
 
@@ -150,37 +172,39 @@ def _check_codes(
 ) -> list[Problem]:
     problems: list[Problem] = []
     facility = fields.get("facilitycode")
+    facility_code = as_uint(facility)
     bounds = FACILITY_CODE_RANGES[card_format]
     if bounds is None:  # 37H: facility codes do not apply; only a wrong type is refused
-        if facility is not None and not _is_uint(facility):
+        if facility is not None and facility_code is None:
             problems.append(_problem(op, ErrorCode.FACILITY_CODE_NOT_UINT))
-    elif not _is_uint(facility):
+    elif facility_code is None:
         problems.append(_problem(op, ErrorCode.FACILITY_CODE_NOT_UINT))
-    elif not bounds[0] <= facility <= bounds[1]:  # type: ignore[operator]  # _is_uint checked int
+    elif not bounds[0] <= facility_code <= bounds[1]:
         problems.append(
             _problem(op, ErrorCode.FACILITY_CODE_RANGE, minimum=bounds[0], maximum=bounds[1])
         )
     elif (
         card_format == RESTRICTED_CARD_FORMAT
         and restricted is not None
-        and facility != restricted.facility_code
+        and facility_code != restricted.facility_code
     ):
         problems.append(_problem(op, ErrorCode.FACILITY_CODE_NOT_MAPPED))
 
     issue = fields.get("issuecode")
+    issue_code = as_uint(issue)
     if card_format == RESTRICTED_CARD_FORMAT:
         if issue is None:
             problems.append(_problem(op, ErrorCode.ISSUE_CODE_RANGE))
-        elif not _is_uint(issue):
+        elif issue_code is None:
             problems.append(_problem(op, ErrorCode.ISSUE_CODE_NOT_UINT))
-        elif not _ISSUE_CODE_RANGE[0] <= issue <= _ISSUE_CODE_RANGE[1]:  # type: ignore[operator]  # _is_uint checked int
+        elif not _ISSUE_CODE_RANGE[0] <= issue_code <= _ISSUE_CODE_RANGE[1]:
             problems.append(_problem(op, ErrorCode.ISSUE_CODE_RANGE))
-        elif restricted is not None and issue != restricted.issue_code:
+        elif restricted is not None and issue_code != restricted.issue_code:
             problems.append(_problem(op, ErrorCode.RESTRICTED_FORMAT_FORBIDDEN))
     elif issue is not None:  # open formats: absent means 0 ([I])
-        if not _is_uint(issue):
+        if issue_code is None:
             problems.append(_problem(op, ErrorCode.ISSUE_CODE_NOT_UINT))
-        elif issue != 0:
+        elif issue_code != 0:
             problems.append(
                 _problem(op, ErrorCode.ISSUE_CODE_INVALID_FOR_FORMAT, card_format=card_format)
             )

@@ -106,6 +106,21 @@ def _parser() -> _Parser:
         default=DEFAULT_PAGE_SIZE_MAX,
         help=f"largest page size of Get All Credentials ({DEFAULT_PAGE_SIZE_MAX})",
     )
+    parser.add_argument(
+        "--wording",
+        choices=("live", "guide"),
+        default="live",
+        help="error messages as the live service words them (default) or as the guide does",
+    )
+    parser.add_argument(
+        "--vary",
+        metavar="SEED",
+        type=int,
+        default=None,
+        help="variance mode: every answer picks, seeded, among the forms the guide leaves "
+        "open (wording, error body shape, 400/401 for an expired token, extra fields, "
+        "attribute key case, numbers as strings)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request (slower)")
     return parser
 
@@ -135,6 +150,8 @@ def _config(parser: _Parser, args: argparse.Namespace) -> SimulatorConfig:
         max_card_numbers={**DEFAULT_MAX_CARD_NUMBERS, **maxima},
         page_size_max=args.page_size_max,
         access_log=args.access_log,
+        wording=args.wording,
+        vary=args.vary,
     )
 
 

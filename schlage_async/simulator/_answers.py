@@ -8,7 +8,7 @@ from typing import Final
 import msgspec
 
 from .._routes import Operation
-from .._seed_errors import ErrorCode, lookup, message_for
+from .._seed_errors import ErrorCode, Wording, lookup, message_for, worded_message
 from .._validation import Problem
 
 __all__ = [
@@ -78,12 +78,16 @@ class Refusal(Exception):
         *,
         code: ErrorCode | None = None,
         headers: dict[str, str] | None = None,
+        operation: Operation | None = None,
+        fields: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(status, code)
         self.status = status
         self.messages = list(messages)
         self.code = code
         self.headers = headers
+        self.operation = operation  # set for a single row, so it can be worded either way
+        self.fields = dict(fields or {})  # the row's placeholders
 
     @classmethod
     def row(
@@ -92,11 +96,27 @@ class Refusal(Exception):
         code: ErrorCode,
         *,
         headers: dict[str, str] | None = None,
+        status: int | None = None,
         **fields: object,
     ) -> Refusal:
-        """Refuse with the status and message of ``code``'s row in ``operation``'s table."""
-        status = lookup(operation, code).status
-        return cls(status, [message_for(operation, code, **fields)], code=code, headers=headers)
+        """Refuse with the status and message of ``code``'s row in ``operation``'s table.
+
+        ``status`` overrides the row's (an expired token answered 400 in variance mode).
+        """
+        return cls(
+            status if status is not None else lookup(operation, code).status,
+            [message_for(operation, code, **fields)],
+            code=code,
+            headers=headers,
+            operation=operation,
+            fields=fields,
+        )
+
+    def worded(self, wording: Wording) -> list[str]:
+        """The messages in ``wording`` (the live service's words where they differ)."""
+        if self.operation is None or self.code is None:
+            return self.messages
+        return [worded_message(wording, self.operation, self.code, **self.fields)]
 
     @classmethod
     def of(cls, operation: Operation, problems: Sequence[Problem]) -> Refusal:

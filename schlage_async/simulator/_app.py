@@ -45,6 +45,7 @@ from ._faults import PRE_PROCESSING, FaultInjector, FaultKind, FaultSpec
 from ._gateway import CredentialRateLimiter, LoginLimiter
 from ._jwt import TokenMalformed, TokenRejected, TokenSigner
 from ._state import SimulatorState
+from ._variance import Variance
 
 __all__ = ["API_PREFIX", "ENGAGE_PREFIX", "SUBSCRIPTION_KEY_HEADER", "Caller", "SimulatorApp"]
 
@@ -98,6 +99,7 @@ class SimulatorApp:
         self.signer = TokenSigner()
         self.rate_limiter = CredentialRateLimiter(config.rate_limit, self.clock, burst=config.burst)
         self.login_limiter = LoginLimiter(self.clock)
+        self.variance = Variance(wording=config.wording, seed=config.vary)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -200,9 +202,11 @@ class SimulatorApp:
                             assert handler is not None
                             answer = await handler(request, self._authorize(request, op))
                     except Refusal as refusal:
-                        answer = refusal.answer()
+                        answer = self.variance.refusal(refusal)
                     except web.HTTPException as exc:  # e.g. 413 from request.read()
                         answer = error_answer(exc.status, [exc.reason])
+                    else:
+                        answer = self.variance.success(answer)
             if login and (answer.headers is None or _RATE_REMAINING not in answer.headers):
                 username = await self._login_username(request)
                 answer.headers = answer.headers or {}
@@ -233,16 +237,16 @@ class SimulatorApp:
         if fault is FaultKind.BAD_GATEWAY:
             return Answer(502, _BAD_GATEWAY_PAGE, content_type=HTML)
         if fault is FaultKind.UNAVAILABLE:
-            return Refusal.row(op, _C.SERVICE_UNAVAILABLE).answer()
+            return self.variance.refusal(Refusal.row(op, _C.SERVICE_UNAVAILABLE))
         if fault is FaultKind.STORM:
-            return Refusal.row(
-                op, _C.RATE_LIMITED, seconds=1, headers={"Retry-After": "1"}
-            ).answer()
+            return self.variance.refusal(
+                Refusal.row(op, _C.RATE_LIMITED, seconds=1, headers={"Retry-After": "1"})
+            )
         if fault is FaultKind.BLOCK:
             seconds = self.faults.block_retry_after()
-            return Refusal.row(
-                op, _C.ACCOUNT_BLOCKED, headers={"Retry-After": str(seconds)}
-            ).answer()
+            return self.variance.refusal(
+                Refusal.row(op, _C.ACCOUNT_BLOCKED, headers={"Retry-After": str(seconds)})
+            )
         # 500: "500" prefers the generic message, "fail" the operation's own failure.
         order = (
             (_C.SERVER_ERROR, _C.OPERATION_FAILED)
@@ -254,7 +258,7 @@ class SimulatorApp:
                 lookup(op, code)
             except KeyError:
                 continue
-            return Refusal.row(op, code).answer()
+            return self.variance.refusal(Refusal.row(op, code))
         raise AssertionError(f"{op} has no 500 row")  # every table has one
 
     def _authorize(self, request: web.Request, op: Operation) -> Caller:
@@ -267,7 +271,9 @@ class SimulatorApp:
         except TokenMalformed:
             raise Refusal.row(op, _C.TOKEN_MALFORMED) from None
         except TokenRejected:
-            raise Refusal.row(op, _C.TOKEN_INVALID) from None
+            # Expired or revoked: 401 by the guide; 400 too in variance mode.
+            status = self.variance.expired_token_status()
+            raise Refusal.row(op, _C.TOKEN_INVALID, status=status) from None
         account = self.accounts.account(claims.sub)
         if account is None or account.status is not AccountStatus.ACTIVE:
             raise Refusal.row(op, _C.TOKEN_INVALID)

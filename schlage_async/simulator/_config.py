@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Final
 
 from .._models import CARD_FORMATS
+from .._seed_errors import Wording
 from ._accounts import DEFAULT_ACCOUNTS, Accounts
 from ._faults import FaultSpec
 
@@ -51,8 +52,12 @@ class SimulatorConfig:
     max_card_numbers: Mapping[str, int] = field(default_factory=lambda: DEFAULT_MAX_CARD_NUMBERS)
     page_size_max: int = DEFAULT_PAGE_SIZE_MAX
     access_log: bool = False  # aiohttp's access log (off: it costs per request)
+    wording: Wording = "live"  # error messages as the live service words them, or the guide
+    vary: int | None = None  # seed of the variance mode (None: one fixed reading)
 
     def __post_init__(self) -> None:
+        if self.wording not in ("guide", "live"):
+            raise ValueError(f"wording must be 'guide' or 'live', not {self.wording!r}")
         if self.rate_limit < 0:
             raise ValueError("rate_limit must be >= 0")
         if self.burst is not None and not self.burst >= 1:

@@ -26,6 +26,7 @@ from .._routes import Operation
 from .._seed_errors import ErrorCode
 from .._validation import (
     ATTRIBUTE_KEYS,
+    as_uint,
     check_create_credential,
     check_save_no_tour_payloads,
 )
@@ -278,10 +279,9 @@ class SimulatorState:
             raise Refusal.row(op, _C.USER_ID_CONFLICT)
         if (iid, mobile) in self._active_by_mobile:
             raise Refusal.row(op, _C.MOBILE_NUMBER_CONFLICT)
-        facility = fields.get("facilitycode")
-        facility_code = facility if isinstance(facility, int) else None
-        issue = fields.get("issuecode")
-        issue_code = issue if isinstance(issue, int) else 0
+        # Numbers may arrive as numeric strings ([V]); validation accepted them.
+        facility_code = as_uint(fields.get("facilitycode"))
+        issue_code = as_uint(fields.get("issuecode")) or 0
         # [I] 48X numbers count per integration; open formats share one range per
         # (format, facility code) across integrations, as the guide's "no uniqueness" says.
         key = (iid if card_format == RESTRICTED_CARD_FORMAT else "", card_format, facility_code)

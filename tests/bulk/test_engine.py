@@ -27,6 +27,7 @@ from bulk import (
 from bulk._cli_exits import exit_code_for
 from schlage_async import (
     AccountBlockedError,
+    ConflictError,
     ConnectionFailedError,
     ErrorCode,
     Operation,
@@ -208,6 +209,58 @@ async def test_a_409_on_the_user_id_adopts_the_existing_credential(
     record = store.get(1)
     assert record is not None
     assert record.credential_id == created.credential_id
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        pytest.param(("Conflict.",), id="unknown-words"),
+        pytest.param((), id="no-words"),
+        pytest.param(("the user is ALREADY associated with mobile credential",), id="live-ish"),
+    ],
+)
+async def test_any_409_on_create_is_reconciled_by_looking_the_user_up_first(
+    service: Any, clock: Any, make_resident: Any, words: tuple[str, ...]
+) -> None:
+    """A 409 whose words name no rule still adopts the user's existing credential."""
+    resident = make_resident(1)
+    created = await service.create_credential(
+        user_id=resident.user_id, mobile_number=resident.mobile_number, card_format="26A"
+    )
+    service.calls.clear()
+
+    def bare_conflict(op: str, kwargs: Any) -> BaseException | None:
+        if op == "create":
+            return ConflictError(Operation.CREATE_CREDENTIAL, 409, words)
+        return None
+
+    service.before = bare_conflict
+    store = MemoryCheckpointStore()
+    summary = await _run(service, [resident], store, clock)
+    assert (summary.succeeded, summary.failed, summary.reconciled) == (1, 0, 1)
+    assert service.calls == {"create": 1, "get": 1, "save": 1}
+    record = store.get(1)
+    assert record is not None
+    assert record.credential_id == created.credential_id
+
+
+async def test_an_unworded_409_with_no_credential_to_adopt_fails_saying_so(
+    service: Any, clock: Any, make_resident: Any
+) -> None:
+    """A bare 409 and a lookup that finds nothing: failed for good, the number masked."""
+    service.before = lambda op, kw: (
+        ConflictError(Operation.CREATE_CREDENTIAL, 409, ()) if op == "create" else None
+    )
+    store = MemoryCheckpointStore()
+    summary = await _run(service, [make_resident(1)], store, clock)
+    assert summary.failed == 1
+    assert service.calls == {"create": 1, "get": 1}
+    record = store.get(1)
+    assert record is not None
+    assert record.reason is not None
+    assert "409" in record.reason
+    assert "no credential to adopt" in record.reason
+    assert "+1555" not in record.reason.replace("+1******", "")
 
 
 async def test_an_existing_credential_with_another_mobile_fails_the_resident(

@@ -53,6 +53,7 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 @pytest.mark.slow
 @pytest.mark.chaos_sized
+@pytest.mark.parametrize("vary", [False, True], ids=["fixed", "vary"])
 def test_sigkill_at_random_points_then_rerun_leaves_the_service_exact(
     simulator_process: Any,
     migrate_command: Any,
@@ -60,12 +61,14 @@ def test_sigkill_at_random_points_then_rerun_leaves_the_service_exact(
     tmp_path: Path,
     chaos_kills: int,
     chaos_seed: int,
+    vary: bool,
 ) -> None:
-    """However many kills, wherever they land: every resident once, with its payloads."""
+    """However many kills, wherever they land, whatever form answers take: every resident once."""
     rng = random.Random(chaos_seed)
     residents = 400 * (chaos_kills + 1)
     bad = residents // 200
-    sim = simulator_process("--faults", FAULTS, "--seed", str(chaos_seed))
+    varied = ("--vary", str(chaos_seed)) if vary else ()
+    sim = simulator_process("--faults", FAULTS, "--seed", str(chaos_seed), *varied)
     path = generate_portfolio(tmp_path / "p.jsonl", residents, seed=chaos_seed, bad_rows=bad).path
     reports = tmp_path / "reports"
     command = migrate_command(
@@ -75,7 +78,8 @@ def test_sigkill_at_random_points_then_rerun_leaves_the_service_exact(
     points = sorted(rng.sample(range(1, int(REQUESTS_PER_RESIDENT * residents)), chaos_kills))
     runs = [b - a for a, b in zip([0, *points], points, strict=False)]
     replay = (
-        f"(replay: pytest {__file__} --chaos-kills {chaos_kills} --chaos-seed {chaos_seed}; "
+        f"(replay: pytest {__file__} --chaos-kills {chaos_kills} --chaos-seed {chaos_seed}"
+        f"{' -k vary' if vary else ''}; "
         f"kills after {runs} requests)"
     )
 
@@ -126,4 +130,7 @@ def test_sigkill_at_random_points_then_rerun_leaves_the_service_exact(
     lines = [int(r["line"]) for r in _csv(reports / "succeeded.csv") + _csv(reports / "failed.csv")]
     assert sorted(lines) == list(range(1, residents + 1)), replay
     assert _csv(reports / "unprocessed.csv") == []
-    print(f"\ncrash loop: {residents:,} residents, kills after {runs} requests of each run")
+    print(
+        f"\ncrash loop{' (variance mode)' if vary else ''}: {residents:,} residents, "
+        f"kills after {runs} requests of each run"
+    )

@@ -55,7 +55,7 @@ from schlage_async import (
     RetryPolicy,
     UserIdConflictError,
 )
-from schlage_async._errors import classify_error
+from schlage_async._outcomes import classify_error
 from schlage_async._seed_errors import lookup, message_for
 from schlage_async.simulator import SimClock, SimulatorConfig, SimulatorState
 from schlage_async.simulator._answers import Refusal

@@ -1,4 +1,8 @@
-"""Answers that are not the contract's JSON, and redirects, become InvalidResponseError."""
+"""Success answers that are not the contract's JSON, and redirects, become InvalidResponseError.
+
+An error status never does: whatever its body, it is the status's class (see
+``test_error_classification.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from schlage_async import InvalidResponseError, RetryPolicy
+from schlage_async import (
+    ConflictError,
+    CredentialNotFoundError,
+    InvalidResponseError,
+    PermissionDeniedError,
+    RetryPolicy,
+    ServiceUnavailableError,
+)
 
 CREDENTIAL_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 GET_PATH = f"/credentials/mobile/basic/{CREDENTIAL_ID}"
@@ -37,15 +48,12 @@ HTML = "<html><head><title>502 Bad Gateway</title></head><body>" + "x" * 5000 + 
             id="200-wrong-type",
         ),
         pytest.param(200, "[1, 2, 3]", "application/json", "wrong shape", id="200-array"),
-        pytest.param(403, HTML, "text/html", "not JSON", id="403-gateway-html"),
-        pytest.param(404, "", "text/plain", "empty", id="404-empty"),
-        pytest.param(409, '{"message": "cut', "application/json", "not JSON", id="409-truncated"),
     ],
 )
 async def test_unreadable_answer_is_invalid_response(
     fake: Any, client: Any, status: int, body: str, content_type: str, reason: str
 ) -> None:
-    """HTML, empty, truncated or wrong-shape bodies raise InvalidResponseError, no traceback."""
+    """HTML, empty, truncated or wrong-shape 2xx bodies raise InvalidResponseError, no traceback."""
     fake.on("GET", GET_PATH, fake.Reply(status, body=body, content_type=content_type))
     with pytest.raises(InvalidResponseError) as caught:
         await client.get_credential(credential_id=CREDENTIAL_ID, retry=RetryPolicy.none())
@@ -62,14 +70,50 @@ async def test_unreadable_answer_is_invalid_response(
     assert "msgspec" not in "".join(traceback.format_exception(error))
 
 
-async def test_gateway_html_503_retried_then_invalid_response(
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "expected", "messages"),
+    [
+        pytest.param(
+            403, HTML, "text/html", PermissionDeniedError, ("502 Bad Gateway",), id="403-html"
+        ),
+        pytest.param(404, "", "text/plain", CredentialNotFoundError, (), id="404-empty"),
+        pytest.param(
+            409,
+            '{"message": "cut',
+            "application/json",
+            ConflictError,
+            ('{"message": "cut',),
+            id="409-truncated",
+        ),
+    ],
+)
+async def test_an_error_status_with_an_unreadable_body_keeps_its_class(
+    fake: Any,
+    client: Any,
+    status: int,
+    body: str,
+    content_type: str,
+    expected: type[Exception],
+    messages: tuple[str, ...],
+) -> None:
+    """An error status with an HTML, empty or cut body is its status's class, with its text."""
+    fake.on("GET", GET_PATH, fake.Reply(status, body=body, content_type=content_type))
+    with pytest.raises(expected) as caught:
+        await client.get_credential(credential_id=CREDENTIAL_ID, retry=RetryPolicy.none())
+    assert caught.value.status == status  # type: ignore[attr-defined]
+    assert caught.value.messages == messages  # type: ignore[attr-defined]
+    assert caught.value.__context__ is None
+
+
+async def test_gateway_html_503_retried_then_service_unavailable(
     fake: Any, client: Any, sleeps: Any
 ) -> None:
-    """An HTML 503 from a gateway is still retried for a read; the last one is raised."""
+    """An HTML 503 from a gateway is retried for a read; the last one is raised as a 503."""
     fake.on("GET", GET_PATH, fake.Reply(503, body=HTML, content_type="text/html"))
-    with pytest.raises(InvalidResponseError) as caught:
+    with pytest.raises(ServiceUnavailableError) as caught:
         await client.get_credential(credential_id=CREDENTIAL_ID, retry=RetryPolicy(attempts=2))
     assert caught.value.status == 503
+    assert caught.value.messages == ("502 Bad Gateway",)
     assert len(fake.calls()) == 2
 
 
@@ -111,25 +155,32 @@ PAYLOAD = {"lockId": 1, "serialNumber": "SN-1", "noTourPayload": "ab" * 48}
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "content_type", "accepted"),
+    ("status", "body", "content_type", "logged"),
     [
-        pytest.param(200, '{"credentialId": "x"}', "application/json", True, id="200-json"),
-        pytest.param(204, "", "application/json", True, id="204-empty"),
-        pytest.param(200, HTML, "text/html", False, id="200-gateway-html"),
-        pytest.param(200, '{"credentialId": "x", "noTour', "application/json", False, id="cut"),
+        pytest.param(200, '{"credentialId": "x"}', "application/json", False, id="200-json"),
+        pytest.param(204, "", "application/json", False, id="204-empty"),
+        pytest.param(200, "", "application/json", False, id="200-empty"),
+        pytest.param(200, HTML, "text/html", True, id="200-html"),
+        pytest.param(200, "OK", "text/plain", True, id="200-text"),
+        pytest.param(200, '{"credentialId": "x", "noTour', "application/json", True, id="cut"),
     ],
 )
-async def test_a_save_is_done_only_when_the_answer_is_the_services(
-    fake: Any, client: Any, status: int, body: str, content_type: str, accepted: bool
+async def test_a_save_answered_2xx_is_done_whatever_the_body(
+    fake: Any,
+    client: Any,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    body: str,
+    content_type: str,
+    logged: bool,
 ) -> None:
-    """A save answered 2xx with an HTML page or a cut-short body is not taken as saved."""
+    """A save's answer is never read: any 2xx body is success, a non-JSON one logged at DEBUG."""
+    caplog.set_level("DEBUG", logger="schlage_async")
     fake.on("POST", SAVE_PATH, fake.Reply(status, body=body, content_type=content_type))
-    save = client.save_no_tour_payloads(
+    saved = await client.save_no_tour_payloads(
         credential_id=CREDENTIAL_ID, payloads=[PAYLOAD], retry=RetryPolicy.none()
     )
-    if accepted:
-        assert await save is None
-    else:
-        with pytest.raises(InvalidResponseError) as caught:
-            await save
-        assert "not JSON" in caught.value.reason
+    assert saved is None
+    noted = [r for r in caplog.records if "schlage.answer_not_json" in r.getMessage()]
+    assert bool(noted) is logged
+    assert all(r.levelname == "DEBUG" for r in noted)

@@ -120,7 +120,7 @@ async def test_only_administrators_of_onboarded_integrations_may_call(api: Api) 
     for username in ("manager@sim.example", "operator@sim.example"):
         reply = await api.call(Op.LIST_CREDENTIALS, token=await api.token(username))
         assert reply.status == 403
-        assert reply.json["message"].endswith("(203)")
+        assert reply.json["message"].endswith("(203).")  # the live wording's final period
     pending = await api.call(Op.LIST_CREDENTIALS, token=await api.token("pending@sim.example"))
     assert pending.status == 403
     assert "Integration is not complete" in pending.json["message"]

@@ -180,3 +180,30 @@ async def test_custom_accounts_file_replaces_the_defaults(tmp_path: Path, make_a
         json={"username": "admin@sim.example", "password": "sim-admin-password"},
     )
     assert old.status == 404
+
+
+@pytest.mark.parametrize(
+    ("argv", "wording", "vary"),
+    [
+        pytest.param([], "live", None, id="defaults"),
+        pytest.param(["--wording", "guide"], "guide", None, id="guide"),
+        pytest.param(["--vary", "7"], "live", 7, id="vary"),
+    ],
+)
+def test_wording_and_vary_reach_the_config(argv: list[str], wording: str, vary: int | None) -> None:
+    """``--wording`` and ``--vary SEED`` configure the simulator; live wording by default."""
+    from schlage_async.simulator.__main__ import _config, _parser
+
+    parser = _parser()
+    config = _config(parser, parser.parse_args(argv))
+    assert (config.wording, config.vary) == (wording, vary)
+
+
+def test_an_unknown_wording_is_refused_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--wording other`` ends with exit 2 and one line naming the choices."""
+    from schlage_async.simulator.__main__ import _parser
+
+    with pytest.raises(SystemExit) as caught:
+        _parser().parse_args(["--wording", "other"])
+    assert caught.value.code == 2
+    assert "live" in capsys.readouterr().err

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from schlage_async._routes import ROUTES, Operation
-from schlage_async._seed_errors import SEED_ERROR_ROWS, ErrorCode, SeedErrorRow
+from schlage_async._seed_errors import (
+    SEED_ERROR_ROWS,
+    ErrorCode,
+    SeedErrorRow,
+    Wording,
+    worded_message,
+)
 from schlage_async._validation import ZERO_UUID
 
 from .conftest import PAYLOAD, Api, Reply, new_mobile, new_user_id
@@ -420,18 +426,21 @@ def _row_id(row: SeedErrorRow) -> str:
     return f"{row.operation.value}-{row.number}-{row.code.value}"
 
 
+@pytest.mark.parametrize("wording", ["guide", "live"])
 @pytest.mark.parametrize("row", SEED_ERROR_ROWS, ids=_row_id)
 async def test_seed_row_answers_with_its_status_and_message(
-    row: SeedErrorRow, make_api: Any
+    row: SeedErrorRow, wording: Wording, make_api: Any
 ) -> None:
-    """The row's case gets the row's status and the row's exact message."""
+    """The row's case gets the row's status and its exact message in the wording asked for."""
     found = find(row)
-    api = await make_api(**found.config)
+    api = await make_api(**{"wording": wording, **found.config})
     outcome = await found.run(api, row.operation)
     reply, fields = outcome if isinstance(outcome, tuple) else (outcome, {})
     assert reply.status == row.status, reply.body
     assert reply.headers["x-request-id"]
-    expected = row.message.format(**fields)
+    expected = worded_message(wording, row.operation, row.code, **fields)
+    if wording == "guide":
+        assert expected == row.message.format(**fields)
     assert reply.json["message"] == expected
     if row.code is C.EMPTY_BODY:
         assert len(reply.messages) == 3
