@@ -174,6 +174,7 @@ async def test_chaos_every_resident_ends_exactly_once_and_the_counts_agree(
     good = chaos_size - bad
     script = ChaosScript(sim, good)
     summaries: list[MigrationSummary] = []
+    transport_errors = 0  # requests of ours that got no answer (some never reached the sim)
     started = time.monotonic()
     async with SQLiteCheckpointStore(tmp_path / "p.state.sqlite") as store:
         for _ in range(MAX_RUNS):
@@ -201,6 +202,7 @@ async def test_chaos_every_resident_ends_exactly_once_and_the_counts_agree(
                     gate=PauseGate(clock=clock, sleep=clock.sleep),
                     sleep=clock.sleep,
                 )
+                transport_errors += client.stats.transport_errors
             driver.cancel()
             (outcome,) = await asyncio.gather(driver, return_exceptions=True)
             if not isinstance(outcome, asyncio.CancelledError | type(None)):
@@ -271,9 +273,11 @@ async def test_chaos_every_resident_ends_exactly_once_and_the_counts_agree(
     assert sum(s.rate_limited for s in summaries) == counters["tooManyRequests"], replay
     assert client_logins == _requests(counters, LOGIN), replay
     # aiohttp quietly resends an idempotent GET once when a kept-alive connection drops
-    # (RFC 9112 9.3.1); the simulator counts both, the client one. Nothing else differs.
+    # (RFC 9112 9.3.1); the simulator counts both, the client one. A request that timed
+    # out waiting for a connection (the machine loaded) never reached the simulator: the
+    # client counts it, the simulator cannot. Nothing else differs.
     silent = _requests(counters) - client_requests
-    assert 0 <= silent <= _drops(counters, "get_credential_by_user"), replay
+    assert -transport_errors <= silent <= _drops(counters, "get_credential_by_user"), replay
 
     # Every fault really happened, and the engine had to reconcile lost answers.
     injected = state["faults"]["injected"]
