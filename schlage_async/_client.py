@@ -131,6 +131,8 @@ class SchlageClient(BaseClient):
 
     __slots__ = ("_auth", "_limiter", "_login_max_wait", "_refresher")
 
+    _routes = ROUTES
+
     def __init__(
         self,
         *,
@@ -242,26 +244,36 @@ class SchlageClient(BaseClient):
             )
         return answer.token
 
-    def _check_id(self, operation: Operation, value: str, *, kind: str) -> None:
+    @property
+    def _authorizer(self) -> BearerAuthorizer:
+        return self._auth
+
+    def _check_path(self, operation: Operation, name: str, value: str) -> None:
         # An empty id would change the route itself, so it is refused even unvalidated.
-        if self._validate or not value:
-            problem = check_path_id(operation, value, kind=kind)
-            if problem is not None and problem.code is ErrorCode.MALFORMED_ID:
-                # The service answers a malformed id with 404 "No content", which reads
-                # like "no such user": refused here, say what is wrong with the id.
-                what = "is empty" if not value.strip() else "is not a UUID"
-                raise ValidationError(
-                    operation,
-                    lookup(operation, problem.code).status,
-                    [
-                        problem.message,  # the service's words for it
-                        f"(the {kind} id {what}: it must be 8-4-4-4-12 hex digits, e.g. "
-                        "3f1c6d3e-8a4b-4c2d-9e1f-0a1b2c3d4e5f)",
-                    ],
-                    code=problem.code,
-                    sent=False,
-                )
+        if not (self._validate or not value):
+            return
+        if name == "serialNumber":
+            problem = check_serial_number_path(value)
             refuse(operation, [problem] if problem is not None else [])
+            return
+        kind = "user" if name == "userId" else "credential"
+        problem = check_path_id(operation, value, kind=kind)
+        if problem is not None and problem.code is ErrorCode.MALFORMED_ID:
+            # The service answers a malformed id with 404 "No content", which reads
+            # like "no such user": refused here, say what is wrong with the id.
+            what = "is empty" if not value.strip() else "is not a UUID"
+            raise ValidationError(
+                operation,
+                lookup(operation, problem.code).status,
+                [
+                    problem.message,  # the service's words for it
+                    f"(the {kind} id {what}: it must be 8-4-4-4-12 hex digits, e.g. "
+                    "3f1c6d3e-8a4b-4c2d-9e1f-0a1b2c3d4e5f)",
+                ],
+                code=problem.code,
+                sent=False,
+            )
+        refuse(operation, [problem] if problem is not None else [])
 
     async def create_credential(
         self,
@@ -291,7 +303,6 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.CREATE_CREDENTIAL
         body: dict[str, object] = {
             "userId": user_id,
             "mobileNumber": mobile_number,
@@ -307,10 +318,10 @@ class SchlageClient(BaseClient):
             body["attributes"] = attrs
         if self._validate:
             problems = check_create_credential(body)
-            refuse(op, problems, notes=_notes(problems, mobile_number, facility_code))
-        return await self._transport.call(
-            ROUTES[op],
-            auth=self._auth,
+            notes = _notes(problems, mobile_number, facility_code)
+            refuse(_O.CREATE_CREDENTIAL, problems, notes=notes)
+        return await self._call(
+            _O.CREATE_CREDENTIAL,
             expect=CreatedCredential,
             body=body,
             retry=retry,
@@ -318,7 +329,7 @@ class SchlageClient(BaseClient):
             log_fields={"user_id": user_id, "mobile_number": mobile_number},
         )
 
-    async def resend_invite(self, *, user_id: str, retry: RetryPolicy | None = None) -> None:
+    async def resend_invite(self, user_id: str, *, retry: RetryPolicy | None = None) -> None:
         """Text the resident their invite again (not replayed: a replay is a second SMS).
 
         Raises:
@@ -332,20 +343,17 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.RESEND_INVITE
-        self._check_id(op, user_id, kind="user")
-        await self._transport.call(
-            ROUTES[op],
-            auth=self._auth,
-            path_params={"userId": user_id},
+        await self._call(
+            _O.RESEND_INVITE,
+            path={"userId": user_id},
             retry=retry,
             log_fields={"user_id": user_id},
         )
 
     async def save_no_tour_payloads(
         self,
-        *,
         credential_id: str,
+        *,
         payloads: Sequence[NoTourPayload | Mapping[str, object]],
         retry: RetryPolicy | None = None,
     ) -> None:
@@ -360,22 +368,18 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.SAVE_NO_TOUR_PAYLOADS
         body = {"noTourPayloadDetails": [_payload_item(p) for p in payloads]}
-        self._check_id(op, credential_id, kind="credential")
-        if self._validate:
-            refuse(op, check_save_no_tour_payloads(body))
-        await self._transport.call(
-            ROUTES[op],
-            auth=self._auth,
-            path_params={"credentialId": credential_id},
+        await self._call(
+            _O.SAVE_NO_TOUR_PAYLOADS,
+            path={"credentialId": credential_id},
             body=body,
+            problems=check_save_no_tour_payloads(body) if self._validate else (),
             retry=retry,
             log_fields={"credential_id": credential_id, "payloads": len(payloads)},
         )
 
     async def get_credential(
-        self, *, credential_id: str, retry: RetryPolicy | None = None
+        self, credential_id: str, *, retry: RetryPolicy | None = None
     ) -> Credential:
         """Return a credential by its id.
 
@@ -388,19 +392,16 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.GET_CREDENTIAL
-        self._check_id(op, credential_id, kind="credential")
-        return await self._transport.call(
-            ROUTES[op],
-            auth=self._auth,
+        return await self._call(
+            _O.GET_CREDENTIAL,
             expect=Credential,
-            path_params={"credentialId": credential_id},
+            path={"credentialId": credential_id},
             retry=retry,
             log_fields={"credential_id": credential_id},
         )
 
     async def get_credential_by_user(
-        self, *, user_id: str, retry: RetryPolicy | None = None
+        self, user_id: str, *, retry: RetryPolicy | None = None
     ) -> Credential:
         """Return a user's credential (the way to reconcile after an unknown outcome).
 
@@ -412,13 +413,10 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.GET_CREDENTIAL_BY_USER
-        self._check_id(op, user_id, kind="user")
-        return await self._transport.call(
-            ROUTES[op],
-            auth=self._auth,
+        return await self._call(
+            _O.GET_CREDENTIAL_BY_USER,
             expect=Credential,
-            path_params={"userId": user_id},
+            path={"userId": user_id},
             retry=retry,
             log_fields={"user_id": user_id},
         )
@@ -442,7 +440,6 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.LIST_CREDENTIALS
         query = {
             name: value
             for name, value in (
@@ -453,19 +450,23 @@ class SchlageClient(BaseClient):
             )
             if value is not None
         }
-        if self._validate:
-            refuse(
-                op,
-                check_list_query(
-                    page_number=query.get("pageNumber"),
-                    page_size=query.get("pageSize"),
-                    start_date=query.get("startDate"),
-                    end_date=query.get("endDate"),
-                    max_page_size=None,  # only the service knows its maximum
-                ),
+        problems = (
+            check_list_query(
+                page_number=query.get("pageNumber"),
+                page_size=query.get("pageSize"),
+                start_date=query.get("startDate"),
+                end_date=query.get("endDate"),
+                max_page_size=None,  # only the service knows its maximum
             )
-        return await self._transport.call(
-            ROUTES[op], auth=self._auth, expect=CredentialPage, query=query, retry=retry
+            if self._validate
+            else ()
+        )
+        return await self._call(
+            _O.LIST_CREDENTIALS,
+            expect=CredentialPage,
+            query=query,
+            problems=problems,
+            retry=retry,
         )
 
     async def iter_credentials(
@@ -508,7 +509,7 @@ class SchlageClient(BaseClient):
             number += 1
 
     async def delete_no_tour_payloads(
-        self, *, credential_id: str, retry: RetryPolicy | None = None
+        self, credential_id: str, *, retry: RetryPolicy | None = None
     ) -> None:
         """Delete a credential's no-tour payloads.
 
@@ -520,18 +521,15 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.DELETE_NO_TOUR_PAYLOADS
-        self._check_id(op, credential_id, kind="credential")
-        await self._transport.call(
-            ROUTES[op],
-            auth=self._auth,
-            path_params={"credentialId": credential_id},
+        await self._call(
+            _O.DELETE_NO_TOUR_PAYLOADS,
+            path={"credentialId": credential_id},
             retry=retry,
             log_fields={"credential_id": credential_id},
         )
 
     async def delete_no_tour_payloads_by_device(
-        self, *, serial_number: str, retry: RetryPolicy | None = None
+        self, serial_number: str, *, retry: RetryPolicy | None = None
     ) -> None:
         """Delete every no-tour payload for a lock, given its plain serial number.
 
@@ -543,21 +541,15 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.DELETE_NO_TOUR_PAYLOADS_BY_DEVICE
-        encoded = encode_serial_number(serial_number)
-        problem = check_serial_number_path(encoded)
-        if problem is not None and (self._validate or not encoded):
-            refuse(op, [problem])
-        await self._transport.call(
-            ROUTES[op],
-            auth=self._auth,
-            path_params={"serialNumber": encoded},
+        await self._call(
+            _O.DELETE_NO_TOUR_PAYLOADS_BY_DEVICE,
+            path={"serialNumber": encode_serial_number(serial_number)},
             retry=retry,
             log_fields={"serial_number": serial_number},
         )
 
     async def delete_credential(
-        self, *, credential_id: str, retry: RetryPolicy | None = None
+        self, credential_id: str, *, retry: RetryPolicy | None = None
     ) -> None:
         """Delete a credential by its id (a second delete is :class:`GoneError`).
 
@@ -569,18 +561,15 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.DELETE_CREDENTIAL
-        self._check_id(op, credential_id, kind="credential")
-        await self._transport.call(
-            ROUTES[op],
-            auth=self._auth,
-            path_params={"credentialId": credential_id},
+        await self._call(
+            _O.DELETE_CREDENTIAL,
+            path={"credentialId": credential_id},
             retry=retry,
             log_fields={"credential_id": credential_id},
         )
 
     async def delete_credential_by_user(
-        self, *, user_id: str, retry: RetryPolicy | None = None
+        self, user_id: str, *, retry: RetryPolicy | None = None
     ) -> None:
         """Delete a user's credential.
 
@@ -592,12 +581,9 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.DELETE_CREDENTIAL_BY_USER
-        self._check_id(op, user_id, kind="user")
-        await self._transport.call(
-            ROUTES[op],
-            auth=self._auth,
-            path_params={"userId": user_id},
+        await self._call(
+            _O.DELETE_CREDENTIAL_BY_USER,
+            path={"userId": user_id},
             retry=retry,
             log_fields={"user_id": user_id},
         )

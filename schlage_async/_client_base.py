@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from random import Random
 from types import TracebackType
-from typing import NoReturn, Self
+from typing import ClassVar, NoReturn, Self, TypeVar, overload
 
 import aiohttp
 
@@ -18,11 +18,13 @@ from ._outcomes import classify_error
 from ._pacing import RequestLimiter, RequestPause
 from ._redact import Secret
 from ._retry import RetryPolicy
-from ._routes import Operation
+from ._routes import Operation, Route
 from ._seed_errors import lookup
 from ._stats import ClientStats
-from ._transport import Transport
+from ._transport import Authorizer, Transport
 from ._validation import Problem
+
+_T = TypeVar("_T")
 
 __all__ = ["BaseClient", "refuse", "refuse_text"]
 
@@ -49,9 +51,16 @@ def refuse_text(operation: Operation, message: str) -> NoReturn:
 
 
 class BaseClient:
-    """The lifecycle and plumbing shared by :class:`SchlageClient` and :class:`EngageClient`."""
+    """The lifecycle and plumbing shared by :class:`SchlageClient` and :class:`EngageClient`.
+
+    Every operation of both clients goes out through :meth:`_call`: the path ids are
+    checked (:meth:`_check_path`, per surface), the body's problems refused, then the
+    route is sent with the surface's authorizer.
+    """
 
     __slots__ = ("_password", "_sleep", "_transport", "_username", "_validate", "_wall_clock")
+
+    _routes: ClassVar[Mapping[Operation, Route]]  # the surface's route table
 
     def __init__(
         self,
@@ -93,6 +102,70 @@ class BaseClient:
             connector_limit=connector_limit,
             rate_limiter=rate_limiter,
             pause=pause,
+        )
+
+    @property
+    def _authorizer(self) -> Authorizer:
+        """How this surface authenticates its operations."""
+        raise NotImplementedError
+
+    def _check_path(self, operation: Operation, name: str, value: str) -> None:
+        """Refuse a path value the service would refuse (or that would change the route)."""
+        raise NotImplementedError
+
+    @overload
+    async def _call(
+        self,
+        operation: Operation,
+        *,
+        expect: type[_T],
+        path: Mapping[str, str] | None = ...,
+        query: Mapping[str, str] | None = ...,
+        body: object = ...,
+        problems: Sequence[Problem] = ...,
+        retry: RetryPolicy | None = ...,
+        log_fields: Mapping[str, object] | None = ...,
+    ) -> _T: ...
+
+    @overload
+    async def _call(
+        self,
+        operation: Operation,
+        *,
+        expect: None = ...,
+        path: Mapping[str, str] | None = ...,
+        query: Mapping[str, str] | None = ...,
+        body: object = ...,
+        problems: Sequence[Problem] = ...,
+        retry: RetryPolicy | None = ...,
+        log_fields: Mapping[str, object] | None = ...,
+    ) -> None: ...
+
+    async def _call(
+        self,
+        operation: Operation,
+        *,
+        expect: type[_T] | None = None,
+        path: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+        body: object = None,
+        problems: Sequence[Problem] = (),
+        retry: RetryPolicy | None = None,
+        log_fields: Mapping[str, object] | None = None,
+    ) -> _T | None:
+        """Check, then send one operation: the one path every public method takes."""
+        for name, value in (path or {}).items():
+            self._check_path(operation, name, value)
+        refuse(operation, problems)
+        return await self._transport.call(
+            self._routes[operation],
+            auth=self._authorizer,
+            expect=expect,
+            path_params=path,
+            query=query,
+            body=body,
+            retry=retry,
+            log_fields=log_fields,
         )
 
     @property

@@ -76,6 +76,8 @@ class EngageClient(BaseClient):
 
     __slots__ = ("_auth",)
 
+    _routes = ENGAGE_ROUTES
+
     def __init__(
         self,
         *,
@@ -123,6 +125,13 @@ class EngageClient(BaseClient):
         """Build a client from the ``ENGAGE_*`` environment variables; keywords override."""
         return cls(**overrides)
 
+    @property
+    def _authorizer(self) -> _BasicAuthorizer:
+        return self._auth
+
+    def _check_path(self, operation: Operation, name: str, value: str) -> None:
+        self._require(operation, name, value)
+
     def _require(self, operation: Operation, name: str, value: str) -> None:
         # An empty path id would change the route, so it is refused even unvalidated.
         if not value.strip() and (self._validate or name == "credentialId"):
@@ -148,13 +157,7 @@ class EngageClient(BaseClient):
         if self._validate and status is not None and status not in _STATUSES:
             refuse_text(op, f"The 'status' must be one of {', '.join(sorted(_STATUSES))}.")
         query = {k: v for k, v in (("userId", user_id), ("status", status)) if v is not None}
-        return await self._transport.call(
-            ENGAGE_ROUTES[op],
-            auth=self._auth,
-            expect=EngageCredentialList,
-            query=query,
-            retry=retry,
-        )
+        return await self._call(op, expect=EngageCredentialList, query=query, retry=retry)
 
     async def upload_credential(
         self,
@@ -191,17 +194,12 @@ class EngageClient(BaseClient):
             )
             if v is not None
         }
-        return await self._transport.call(
-            ENGAGE_ROUTES[op],
-            auth=self._auth,
-            expect=EngageCredential,
-            body=body,
-            retry=retry,
-            log_fields={"user_id": user_id},
+        return await self._call(
+            op, expect=EngageCredential, body=body, retry=retry, log_fields={"user_id": user_id}
         )
 
     async def get_credential(
-        self, *, credential_id: str, retry: RetryPolicy | None = None
+        self, credential_id: str, *, retry: RetryPolicy | None = None
     ) -> EngageCredential:
         """Return one credential.
 
@@ -213,19 +211,16 @@ class EngageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.ENGAGE_GET_CREDENTIAL
-        self._require(op, "credentialId", credential_id)
-        return await self._transport.call(
-            ENGAGE_ROUTES[op],
-            auth=self._auth,
+        return await self._call(
+            _O.ENGAGE_GET_CREDENTIAL,
             expect=EngageCredential,
-            path_params={"credentialId": credential_id},
+            path={"credentialId": credential_id},
             retry=retry,
             log_fields={"credential_id": credential_id},
         )
 
     async def delete_credential(
-        self, *, credential_id: str, retry: RetryPolicy | None = None
+        self, credential_id: str, *, retry: RetryPolicy | None = None
     ) -> None:
         """Revoke (delete) a credential.
 
@@ -237,12 +232,9 @@ class EngageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        op = _O.ENGAGE_DELETE_CREDENTIAL
-        self._require(op, "credentialId", credential_id)
-        await self._transport.call(
-            ENGAGE_ROUTES[op],
-            auth=self._auth,
-            path_params={"credentialId": credential_id},
+        await self._call(
+            _O.ENGAGE_DELETE_CREDENTIAL,
+            path={"credentialId": credential_id},
             retry=retry,
             log_fields={"credential_id": credential_id},
         )
@@ -256,9 +248,4 @@ class EngageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        return await self._transport.call(
-            ENGAGE_ROUTES[_O.ENGAGE_LIST_DEVICES],
-            auth=self._auth,
-            expect=EngageDeviceList,
-            retry=retry,
-        )
+        return await self._call(_O.ENGAGE_LIST_DEVICES, expect=EngageDeviceList, retry=retry)

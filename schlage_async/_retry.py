@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import enum
 import random
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 from ._errors import ConfigurationError
 
-__all__ = ["DEFAULT_RETRY_STATUSES", "RetryPolicy", "exponential_backoff", "parse_retry_after"]
+__all__ = [
+    "DEFAULT_RETRY_STATUSES",
+    "NoAnswer",
+    "RetryDecision",
+    "RetryPolicy",
+    "Verdict",
+    "decide_retry",
+    "exponential_backoff",
+    "parse_retry_after",
+]
 
 DEFAULT_RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+_UNKNOWN_AT_GATEWAY: Final = frozenset({502, 504})  # the gateway may have lost the answer
+
+NoAnswer = Literal["connect", "connect_timeout", "timeout", "lost", "failed", "fatal"]
+"""Why no answer came. Nothing was sent: ``connect`` (refused), ``connect_timeout``,
+``fatal`` (TLS, a bad URL: will not get better). It may have been sent: ``timeout`` (no
+answer in time), ``lost`` (connection lost), ``failed`` (any other failure)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +112,78 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     if when.tzinfo is None:  # RFC 9110 dates are GMT
         when = when.replace(tzinfo=dt.UTC)
     return max(0.0, when.timestamp() - now)
+
+
+class Verdict(enum.Enum):
+    """What happens to a request after a failure or an error answer."""
+
+    RETRY = "retry"
+    """Send it again after ``RetryDecision.wait`` seconds."""
+    RAISE = "raise"
+    """The failure or the error answer stands."""
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    """It may have been carried out and cannot be replayed: ``OutcomeUnknownError``."""
+    WAIT_TOO_LONG = "wait_too_long"
+    """The service asked for a longer wait than ``max_retry_after``: raise, say how long."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """A :func:`decide_retry` verdict and, for a retry, the wait before it."""
+
+    verdict: Verdict
+    wait: float = 0.0
+
+
+def decide_retry(
+    policy: RetryPolicy,
+    *,
+    replay_safe: bool,
+    tries: int,
+    retry_number: int,
+    rng: random.Random,
+    no_answer: NoAnswer | None = None,
+    status: int | None = None,
+    retry_after: float | None = None,
+    blocked: bool = False,
+) -> RetryDecision:
+    """Decide whether a request is sent again: the one place that says what is replayed.
+
+    ``replay_safe`` is whether sending it twice is harmless (reads, deletes, saves; not
+    a create or a resend). Give ``no_answer`` when nothing came back, ``status`` for an
+    error answer. The rules:
+
+    - a connection that never opened sent nothing: retried for any operation;
+    - no answer after the request may have left (a timeout, a lost connection): a
+      replay-safe request is retried, any other's outcome is unknown (never replayed);
+    - 502/504 from the gateway to a request that is not replay-safe: outcome unknown
+      (the service behind it may have carried it out);
+    - 429 did nothing: retried for every operation; 503 and the other retry statuses
+      only for replay-safe requests; an account block never;
+    - a ``Retry-After`` above ``policy.max_retry_after`` is raised, not slept;
+    - never more than ``policy.attempts`` tries in all.
+    """
+    if status is None:
+        if no_answer is None or no_answer == "fatal":
+            return RetryDecision(Verdict.RAISE)
+        if no_answer in ("timeout", "lost", "failed") and not replay_safe:
+            return RetryDecision(Verdict.OUTCOME_UNKNOWN)
+        if no_answer == "failed":
+            return RetryDecision(Verdict.RAISE)
+        timeout = no_answer in ("timeout", "connect_timeout")
+        allowed = policy.retry_timeouts if timeout else policy.retry_connection_errors
+        if allowed and tries < policy.attempts:
+            return RetryDecision(Verdict.RETRY, policy.backoff(retry_number, rng))
+        return RetryDecision(Verdict.RAISE)
+    if status not in policy.retry_statuses or blocked:
+        return RetryDecision(Verdict.RAISE)
+    if not replay_safe and status in _UNKNOWN_AT_GATEWAY:
+        return RetryDecision(Verdict.OUTCOME_UNKNOWN)
+    if not replay_safe and status != 429:
+        return RetryDecision(Verdict.RAISE)  # a create answered 503 may have started
+    if retry_after is not None and retry_after > policy.max_retry_after:
+        return RetryDecision(Verdict.WAIT_TOO_LONG, retry_after)
+    if tries >= policy.attempts:
+        return RetryDecision(Verdict.RAISE)
+    wait = retry_after if retry_after is not None else policy.backoff(retry_number, rng)
+    return RetryDecision(Verdict.RETRY, wait)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from random import Random
-from typing import Final, Literal, Protocol, TypeVar, overload
+from typing import Final, Protocol, TypeVar, overload
 
 import aiohttp
 import msgspec
@@ -42,7 +42,7 @@ from ._models import decode_answer, error_messages
 from ._outcomes import classify_error
 from ._pacing import RequestLimiter, RequestPause
 from ._redact import Secret, mask_mobile, mask_mobiles_in, scrub
-from ._retry import RetryPolicy, parse_retry_after
+from ._retry import NoAnswer, RetryPolicy, Verdict, decide_retry, parse_retry_after
 from ._routes import Operation, Route
 from ._stats import ClientStats, StatsCounter
 
@@ -61,7 +61,6 @@ ACCEPT: Final = "application/json;version=1"
 REQUEST_ID_HEADERS: Final = ("x-request-id", "request-id", "x-ms-request-id", "apim-request-id")
 EXCERPT_LENGTH: Final = 200
 _RETRY_IN = re.compile(r"try again in (\d+(?:\.\d+)?) seconds", re.IGNORECASE)
-_UNKNOWN_AT_GATEWAY: Final = frozenset({502, 504})  # the gateway lost the service's answer
 _DEFAULT_PAUSE: Final = 1.0  # seconds a shared pause holds for a 429 without Retry-After
 
 _log = EventLogger("schlage_async")
@@ -136,89 +135,75 @@ class Answer:
         return self.headers.get("Content-Type")
 
 
-FailureKind = Literal["connect", "timeout", "lost", "fatal"]
-
-
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A translated aiohttp failure and whether trying again is safe."""
+    """A translated aiohttp failure: why no answer came, and the error for each outcome.
+
+    ``error`` is raised when the request is not sent again; ``unknown`` replaces it when
+    :func:`decide_retry` says the outcome is unknown (the request may have been carried
+    out and cannot be replayed).
+    """
 
     error: SchlageError
-    kind: FailureKind
-    retryable: bool
+    kind: NoAnswer
+    unknown: OutcomeUnknownError
 
 
 def translate_exception(
     exc: BaseException,
     operation: Operation,
     *,
-    replay_safe: bool,
     attempts: int,
     secrets: Iterable[str] = (),
 ) -> Failure:
     """Map an aiohttp (or timeout) exception to this library's error: the one place.
 
-    The distinction that matters is whether the request may have reached the service:
-    a connection that never opened (``ClientConnectorError``, connect timeout) sent
-    nothing and is safe to retry for any operation; a timeout or a lost connection after
-    sending leaves the outcome unknown, which for a non-idempotent operation (a create)
-    is :class:`OutcomeUnknownError` and is never replayed.
+    What matters is whether the request may have reached the service: a connection that
+    never opened (``ClientConnectorError``, connect timeout) sent nothing; a timeout or a
+    lost connection after sending leaves the outcome unknown. Whether that is retried
+    or raised as :class:`OutcomeUnknownError` is :func:`decide_retry`'s call.
     """
     text = str(exc).strip()
     detail = scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, secrets)
     detail = detail[:EXCERPT_LENGTH]
+
+    def failure(error: SchlageError, kind: NoAnswer, unknown: str = "request failed") -> Failure:
+        return Failure(
+            error, kind, OutcomeUnknownError(operation, f"{unknown} ({detail})", attempts=attempts)
+        )
+
     if isinstance(exc, aiohttp.ClientSSLError):
         # Certificate or TLS failure: retrying will not fix it, and nothing was sent.
-        return Failure(
+        return failure(
             ConnectionFailedError(
                 operation, f"TLS failed ({detail})", attempts=attempts, sent=False
             ),
             "fatal",
-            False,
         )
+    error: TransportError
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return Failure(
-            RequestTimeoutError(
-                operation, f"timed out connecting ({detail})", attempts=attempts, sent=False
-            ),
-            "timeout",
-            True,
+        error = RequestTimeoutError(
+            operation, f"timed out connecting ({detail})", attempts=attempts, sent=False
         )
+        return failure(error, "connect_timeout")
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return Failure(
-            ConnectionFailedError(
-                operation, f"could not connect ({detail})", attempts=attempts, sent=False
-            ),
-            "connect",
-            True,
+        error = ConnectionFailedError(
+            operation, f"could not connect ({detail})", attempts=attempts, sent=False
         )
+        return failure(error, "connect")
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return Failure(ConfigurationError(f"{operation}: invalid URL ({detail})"), "fatal", False)
-
-    def sent(
-        replayable: type[TransportError], text: str, unknown: str, kind: FailureKind, retry: bool
-    ) -> Failure:
-        # The request may have reached the service: replayable where that is safe,
-        # otherwise the outcome is unknown and the call is never sent again.
-        if replay_safe:
-            return Failure(
-                replayable(operation, f"{text} ({detail})", attempts=attempts), kind, retry
-            )
-        error = OutcomeUnknownError(operation, f"{unknown} ({detail})", attempts=attempts)
-        return Failure(error, kind, False)
-
+        return failure(ConfigurationError(f"{operation}: invalid URL ({detail})"), "fatal")
     if isinstance(exc, TimeoutError):  # includes aiohttp's ServerTimeoutError
-        return sent(
-            RequestTimeoutError, "no answer in time", "sent, but no answer in time", "timeout", True
-        )
+        error = RequestTimeoutError(operation, f"no answer in time ({detail})", attempts=attempts)
+        return failure(error, "timeout", "sent, but no answer in time")
     if isinstance(
         exc,
         aiohttp.ServerConnectionError | aiohttp.ClientOSError | aiohttp.ClientPayloadError,
     ):
-        return sent(
-            ConnectionFailedError, "connection lost", "connection lost after sending", "lost", True
-        )
-    return sent(ConnectionFailedError, "request failed", "request failed", "fatal", False)
+        error = ConnectionFailedError(operation, f"connection lost ({detail})", attempts=attempts)
+        return failure(error, "lost", "connection lost after sending")
+    error = ConnectionFailedError(operation, f"request failed ({detail})", attempts=attempts)
+    return failure(error, "failed")
 
 
 def _request_id(headers: Mapping[str, str]) -> str | None:
@@ -497,23 +482,23 @@ class Transport:
     ) -> float:
         """Return the wait before retrying a request that got no answer, or raise."""
         self._stats.transport_errors += 1
-        policy = attempt.policy
         failure = translate_exception(
-            exc,
-            attempt.route.operation,
+            exc, attempt.route.operation, attempts=attempt.tries, secrets=self._secret_texts(auth)
+        )
+        decision = decide_retry(
+            attempt.policy,
             replay_safe=attempt.replay_safe,
-            attempts=attempt.tries,
-            secrets=self._secret_texts(auth),
+            tries=attempt.tries,
+            retry_number=attempt.retries + 1,
+            rng=self._rng,
+            no_answer=failure.kind,
         )
-        allowed = (
-            policy.retry_timeouts if failure.kind == "timeout" else policy.retry_connection_errors
-        )
-        again = failure.retryable and allowed and attempt.tries < policy.attempts
-        outcome = "retry" if again else "transport_error"
-        self._log(attempt, None, started, outcome, error=failure.error)
-        if not again:
-            raise failure.error from exc
-        return policy.backoff(attempt.retries + 1, self._rng)
+        if decision.verdict is Verdict.RETRY:
+            self._log(attempt, None, started, "retry", error=failure.error)
+            return decision.wait
+        error = failure.unknown if decision.verdict is Verdict.OUTCOME_UNKNOWN else failure.error
+        self._log(attempt, None, started, "transport_error", error=error)
+        raise error from exc
 
     def _after_success(
         self,
@@ -569,35 +554,31 @@ class Transport:
             self._log(attempt, answer, started, "error", error=error)
             raise error
 
-        if status in policy.retry_statuses and not isinstance(error, AccountBlockedError):
-            if not attempt.replay_safe and status in _UNKNOWN_AT_GATEWAY:
-                unknown = OutcomeUnknownError(
-                    operation,
-                    f"the gateway answered {status}: the service may have carried it out",
-                    attempts=attempt.tries,
-                )
-                self._log(attempt, answer, started, "error", error=unknown)
-                raise unknown from error
-            # A create refused with 429 did nothing, so it may be sent again; a create
-            # answered 503 is not retried (nothing says the service did not start it).
-            if attempt.replay_safe or status == 429:
-                if retry_after is not None and retry_after > policy.max_retry_after:
-                    if status == 429 and not isinstance(error, RateLimitedError):
-                        error = RateLimitedError(
-                            operation,
-                            429,
-                            (),
-                            request_id=answer.request_id,
-                            retry_after=retry_after,
-                        )
-                    self._log(attempt, answer, started, "error", error=error)
-                    raise error
-                if attempt.tries < policy.attempts:
-                    self._log(attempt, answer, started, "retry", error=error)
-                    if retry_after is not None:
-                        return retry_after
-                    return policy.backoff(attempt.retries + 1, self._rng)
-
+        decision = decide_retry(
+            policy,
+            replay_safe=attempt.replay_safe,
+            tries=attempt.tries,
+            retry_number=attempt.retries + 1,
+            rng=self._rng,
+            status=status,
+            retry_after=retry_after,
+            blocked=isinstance(error, AccountBlockedError),
+        )
+        if decision.verdict is Verdict.RETRY:
+            self._log(attempt, answer, started, "retry", error=error)
+            return decision.wait
+        if decision.verdict is Verdict.OUTCOME_UNKNOWN:
+            unknown = OutcomeUnknownError(
+                operation,
+                f"the gateway answered {status}: the service may have carried it out",
+                attempts=attempt.tries,
+            )
+            self._log(attempt, answer, started, "error", error=unknown)
+            raise unknown from error
+        if decision.verdict is Verdict.WAIT_TOO_LONG and not isinstance(error, RateLimitedError):
+            error = RateLimitedError(
+                operation, 429, (), request_id=answer.request_id, retry_after=retry_after
+            )
         self._log(attempt, answer, started, "error", error=error)
         raise error
 

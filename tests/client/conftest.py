@@ -2,8 +2,9 @@
 
 The fake service is a real aiohttp server on loopback, so the tests see what really
 goes on the wire (raw path, headers, body). Faults that a server cannot produce on cue
-(timeouts) are injected at aiohttp's ``ClientSession._request`` seam, the same one
-aioresponses patches (aioresponses 0.7.9 cannot build responses under aiohttp 3.14).
+(timeouts, resets at a chosen request) are injected with aioresponses (the maintained
+fork ``aioresponses-ng``, which works with aiohttp 3.14): planned requests raise, every
+other one passes through to the fake service.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import asyncio
 import base64
 import itertools
 import json
+import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aioresponses import aioresponses
 
 from schlage_async import SchlageClient
 from schlage_async._login_limiter import SlidingWindowLimiter
@@ -268,29 +270,23 @@ def client(make_client: Callable[..., SchlageClient]) -> SchlageClient:
 class Faults:
     """Exceptions to raise instead of sending, per (method, path suffix), in order."""
 
-    def __init__(self) -> None:
-        self.planned: list[tuple[str, str, BaseException]] = []
+    def __init__(self, mocked: aioresponses) -> None:
+        self._mocked = mocked
         self.raised: list[tuple[str, str]] = []
 
     def add(self, method: str, path_suffix: str, *excs: BaseException) -> None:
+        """Plan ``excs``: the next requests of ``method`` to a path ending so raise them."""
+        pattern = re.compile(rf"^[^?]*{re.escape(path_suffix)}(\?.*)?$")
+
+        def record(url: Any, **_: Any) -> None:
+            self.raised.append((method, str(url).split("?")[0]))
+
         for exc in excs:
-            self.planned.append((method, path_suffix, exc))
+            self._mocked.add(pattern, method=method, exception=exc, callback=record)
 
 
 @pytest.fixture
-def faults(monkeypatch: pytest.MonkeyPatch) -> Faults:
-    """Inject transport exceptions at ``ClientSession._request`` (aioresponses' seam)."""
-    plan = Faults()
-    original = aiohttp.ClientSession._request
-
-    async def request(self: aiohttp.ClientSession, method: str, url: Any, **kw: Any) -> Any:
-        path = str(url).split("?")[0]
-        for i, (m, suffix, exc) in enumerate(plan.planned):
-            if m == method and path.endswith(suffix):
-                del plan.planned[i]
-                plan.raised.append((method, path))
-                raise exc
-        return await original(self, method, url, **kw)
-
-    monkeypatch.setattr(aiohttp.ClientSession, "_request", request)  # undone by monkeypatch
-    return plan
+def faults() -> Iterator[Faults]:
+    """Planned transport failures (aioresponses); unplanned requests reach the fake service."""
+    with aioresponses(passthrough_unmatched=True) as mocked:
+        yield Faults(mocked)

@@ -7,10 +7,11 @@ An error status never does: whatever its body, it is the status's class (see
 from __future__ import annotations
 
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -151,6 +152,21 @@ async def test_redirect_not_followed_so_secrets_stay_home(
 
 
 SAVE_PATH = f"/credentials/mobile/basic/{CREDENTIAL_ID}/notourpayloads"
+
+
+@pytest.fixture
+def stdlib_events() -> Iterator[None]:
+    """The library's events through stdlib logging (structlog unconfigured), restored after."""
+    was = structlog.is_configured()
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    yield
+    if was:
+        structlog.configure(**saved)
+    else:
+        structlog.reset_defaults()
+
+
 PAYLOAD = {"lockId": 1, "serialNumber": "SN-1", "noTourPayload": "ab" * 48}
 
 
@@ -169,6 +185,7 @@ async def test_a_save_answered_2xx_is_done_whatever_the_body(
     fake: Any,
     client: Any,
     caplog: pytest.LogCaptureFixture,
+    stdlib_events: None,
     status: int,
     body: str,
     content_type: str,
