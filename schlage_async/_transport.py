@@ -575,7 +575,8 @@ class Transport:
             )
             self._log(attempt, answer, started, "error", error=unknown)
             raise unknown from error
-        if decision.verdict is Verdict.WAIT_TOO_LONG and not isinstance(error, RateLimitedError):
+        too_long = decision.verdict is Verdict.WAIT_TOO_LONG
+        if too_long and status == 429 and not isinstance(error, RateLimitedError):
             error = RateLimitedError(
                 operation, 429, (), request_id=answer.request_id, retry_after=retry_after
             )

@@ -104,3 +104,19 @@ async def test_an_identifier_passed_positionally_reaches_the_path(fake: Any, cli
     )
     assert (await client.get_credential(cid)).credential_id == cid
     assert (await client.get_credential(credential_id=cid)).credential_id == cid
+
+
+async def test_a_long_retry_after_on_a_503_keeps_the_503(fake: Any, client: Any) -> None:
+    """A Retry-After beyond the policy is raised, not slept, as the status it came with."""
+    from schlage_async import ServiceUnavailableError
+
+    cid = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+    fake.on(
+        "GET",
+        f"/credentials/mobile/basic/{cid}",
+        fake.Reply(503, body=b"", headers={"Retry-After": "100"}),
+    )
+    with pytest.raises(ServiceUnavailableError) as caught:
+        await client.get_credential(cid)
+    assert caught.value.status == 503
+    assert len(fake.calls()) == 1
