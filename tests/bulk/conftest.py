@@ -25,7 +25,7 @@ from schlage_async import (
     Operation,
     RetryPolicy,
 )
-from schlage_async._errors import classify_error
+from schlage_async._outcomes import classify_error
 from schlage_async.simulator import SimClock, SimulatorConfig, SimulatorState
 from schlage_async.simulator._answers import Refusal
 from schlage_async.simulator._faults import FaultInjector
