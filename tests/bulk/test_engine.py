@@ -225,7 +225,10 @@ async def test_any_409_on_create_is_reconciled_by_looking_the_user_up_first(
     """A 409 whose words name no rule still adopts the user's existing credential."""
     resident = make_resident(1)
     created = await service.create_credential(
-        user_id=resident.user_id, mobile_number=resident.mobile_number, card_format="26A"
+        user_id=resident.user_id,
+        mobile_number=resident.mobile_number,
+        card_format="26A",
+        facility_code=12,
     )
     service.calls.clear()
 
