@@ -9,16 +9,15 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
 from ._answers import Answer, decode_body, error_answer
-from ._faults import FaultSpec, FaultSpecError
-from ._state import DownloadRefused
-
-if TYPE_CHECKING:
-    from ._app import SimulatorApp
+from ._clock import SimClock
+from ._faults import FaultInjector, FaultSpec, FaultSpecError
+from ._jwt import TokenSigner
+from ._state import DownloadRefused, SimulatorState
 
 __all__ = ["CONTROL_ENDPOINTS", "add_control_routes"]
 
@@ -39,7 +38,22 @@ CONTROL_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
 """Method, path and purpose of each control endpoint (for ``--help`` and the README)."""
 
 
-def add_control_routes(app: web.Application, sim: SimulatorApp) -> None:
+class Controlled(Protocol):
+    """What the control endpoints reach of a simulator (``SimulatorApp`` is one)."""
+
+    clock: SimClock
+    faults: FaultInjector
+    state: SimulatorState
+    signer: TokenSigner
+
+    def reset(self) -> None:
+        """Forget everything; faults and clock back to the configuration."""
+
+    def set_faults(self, spec: FaultSpec) -> None:
+        """Replace the fault spec in force."""
+
+
+def add_control_routes(app: web.Application, sim: Controlled) -> None:
     """Register every ``/_sim/`` endpoint of ``sim`` on ``app``."""
 
     def endpoint(
