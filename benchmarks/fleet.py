@@ -45,8 +45,8 @@ from bulk import (
     migrate,
     read_input,
 )
-from bulk._checkpoint_postgres import PostgresCheckpointStore
 from bulk._verify import verify_against_state
+from bulk.store.postgres import PostgresCheckpointStore
 
 from ._engine_client import engine_client
 from ._log_config import structlog_configured

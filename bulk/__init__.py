@@ -1,26 +1,52 @@
 """Exactly-once, resumable bulk provisioning of Schlage mobile credentials.
 
-The command line is ``python -m bulk`` (``schlage-bulk``); services call :func:`migrate`
-with a client, an iterator of rows and a :class:`CheckpointStore`.
+Services call :func:`run_migration` (and :func:`dry_run`, :func:`plan_sync`,
+:func:`apply_plan`, :func:`chase_invites`, :func:`decommission_locks`); the command line
+is ``python -m bulk`` (``schlage-bulk``), a thin caller of the same functions.
 
-Where things are (each module holds one thing; all private, re-exported here):
+The map (arrows point from a caller to what it uses; never back)::
 
-* ``_state_machine.py``: one resident's state machine. The state diagram is at its top;
-  every transition (reject, admit, reconcile, create, save, done, deferred) is one method
-  of ``ResidentMachine``, and the exactly-once rules are written beside them.
-* ``_calls.py``: the path every API call takes out: the pause gate (``_pause.py``), the
-  limiter (``_limiter.py``), the 429 policy and the conditions that stop a run.
-* ``_engine.py``: the run that uses both: the reader (``_input.py`` parses, dedups), the
-  workers, progress snapshots (``_progress.py``), the summary (``_summary.py``).
-* ``_checkpoint.py``: the store seam (one record per input line); ``_checkpoint_sqlite.py``
-  and ``_checkpoint_memory.py`` implement it.
-* ``_reports.py``: the report files; ``_verify.py``: checking a service's state against
-  the input; ``_generate.py``: synthetic portfolios.
-* ``_cli.py`` and ``_demo.py``: the command line, a thin caller of the above.
-* ``_sync_*.py``: keeping the service in sync after the migration: the plan (``_sync_plan``,
-  its file ``_sync_plan_file``, the history it reads ``_sync_history``), ``_sync_apply``,
-  ``_sync_chase``, ``_sync_decommission``, the shared resend rule ``_sync_resend`` and
-  call path ``_sync_calls``; ``_cli_sync.py`` their commands.
+    cli/ ─────────────► _service.py ──► _engine.py ──► _state_machine.py
+     │  (commands)       (entries)       (the run)       (one resident)
+     │                      │               │
+     ├──► sync/ ────────────┤               └──► _calls.py ──► _pause.py, _limiter.py
+     │   (plan, apply,      │                    (call path)
+     │    chase, ...)       ▼
+     └────────────────► store/ (protocol, sqlite, postgres, memory, open_store)
+
+Engine core (top level):
+
+* ``_service.py``: the library entries :func:`run_migration` and :func:`dry_run`.
+* ``_engine.py``: the run: the reader, the workers, progress snapshots, the summary.
+* ``_state_machine.py``: one resident's state machine; the diagram is at its top and every
+  transition (reject, admit, reconcile, create, save, done, deferred) is one method.
+* ``_calls.py``: the path every API call takes out: the pause gate (``_pause.py``, and
+  ``_fleet_pause.py`` joining a fleet's), the limiter (``_limiter.py``), the 429 policy
+  and the conditions that stop a run.
+* ``_options.py``: :class:`MigrationOptions`; ``_summary.py``: what a run reports;
+  ``_progress.py``: progress snapshots and sinks; ``_errors.py``: the error tree.
+* ``_input.py``: the readers (JSON Lines, CSV) and the deduplicator; ``_resident.py``: what
+  a row becomes; ``_phones.py``: mobile numbers; ``_user_ids.py``: stable user ids;
+  ``_masking.py``: masking numbers in any text we repeat.
+* ``_binding.py``: what a checkpoint is bound to (service, account, each input row);
+  ``_block.py``: a known account block, honoured before any call.
+* ``_reports.py``: the report files; ``_verify.py``: a service's state against the input;
+  ``_generate.py``: synthetic portfolios; ``_signals.py``: signals from the first instant.
+
+Packages:
+
+* ``store/``: the checkpoint seam ``store/protocol.py``; ``store/sqlite.py`` (one
+  machine), ``store/postgres.py`` (a fleet, the ``scale`` extra), ``store/memory.py``
+  (tests); ``store/_open.py`` holds :func:`bulk.store.open_store`, the one constructor.
+* ``sync/``: ``sync/plan.py`` (with its file ``sync/plan_file.py`` and the history it
+  reads ``sync/history.py``), ``sync/apply.py``, ``sync/chase.py``,
+  ``sync/decommission.py``, the at-most-once resend ``sync/resend.py`` and the call path
+  ``sync/calls.py``.
+* ``cli/``: ``cli/main.py`` (parser, migrate, dry run, demo), ``cli/fleet.py`` and
+  ``cli/fleet_args.py`` (migrate into PostgreSQL, work, report), ``cli/sync.py`` (plan,
+  apply, chase, decommission), ``cli/demo.py``, ``cli/exits.py`` (exit codes, only here),
+  ``cli/logs.py`` (log set-up), ``cli/_common.py`` (what every command shares).
+* ``__main__.py``: ``python -m bulk``.
 """
 
 from __future__ import annotations
@@ -31,15 +57,6 @@ if _signals.started_as_command():  # before the slow imports: a signal must not 
     _signals.hold()
 
 from ._binding import InputScan, ServiceIdentity, bind_input, default_state_path
-from ._checkpoint import (
-    FINAL_STATES,
-    CheckpointStore,
-    ResidentRecord,
-    ResidentState,
-    ResumeView,
-)
-from ._checkpoint_memory import MemoryCheckpointStore
-from ._checkpoint_sqlite import SQLiteCheckpointStore
 from ._engine import ENGINE_RETRY_POLICY, MigrationOptions, ProvisioningClient, migrate
 from ._errors import (
     BulkError,
@@ -81,11 +98,22 @@ from ._reports import ReportError, ReportPaths, write_reports
 from ._resident import ParsedRow, RejectedRow, Resident
 from ._service import MigrationSource, ProgressCallback, dry_run, input_binding, run_migration
 from ._summary import MigrationStatus, MigrationSummary, StopReason
-from ._sync_apply import ApplyOptions, apply_plan
-from ._sync_chase import ChaseResult, chase_invites
-from ._sync_decommission import DecommissionResult, LockOutcome, decommission_locks
-from ._sync_plan import SyncPlan, plan_sync
-from ._sync_plan_file import (
+from ._user_ids import DEFAULT_NAMESPACE, integration_namespace, user_id_for
+from ._verify import Verification, verify_against_state
+from .store.memory import MemoryCheckpointStore
+from .store.protocol import (
+    FINAL_STATES,
+    CheckpointStore,
+    ResidentRecord,
+    ResidentState,
+    ResumeView,
+)
+from .store.sqlite import SQLiteCheckpointStore
+from .sync.apply import ApplyOptions, apply_plan
+from .sync.chase import ChaseResult, chase_invites
+from .sync.decommission import DecommissionResult, LockOutcome, decommission_locks
+from .sync.plan import SyncPlan, plan_sync
+from .sync.plan_file import (
     PlanError,
     PlanHeader,
     PlanStep,
@@ -93,8 +121,6 @@ from ._sync_plan_file import (
     iter_plan_steps,
     read_plan_header,
 )
-from ._user_ids import DEFAULT_NAMESPACE, integration_namespace, user_id_for
-from ._verify import Verification, verify_against_state
 
 __all__ = [
     "DEFAULT_NAMESPACE",

@@ -1,10 +1,10 @@
-"""``python -m bulk``: the command line (see :mod:`bulk._cli`)."""
+"""``python -m bulk``: the command line (see :mod:`bulk.cli.main`)."""
 
 from __future__ import annotations
 
 import sys
 
-from ._cli import main
+from .cli.main import main
 
 __all__ = ["main"]
 

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
 from ._errors import InputMismatchError
 from ._input import (
     InputFormat,
@@ -55,6 +54,7 @@ from ._input import (
     line_is_blank,
     row_digest,
 )
+from .store.protocol import CheckpointStore, ResidentRecord, ResidentState
 
 __all__ = [
     "BINDING_KEY",

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from ._checkpoint import CheckpointStore
-from ._checkpoint_sqlite import peek_meta
 from ._summary import MigrationSummary, StopReason
+from .store.protocol import CheckpointStore
+from .store.sqlite import peek_meta
 
 __all__ = [
     "BLOCK_KEY",

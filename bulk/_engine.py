@@ -30,7 +30,6 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from schlage_async import ClientStats
 
 from ._calls import ENGINE_RETRY_POLICY, CallPath, ProvisioningClient, Stopped
-from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
 from ._errors import InputMismatchError, MigrationOptionsError
 from ._input import Deduplicator, ParseOptions, parse_jsonl_line
 from ._limiter import RateLimiter, UnlimitedLimiter
@@ -40,6 +39,7 @@ from ._progress import NullProgress, ProgressSink, ProgressSnapshot
 from ._resident import ParsedRow, RejectedRow, Resident
 from ._state_machine import ResidentMachine
 from ._summary import MigrationStatus, MigrationSummary, StopReason
+from .store.protocol import CheckpointStore, ResidentRecord, ResidentState
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
 from ._errors import BulkError
 from ._input import DEFAULT_ENCODING, InputFormat, iter_row_numbers
 from ._masking import mask_numbers
 from ._summary import ADVICE_MIN_CALLS, MigrationSummary
+from .store.protocol import CheckpointStore, ResidentRecord, ResidentState
 
 __all__ = [
     "REPORT_FILES",

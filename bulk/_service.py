@@ -34,8 +34,6 @@ import anyio
 from ._binding import ServiceIdentity, bind_input, bind_source
 from ._block import remember_block
 from ._calls import ProvisioningClient
-from ._checkpoint import CheckpointStore
-from ._checkpoint_sqlite import SQLiteCheckpointStore
 from ._engine import RowSource, check_rows, migrate
 from ._errors import MigrationOptionsError
 from ._input import (
@@ -53,6 +51,8 @@ from ._progress import ProgressSink, ProgressSnapshot
 from ._reports import ReportError, write_reports
 from ._resident import ParsedRow
 from ._summary import MigrationSummary
+from .store.protocol import CheckpointStore
+from .store.sqlite import SQLiteCheckpointStore
 
 __all__ = ["MigrationSource", "ProgressCallback", "dry_run", "input_binding", "run_migration"]
 

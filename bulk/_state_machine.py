@@ -65,9 +65,9 @@ from schlage_async import (
 from schlage_async._retry import exponential_backoff
 
 from ._calls import ENGINE_RETRY_POLICY, CallPath, ProvisioningClient, Stopped, describe
-from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
 from ._options import MigrationOptions
 from ._resident import RejectedRow, Resident
+from .store.protocol import CheckpointStore, ResidentRecord, ResidentState
 
 __all__ = ["ResidentMachine", "Transient"]
 

@@ -16,7 +16,7 @@ import pytest
 import structlog
 
 from bulk import Resident
-from bulk._logs import configure_logging
+from bulk.cli.logs import configure_logging
 from schlage_async import (
     ClientStats,
     CreatedCredential,

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from bulk import AimdController, MigrationStatus, MigrationSummary, generate_portfolio
-from bulk._cli import main
 from bulk._reports import adaptive_advice
 from bulk._summary import ADVICE_MIN_CALLS
+from bulk.cli.main import main
 
 
 def _adaptive(**fields: Any) -> MigrationSummary:

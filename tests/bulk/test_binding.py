@@ -27,7 +27,7 @@ from bulk import (
     row_digest,
     verify_against_state,
 )
-from bulk._cli import main
+from bulk.cli.main import main
 
 S = ResidentState
 PROD = ServiceIdentity.of("https://prod.example.com/api/", "ops@example.com")

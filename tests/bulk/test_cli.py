@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bulk import generate_portfolio, read_input
-from bulk._cli import main
 from bulk._verify import verify_against_state
+from bulk.cli.main import main
 
 
 def _migrate(sim: Any, path: Path, tmp_path: Path, *extra: str) -> int:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bulk import ParseOptions, RejectedRow, Resident, check_input, read_input
-from bulk._cli import main
 from bulk._input import HEAD_BYTES, InputError, check_encoding
+from bulk.cli.main import main
 
 
 def _row(n: int, **fields: object) -> dict[str, object]:

@@ -24,7 +24,7 @@ from bulk import (
     migrate,
     run_migration,
 )
-from bulk._cli_exits import exit_code_for
+from bulk.cli.exits import exit_code_for
 from schlage_async import (
     AccountBlockedError,
     ConflictError,

@@ -36,11 +36,11 @@ from bulk import (
     verify_against_state,
     write_reports,
 )
-from bulk._cli import main
-from bulk._cli_exits import exit_code_for
 from bulk._input import CSV_COLUMNS
 from bulk._reports import ReportError
 from bulk._summary import MigrationStatus, MigrationSummary
+from bulk.cli.exits import exit_code_for
+from bulk.cli.main import main
 from schlage_async import ConnectionFailedError, RetryPolicy, SchlageClient, SlidingWindowLimiter
 
 UID = "3f1c6d3e-8a4b-4c2d-9e1f-0a1b2c3d4e5f"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bulk import generate_portfolio
-from bulk._cli import build_parser, main
+from bulk.cli.main import build_parser, main
 
 _README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -96,7 +96,7 @@ def test_plain_http_to_another_host_names_the_flag_not_the_python_keyword(
         built.update(kwargs)
         raise Refused
 
-    monkeypatch.setattr("bulk._cli.SchlageClient", client)
+    monkeypatch.setattr("bulk.cli.main.SchlageClient", client)
     with pytest.raises(Refused):
         main(["migrate", str(path), "--base-url", url, "--allow-insecure-http"])
     assert built["allow_insecure_http"] is True

@@ -30,9 +30,9 @@ from bulk import (
     generate_portfolio,
     read_input,
 )
-from bulk._cli import main
 from bulk._input import CSV_COLUMNS, iter_row_numbers
 from bulk._reports import default_report_dir
+from bulk.cli.main import main
 
 from .conftest import SIM_USERNAME
 

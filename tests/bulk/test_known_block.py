@@ -20,8 +20,8 @@ from bulk import (
     read_input,
 )
 from bulk._block import BLOCK_KEY, known_block
-from bulk._cli import main
 from bulk._verify import verify_against_state
+from bulk.cli.main import main
 from schlage_async.simulator import FaultSpec
 
 

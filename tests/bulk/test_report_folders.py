@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bulk import ServiceIdentity, default_state_path, generate_portfolio
-from bulk._cli import main
 from bulk._reports import default_report_dir
+from bulk.cli.main import main
 
 
 def _rows(path: Path) -> int:

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from bulk import MigrationStatus, SQLiteCheckpointStore, generate_portfolio, read_input
-from bulk._cli import main
-from bulk._sync_apply import ApplyOptions, apply_plan
-from bulk._sync_plan import plan_sync
-from bulk._sync_plan_file import PlanError
 from bulk._verify import verify_against_state
+from bulk.cli.main import main
+from bulk.sync.apply import ApplyOptions, apply_plan
+from bulk.sync.plan import plan_sync
+from bulk.sync.plan_file import PlanError
 from schlage_async.simulator import SimulatorHandle
 
 from .sync_scenario import Scenario, build_scenario, client_for

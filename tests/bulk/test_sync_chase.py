@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from bulk import MigrationStatus, SQLiteCheckpointStore
-from bulk._cli import main
-from bulk._sync_chase import chase_invites
+from bulk.cli.main import main
+from bulk.sync.chase import chase_invites
 
 from .sync_scenario import build_scenario, client_for
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from bulk import SQLiteCheckpointStore
-from bulk._cli import main
-from bulk._sync_decommission import decommission_locks
-from bulk._sync_plan import plan_sync
-from bulk._sync_plan_file import SyncAction, iter_plan_steps
+from bulk.cli.main import main
+from bulk.sync.decommission import decommission_locks
+from bulk.sync.plan import plan_sync
+from bulk.sync.plan_file import SyncAction, iter_plan_steps
 
 from .sync_scenario import build_scenario, client_for
 

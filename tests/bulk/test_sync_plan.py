@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from bulk import generate_portfolio
-from bulk._cli import main
-from bulk._sync_plan import plan_sync
-from bulk._sync_plan_file import SyncAction, iter_plan_steps, read_plan_header
+from bulk.cli.main import main
+from bulk.sync.plan import plan_sync
+from bulk.sync.plan_file import SyncAction, iter_plan_steps, read_plan_header
 
 from .sync_scenario import build_scenario, client_for
 

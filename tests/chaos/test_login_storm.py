@@ -35,7 +35,7 @@ from bulk import (
     read_input,
     verify_against_state,
 )
-from bulk._cli_exits import exit_code_for
+from bulk.cli.exits import exit_code_for
 from schlage_async import (
     AuthenticationError,
     ErrorCode,

@@ -8,7 +8,7 @@ fake service that follows the script, then resumes (as an operator would rerun) 
 migration completes. Checked on every example:
 
 * ``migrate`` never raises; each run's summary agrees with the store;
-* every checkpoint write is a transition of the documented graph (``bulk._checkpoint``),
+* every checkpoint write is a transition of the documented graph (``bulk.store.protocol``),
   or the withdrawal of a ``creating`` intent whose create the service refused unseen;
 * the ``creating`` intent is durable before its create is sent;
 * a create that may have landed is never followed by another create for that user
@@ -41,7 +41,7 @@ from bulk import (
     migrate,
 )
 from bulk import Resident as BulkResident
-from bulk._cli_exits import exit_code_for
+from bulk.cli.exits import exit_code_for
 from schlage_async import (
     ClientStats,
     ConnectionFailedError,

@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bulk import generate_portfolio
-from bulk._cli import main
+from bulk.cli.main import main
 from schlage_async import InvalidResponseError, NoTourPayload, SchlageClient
 
 PASSWORD: Final = "pw-redirect-7a6b5c"

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bulk import RejectedRow, Resident, ResidentRecord, ResidentState
-from bulk._checkpoint_postgres import LeaseLostError, PostgresCheckpointStore
 from bulk._resident import ParsedRow
+from bulk.store.postgres import LeaseLostError, PostgresCheckpointStore
 
 
 def _resident(line: int) -> Resident:

@@ -29,7 +29,7 @@ from typing import Final, Protocol
 
 from schlage_async import Credential, CredentialPage, mask_mobile
 
-from ._input import (
+from .._input import (
     Deduplicator,
     InputFormat,
     ParseOptions,
@@ -38,9 +38,9 @@ from ._input import (
     input_fingerprint,
     read_input,
 )
-from ._resident import RejectedRow, Resident
-from ._sync_history import Decommissioned, HistoryEntry, HistoryNote, doors_digest, iter_history
-from ._sync_plan_file import (
+from .._resident import RejectedRow, Resident
+from .history import Decommissioned, HistoryEntry, HistoryNote, doors_digest, iter_history
+from .plan_file import (
     PLAN_VERSION,
     PlanError,
     PlanHeader,

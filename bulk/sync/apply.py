@@ -47,12 +47,11 @@ from schlage_async import (
     TransportError,
 )
 
-from ._binding import ServiceIdentity, bind_source
-from ._calls import ProvisioningClient
-from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
-from ._engine import migrate
-from ._errors import InputError
-from ._input import (
+from .._binding import ServiceIdentity, bind_source
+from .._calls import ProvisioningClient
+from .._engine import migrate
+from .._errors import InputError
+from .._input import (
     DEFAULT_ENCODING,
     InputFormat,
     ParseOptions,
@@ -61,15 +60,16 @@ from ._input import (
     parse_jsonl_line,
     read_input,
 )
-from ._limiter import RateLimiter, UnlimitedLimiter
-from ._options import MigrationOptions
-from ._progress import ProgressSink
-from ._resident import ParsedRow, Resident
-from ._summary import MigrationStatus, MigrationSummary, StopReason
-from ._sync_calls import SyncCallPath
-from ._sync_history import KIND_KEY, PLAN_KEY, STARTED_KEY
-from ._sync_plan import ListingClient, read_service_mark
-from ._sync_plan_file import (
+from .._limiter import RateLimiter, UnlimitedLimiter
+from .._options import MigrationOptions
+from .._progress import ProgressSink
+from .._resident import ParsedRow, Resident
+from .._summary import MigrationStatus, MigrationSummary, StopReason
+from ..store.protocol import CheckpointStore, ResidentRecord, ResidentState
+from .calls import SyncCallPath
+from .history import KIND_KEY, PLAN_KEY, STARTED_KEY
+from .plan import ListingClient, read_service_mark
+from .plan_file import (
     ACTIONS_THAT_CALL,
     PlanError,
     PlanHeader,
@@ -79,7 +79,7 @@ from ._sync_plan_file import (
     plan_fingerprint,
     read_plan_header,
 )
-from ._sync_resend import resend_once
+from .resend import resend_once
 
 __all__ = [
     "DEFAULT_MAX_DELETE_FRACTION",

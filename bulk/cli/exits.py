@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._summary import MigrationStatus, MigrationSummary, StopReason
+from .._summary import MigrationStatus, MigrationSummary, StopReason
 
 __all__ = ["EXIT_OK", "EXIT_RESUMABLE", "EXIT_USAGE", "exit_code_for"]
 

@@ -26,25 +26,25 @@ from rich.table import Table
 
 from schlage_async import ConfigurationError, RetryPolicy, SchlageClient
 
-from ._binding import ServiceIdentity
-from ._calls import ENGINE_RETRY_POLICY
-from ._checkpoint_sqlite import SQLiteCheckpointStore
-from ._cli_exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
-from ._errors import InputError, InputMismatchError, StateInUseError, StoreError
-from ._input import DEFAULT_ENCODING, ParseOptions, check_encoding
-from ._limiter import RateLimiter
-from ._logs import configure_logging
-from ._options import DEFAULT_CONCURRENCY, MigrationOptions
-from ._phones import DEFAULT_REGION
-from ._progress import ProgressSink
-from ._reports import ReportPaths, format_summary, write_reports
-from ._summary import MigrationStatus, MigrationSummary, StopReason
-from ._sync_apply import DEFAULT_MAX_DELETE_FRACTION, ApplyOptions, apply_plan, check_plan_rails
-from ._sync_chase import ChaseResult, chase_invites
-from ._sync_decommission import DecommissionResult, decommission_locks
-from ._sync_plan import DEFAULT_RESEND_AFTER_HOURS, SyncPlan, plan_sync
-from ._sync_plan_file import ACTIONS_THAT_CALL, PlanError, SyncAction, read_plan_header
-from ._user_ids import DEFAULT_NAMESPACE, integration_namespace
+from .._binding import ServiceIdentity
+from .._calls import ENGINE_RETRY_POLICY
+from .._errors import InputError, InputMismatchError, StateInUseError, StoreError
+from .._input import DEFAULT_ENCODING, ParseOptions, check_encoding
+from .._limiter import RateLimiter
+from .._options import DEFAULT_CONCURRENCY, MigrationOptions
+from .._phones import DEFAULT_REGION
+from .._progress import ProgressSink
+from .._reports import ReportPaths, format_summary, write_reports
+from .._summary import MigrationStatus, MigrationSummary, StopReason
+from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
+from ..store.sqlite import SQLiteCheckpointStore
+from ..sync.apply import DEFAULT_MAX_DELETE_FRACTION, ApplyOptions, apply_plan, check_plan_rails
+from ..sync.chase import ChaseResult, chase_invites
+from ..sync.decommission import DecommissionResult, decommission_locks
+from ..sync.plan import DEFAULT_RESEND_AFTER_HOURS, SyncPlan, plan_sync
+from ..sync.plan_file import ACTIONS_THAT_CALL, PlanError, SyncAction, read_plan_header
+from .exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
+from .logs import configure_logging
 
 __all__ = ["SYNC_COMMANDS", "CliTools", "add_sync_commands", "format_plan", "run_sync_command"]
 

@@ -1,12 +1,12 @@
 """Chase invites nobody opened: resend those older than N hours, within a daily cap.
 
-The rules are the plan's (:func:`bulk._sync_plan.invite_decision`): never after a
+The rules are the plan's (:func:`bulk.sync.plan.invite_decision`): never after a
 download; the last invite (the creation, or the latest resend any history records) older
 than ``older_than_hours``; where no history records a credential's invites, nothing is
 sent and it is counted as unknown. The chase's own state file is history too: each
 resend is kept with its time (one record per credential, keyed by its id), so a second
 chase the same day sends nothing twice and the daily cap counts every run of the day.
-Each resend is at most once (:func:`bulk._sync_resend.resend_once`).
+Each resend is at most once (:func:`bulk.sync.resend.resend_once`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import Final, Protocol
 
 from schlage_async import Credential
 
-from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
-from ._limiter import RateLimiter, UnlimitedLimiter
-from ._options import MigrationOptions
-from ._summary import MigrationStatus, MigrationSummary, StopReason
-from ._sync_calls import SyncCallPath
-from ._sync_history import (
+from .._limiter import RateLimiter, UnlimitedLimiter
+from .._options import MigrationOptions
+from .._summary import MigrationStatus, MigrationSummary, StopReason
+from ..store.protocol import CheckpointStore, ResidentRecord, ResidentState
+from .calls import SyncCallPath
+from .history import (
     KIND_KEY,
     STARTED_KEY,
     Decommissioned,
@@ -35,9 +35,9 @@ from ._sync_history import (
     iter_history,
     parse_sent_at,
 )
-from ._sync_plan import DEFAULT_RESEND_AFTER_HOURS, ListingClient, SyncIndex, invite_decision
-from ._sync_plan_file import PlanError, SyncAction
-from ._sync_resend import ResendClient, resend_once
+from .plan import DEFAULT_RESEND_AFTER_HOURS, ListingClient, SyncIndex, invite_decision
+from .plan_file import PlanError, SyncAction
+from .resend import ResendClient, resend_once
 
 __all__ = ["ChaseClient", "ChaseResult", "chase_invites"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping
 
-from ._checkpoint import ResidentRecord, ResidentState, ResumeView
+from .protocol import ResidentRecord, ResidentState, ResumeView
 
 __all__ = ["MemoryCheckpointStore"]
 

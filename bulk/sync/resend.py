@@ -21,9 +21,9 @@ from schlage_async import (
     TransportError,
 )
 
-from ._checkpoint import CheckpointStore, ResidentRecord, ResidentState
-from ._sync_calls import Stopped, SyncCallPath
-from ._sync_history import sent_reason
+from ..store.protocol import CheckpointStore, ResidentRecord, ResidentState
+from .calls import Stopped, SyncCallPath
+from .history import sent_reason
 
 __all__ = ["ResendClient", "resend_once"]
 

@@ -43,9 +43,9 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from ._checkpoint import ResidentRecord, ResidentState, ResumeView
-from ._errors import StoreClosedError
-from ._resident import ParsedRow, RejectedRow, Resident
+from .._errors import StoreClosedError
+from .._resident import ParsedRow, RejectedRow, Resident
+from .protocol import ResidentRecord, ResidentState, ResumeView
 
 __all__ = [
     "DEFAULT_SCHEMA",

@@ -18,8 +18,8 @@ from typing import Final
 
 import msgspec
 
-from ._errors import InputError
-from ._input import input_fingerprint
+from .._errors import InputError
+from .._input import input_fingerprint
 
 __all__ = [
     "PLAN_VERSION",

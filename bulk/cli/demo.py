@@ -17,18 +17,18 @@ from typing import Final
 from schlage_async import SchlageClient
 from schlage_async.simulator import FaultSpec, SimulatorConfig, SimulatorHandle, run_simulator
 
-from ._binding import ServiceIdentity, bind_input
-from ._checkpoint_sqlite import SQLiteCheckpointStore
-from ._cli_exits import EXIT_OK, exit_code_for
-from ._engine import MigrationOptions
-from ._generate import generate_portfolio
-from ._input import read_input
-from ._limiter import FixedRateLimiter, RateLimiter, UnlimitedLimiter
-from ._progress import ProgressSink
-from ._reports import format_summary, report_paths
-from ._service import run_migration
-from ._summary import MigrationStatus, MigrationSummary, StopReason
-from ._verify import verify_against_state
+from .._binding import ServiceIdentity, bind_input
+from .._engine import MigrationOptions
+from .._generate import generate_portfolio
+from .._input import read_input
+from .._limiter import FixedRateLimiter, RateLimiter, UnlimitedLimiter
+from .._progress import ProgressSink
+from .._reports import format_summary, report_paths
+from .._service import run_migration
+from .._summary import MigrationStatus, MigrationSummary, StopReason
+from .._verify import verify_against_state
+from ..store.sqlite import SQLiteCheckpointStore
+from .exits import EXIT_OK, exit_code_for
 
 __all__ = ["all_runs_line", "run_demo"]
 

@@ -9,7 +9,7 @@ from typing import Any, Literal, TextIO
 
 import structlog
 
-from ._masking import mask_numbers
+from .._masking import mask_numbers
 
 __all__ = ["LogFormat", "configure_logging"]
 

@@ -23,32 +23,27 @@ import phonenumbers
 from schlage_async import ConfigurationError, SchlageClient
 from schlage_async._config import _is_loopback as is_loopback
 
-from . import _signals
-from ._binding import ServiceIdentity, default_state_path
-from ._block import SUPPORT_ADVICE, block_message, known_block
-from ._checkpoint_sqlite import SQLiteCheckpointStore
-from ._cli_exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
-from ._cli_fleet_args import add_fleet_commands, add_fleet_options, is_postgres_url
-from ._cli_sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
-from ._engine import (
+from .. import _signals
+from .._binding import ServiceIdentity, default_state_path
+from .._block import SUPPORT_ADVICE, block_message, known_block
+from .._engine import (
     DEFAULT_CONCURRENCY,
     MigrationOptions,
 )
-from ._errors import InputError, InputMismatchError, StateFileError, StoreError
-from ._generate import generate_portfolio
-from ._input import (
+from .._errors import InputError, InputMismatchError, StateFileError, StoreError
+from .._generate import generate_portfolio
+from .._input import (
     DEFAULT_ENCODING,
     ParseOptions,
     check_encoding,
     check_input,
     detect_format,
 )
-from ._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, UnlimitedLimiter
-from ._logs import configure_logging
-from ._masking import mask_numbers
-from ._phones import DEFAULT_REGION
-from ._progress import LogProgress, ProgressSink, RichProgress
-from ._reports import (
+from .._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, UnlimitedLimiter
+from .._masking import mask_numbers
+from .._phones import DEFAULT_REGION
+from .._progress import LogProgress, ProgressSink, RichProgress
+from .._reports import (
     ReportError,
     ReportFolderTakenError,
     check_report_folder,
@@ -56,9 +51,14 @@ from ._reports import (
     format_summary,
     report_paths,
 )
-from ._service import dry_run, run_migration
-from ._summary import MigrationStatus, MigrationSummary, StopReason
-from ._user_ids import DEFAULT_NAMESPACE, integration_namespace
+from .._service import dry_run, run_migration
+from .._summary import MigrationStatus, MigrationSummary, StopReason
+from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
+from ..store.sqlite import SQLiteCheckpointStore
+from .exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
+from .fleet_args import add_fleet_commands, add_fleet_options, is_postgres_url
+from .logs import configure_logging
+from .sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
 
 __all__ = [
     "MAX_CONCURRENCY",
@@ -498,7 +498,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if is_postgres_url(args.state):
-        from ._cli_fleet import run_fleet_migrate  # needs the scale extra
+        from .fleet import run_fleet_migrate  # needs the scale extra
 
         return run_fleet_migrate(args, argv, _tools())
     if args.shared:
@@ -673,7 +673,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, verbose=args.verbose)
     from schlage_async.simulator import FaultSpec, FaultSpecError  # only for the demo
 
-    from ._demo import run_demo
+    from .demo import run_demo
 
     try:
         faults = FaultSpec.parse(args.faults)
@@ -734,7 +734,7 @@ def _main(args_list: list[str]) -> int:
         if args.command in SYNC_COMMANDS:
             return run_sync_command(args, args_list, _tools())
         if args.command in ("work", "report"):
-            from ._cli_fleet import run_report, run_work  # needs the scale extra
+            from .fleet import run_report, run_work  # needs the scale extra
 
             if args.command == "work":
                 return run_work(args, args_list, _tools())

@@ -20,13 +20,13 @@ from typing import Final, Protocol
 
 from schlage_async import APIError, InvalidResponseError, NotFoundError, ServerError, TransportError
 
-from ._checkpoint import CheckpointStore
-from ._limiter import RateLimiter, UnlimitedLimiter
-from ._options import MigrationOptions
-from ._summary import StopReason
-from ._sync_calls import Stopped, SyncCallPath
-from ._sync_history import KIND_KEY, SERIALS_KEY
-from ._sync_plan_file import PlanError
+from .._limiter import RateLimiter, UnlimitedLimiter
+from .._options import MigrationOptions
+from .._summary import StopReason
+from ..store.protocol import CheckpointStore
+from .calls import Stopped, SyncCallPath
+from .history import KIND_KEY, SERIALS_KEY
+from .plan_file import PlanError
 
 __all__ = ["DecommissionClient", "DecommissionResult", "LockOutcome", "decommission_locks"]
 

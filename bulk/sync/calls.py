@@ -16,10 +16,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from ._calls import CallPath, Stopped
-from ._limiter import RateLimiter
-from ._options import MigrationOptions
-from ._pause import PauseGate
+from .._calls import CallPath, Stopped
+from .._limiter import RateLimiter
+from .._options import MigrationOptions
+from .._pause import PauseGate
 
 __all__ = ["Stopped", "SyncCallPath"]
 

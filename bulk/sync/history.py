@@ -33,10 +33,8 @@ import msgspec
 
 from schlage_async import NoTourPayload
 
-from ._checkpoint import CheckpointStore, ResidentState
-from ._checkpoint_sqlite import SQLiteCheckpointStore
-from ._errors import InputError, StoreError
-from ._input import (
+from .._errors import InputError, StoreError
+from .._input import (
     DEFAULT_ENCODING,
     InputFormat,
     ParseOptions,
@@ -46,12 +44,14 @@ from ._input import (
 )
 
 # The JSON Lines reader's own pieces, so a history row reads exactly as migrate read it.
-from ._input import _door as door_of
-from ._input import _json_decoder as JSON_DECODER
-from ._input import _lower_keys as lower_keys
-from ._resident import Resident
-from ._sync_plan_file import PlanError, PlanStep, SyncAction, iter_plan_steps
-from ._user_ids import user_id_for
+from .._input import _door as door_of
+from .._input import _json_decoder as JSON_DECODER
+from .._input import _lower_keys as lower_keys
+from .._resident import Resident
+from .._user_ids import user_id_for
+from ..store.protocol import CheckpointStore, ResidentState
+from ..store.sqlite import SQLiteCheckpointStore
+from .plan_file import PlanError, PlanStep, SyncAction, iter_plan_steps
 
 __all__ = [
     "KIND_KEY",

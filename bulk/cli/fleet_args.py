@@ -1,6 +1,6 @@
 """The fleet's command-line options: ``migrate --state postgresql://... --shared redis://...``,
 ``work`` and ``report``. Only argparse here, so ``python -m bulk`` starts without the
-``scale`` extra installed; the commands themselves are in :mod:`bulk._cli_fleet`.
+``scale`` extra installed; the commands themselves are in :mod:`bulk.cli.fleet`.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final, Protocol, runtime_checkable
 
-from ._errors import InputMismatchError
+from .._errors import InputMismatchError
 
 __all__ = [
     "FINAL_STATES",

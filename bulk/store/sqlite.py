@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
-from ._checkpoint import ResidentRecord, ResidentState, ResumeView
-from ._errors import StateFileError, StateInUseError, StoreClosedError, StoreError
+from .._errors import StateFileError, StateInUseError, StoreClosedError, StoreError
+from .protocol import ResidentRecord, ResidentState, ResumeView
 
 __all__ = [
     "SQLiteCheckpointStore",

@@ -41,17 +41,11 @@ from schlage_async.shared import (
     account_key,
 )
 
-from ._binding import BINDING_KEY, ServiceIdentity, bind_input
-from ._checkpoint import CheckpointStore, ResidentState
-from ._checkpoint_postgres import LeaseLostError, PostgresCheckpointStore
-from ._checkpoint_sqlite import SQLiteCheckpointStore
-from ._cli_exits import EXIT_OK, EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
-from ._cli_fleet_args import is_postgres_url
-from ._cli_sync import CliTools
-from ._engine import ENGINE_RETRY_POLICY, MigrationOptions, migrate
-from ._errors import InputMismatchError, StateInUseError, StoreClosedError, StoreError
-from ._fleet_pause import FleetPauseGate
-from ._input import (
+from .._binding import BINDING_KEY, ServiceIdentity, bind_input
+from .._engine import ENGINE_RETRY_POLICY, MigrationOptions, migrate
+from .._errors import InputMismatchError, StateInUseError, StoreClosedError, StoreError
+from .._fleet_pause import FleetPauseGate
+from .._input import (
     Deduplicator,
     InputFormat,
     ParseOptions,
@@ -59,19 +53,25 @@ from ._input import (
     detect_format,
     read_input,
 )
-from ._limiter import (
+from .._limiter import (
     AdaptiveRateLimiter,
     FixedRateLimiter,
     RateLimiter,
     RateReport,
     UnlimitedLimiter,
 )
-from ._logs import configure_logging
-from ._progress import ProgressSink, ProgressSnapshot
-from ._reports import format_summary, write_reports
-from ._resident import ParsedRow
-from ._summary import MigrationStatus, MigrationSummary
-from ._user_ids import DEFAULT_NAMESPACE, integration_namespace
+from .._progress import ProgressSink, ProgressSnapshot
+from .._reports import format_summary, write_reports
+from .._resident import ParsedRow
+from .._summary import MigrationStatus, MigrationSummary
+from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
+from ..store.postgres import LeaseLostError, PostgresCheckpointStore
+from ..store.protocol import CheckpointStore, ResidentState
+from ..store.sqlite import SQLiteCheckpointStore
+from .exits import EXIT_OK, EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
+from .fleet_args import is_postgres_url
+from .logs import configure_logging
+from .sync import CliTools
 
 __all__ = ["run_fleet_migrate", "run_report", "run_work"]
 
