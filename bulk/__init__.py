@@ -8,7 +8,8 @@ The map (arrows point from a caller to what it uses; never back)::
 
     cli/ ─────────────► _service.py ──► _engine.py ──► _state_machine.py
      │  (commands)       (entries)       (the run)       (one resident)
-     │                      │               │
+     │                      │ _guards.py    │
+     │                      │ (every entry) │
      ├──► sync/ ────────────┤               └──► _calls.py ──► _pause.py, _limiter.py
      │   (plan, apply,      │                    (call path)
      │    chase, ...)       ▼
@@ -16,6 +17,9 @@ The map (arrows point from a caller to what it uses; never back)::
 
 Engine core (top level):
 
+* ``_guards.py``: the one guarded path every command and library entry takes before
+  anything is sent: the option limits, the service identity, the store opened or claimed
+  (one run per store), a known account block, the report folder's owner.
 * ``_service.py``: the library entries :func:`run_migration` and :func:`dry_run`.
 * ``_engine.py``: the run: the reader, the workers, progress snapshots, the summary.
 * ``_state_machine.py``: one resident's state machine; the diagram is at its top and every

@@ -22,6 +22,7 @@ __all__ = [
     "SUPPORT_ADVICE",
     "KnownBlock",
     "block_message",
+    "current_block",
     "known_block",
     "remember_block",
 ]
@@ -54,6 +55,14 @@ def _parse(text: str | None) -> KnownBlock | None:
     if resume_at.tzinfo is None:
         resume_at = resume_at.replace(tzinfo=dt.UTC)
     return KnownBlock(resume_at=resume_at, detail=str(data.get("detail") or ""))
+
+
+async def current_block(store: CheckpointStore, now: dt.datetime) -> KnownBlock | None:
+    """The block ``store`` (open) remembers, if it has not ended by ``now``."""
+    block = _parse(await store.get_meta(BLOCK_KEY))
+    if block is None or block.resume_at <= now:
+        return None
+    return block
 
 
 def known_block(state_path: Path, now: dt.datetime) -> KnownBlock | None:

@@ -44,8 +44,8 @@ from schlage_async import (
     RetryPolicy,
     ServerError,
     TransportError,
+    exponential_backoff,
 )
-from schlage_async._retry import exponential_backoff
 
 from ._limiter import RateLimiter
 from ._options import MigrationOptions

@@ -21,17 +21,19 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Final
 
 import anyio
+import msgspec
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from schlage_async import ClientStats
 
 from ._calls import ENGINE_RETRY_POLICY, CallPath, ProvisioningClient, Stopped
-from ._errors import InputMismatchError, MigrationOptionsError
-from ._input import Deduplicator, ParseOptions, parse_jsonl_line
+from ._errors import InputError, InputMismatchError, MigrationOptionsError
+from ._input import Deduplicator, ParseOptions, parse_jsonl_line, row_digest
 from ._limiter import RateLimiter, UnlimitedLimiter
 from ._options import DEFAULT_CONCURRENCY, MigrationOptions
 from ._pause import PauseGate
@@ -59,15 +61,27 @@ RowSource = Iterable[ParsedRow | str] | AsyncIterable[ParsedRow | str]
 """What :func:`migrate` reads: parsed rows, or raw JSON Lines (numbered from 1)."""
 
 
+def content_digest(row: ParsedRow) -> str:
+    """The digest of a parsed row's content, for rows that came from no file line."""
+    return row_digest(msgspec.json.encode(row))
+
+
 async def _aiter_rows(rows: RowSource, options: ParseOptions) -> AsyncIterator[list[ParsedRow]]:
-    """Yield ``rows`` in batches, parsing raw lines; sync sources are read in a thread."""
+    """Yield ``rows`` in batches, parsing raw lines; sync sources are read in a thread.
+
+    Every row comes out with a ``row_hash``: a file's rows have their line's digest, raw
+    lines get theirs here, and parsed rows without one the digest of their content, so
+    that a resume can tell the same row from another one at the same line.
+    """
     number = 0
 
     def parse(item: ParsedRow | str) -> ParsedRow | None:
         nonlocal number
         number += 1
         if isinstance(item, str):
-            return parse_jsonl_line(item, number, options)
+            return parse_jsonl_line(item, number, options, row_hash=row_digest(item))
+        if item.row_hash is None:
+            return replace(item, row_hash=content_digest(item))
         return item
 
     if isinstance(rows, AsyncIterable):
@@ -101,6 +115,39 @@ async def _aiter_rows(rows: RowSource, options: ParseOptions) -> AsyncIterator[l
             yield got
         if not more:
             return
+
+
+def _check_line(row: ParsedRow, seen: set[int]) -> None:
+    """Refuse a line number given twice (or below 1): each line is one report line."""
+    if row.line < 1:
+        raise InputError(f"a row has line {row.line}: lines are numbered from 1")
+    if row.line in seen:
+        raise InputError(
+            f"line {row.line} is given twice: each row needs its own line number (the key "
+            "of its checkpoint record and of its report line)"
+        )
+    seen.add(row.line)
+
+
+def _same_final(row: ParsedRow, final_rows: dict[int, tuple[str | None, bool]] | None) -> bool:
+    """Whether the final record at ``row.line`` is this row's (so it is skipped).
+
+    Raises :class:`InputMismatchError` for another row where the record may stand for a
+    credential on the service; False (new work) where the record never reached it.
+    """
+    if final_rows is None:
+        return True
+    recorded, replaceable = final_rows.get(row.line, (None, False))
+    if recorded is None or row.row_hash is None or recorded == row.row_hash:
+        return True
+    if replaceable:
+        return False
+    raise InputMismatchError(
+        f"line {row.line} now holds another row than the one the checkpoint finished there: "
+        "the rows changed or moved since the last run (give each resident the line it had, "
+        "new residents new lines)",
+        lines=(row.line,),
+    )
 
 
 _Job = tuple[Resident, "ResidentRecord | None", "int | None"]
@@ -191,10 +238,19 @@ class _Run:
         send: MemoryObjectSendStream[_Job],
         final_lines: frozenset[int],
         open_records: dict[int, ResidentRecord],
+        final_rows: dict[int, tuple[str | None, bool]] | None,
     ) -> None:
         """Feed the workers from the input and record bad rows, until the input ends or the
-        run stops (rows left unread have no record; the reports list them unprocessed)."""
+        run stops (rows left unread have no record; the reports list them unprocessed).
+
+        With ``final_rows`` (line -> the recorded row's digest and whether its record
+        never reached the service), a row at a final line is skipped only when it is the
+        row recorded there; another row there is refused (:class:`InputMismatchError`),
+        or read as new work when the old record never reached the service; and a line
+        given twice is refused (:class:`InputError`).
+        """
         machine = self.machine
+        seen: set[int] | None = set() if final_rows is not None else None
         async with send:  # closing it tells the workers the input is over
             with Deduplicator() as dedup:
                 async for batch in _aiter_rows(rows, self.parse_options):
@@ -203,8 +259,10 @@ class _Run:
                         break
                     for parsed in batch:
                         row = dedup.check(parsed)
+                        if seen is not None:
+                            _check_line(row, seen)
                         self.rows += 1
-                        if row.line in final_lines:
+                        if row.line in final_lines and _same_final(row, final_rows):
                             self.skipped += 1
                             continue
                         if isinstance(row, RejectedRow):
@@ -291,6 +349,7 @@ async def migrate(
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
+    check_final: bool = True,
 ) -> MigrationSummary:
     """Provision every resident of ``rows`` through ``client``, checkpointing to ``store``.
 
@@ -302,6 +361,9 @@ async def migrate(
     when set. Every call passes :data:`ENGINE_RETRY_POLICY` as its ``retry=``, so any
     client works as handed over. ``clock`` (epoch seconds, like the client's) dates
     ``resume_at``; ``monotonic`` times the run; ``sleep`` waits out a resident's backoff.
+    With ``check_final`` (the default) a row at a line the store finished is skipped only
+    when it is the same row (by its digest), and a line given twice is refused; a caller
+    that compared the rows already (a file bound by :func:`bind_input`) may pass False.
     """
     return await _execute(
         client,
@@ -316,6 +378,7 @@ async def migrate(
         sleep=sleep,
         clock=clock,
         monotonic=monotonic,
+        check_final=check_final,
     )
 
 
@@ -349,6 +412,7 @@ async def _execute(
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
+    check_final: bool = False,
 ) -> MigrationSummary:
     """One run: a live one through ``client``, or a dry run when ``client`` is None."""
     if options.concurrency < 1:
@@ -372,6 +436,9 @@ async def _execute(
     open_records = (
         view.open_records if isinstance(view.open_records, dict) else dict(view.open_records)
     )
+    final_rows: dict[int, tuple[str | None, bool]] | None = None
+    if check_final:  # rows not compared by bind_input: each final line's row, checked here
+        final_rows = await _final_rows(store) if view.final_lines else {}
     if view.final_lines:
         before = await store.counts()
         run.done_before = before.get(ResidentState.DONE, 0)
@@ -394,7 +461,9 @@ async def _execute(
             try:
                 send, receive = anyio.create_memory_object_stream[_Job](options.concurrency * 4)
                 async with anyio.create_task_group() as group:
-                    group.start_soon(run.read, rows, send, view.final_lines, open_records)
+                    group.start_soon(
+                        run.read, rows, send, view.final_lines, open_records, final_rows
+                    )
                     with receive:
                         for _ in range(options.concurrency):
                             group.start_soon(run.work, receive.clone())
@@ -410,6 +479,16 @@ async def _execute(
             await store.flush()
         run.progress.finish(run.snapshot())
     return await _summarize(run, store)
+
+
+async def _final_rows(store: CheckpointStore) -> dict[int, tuple[str | None, bool]]:
+    """Each final record's row digest, and whether the record never reached the service."""
+    out: dict[int, tuple[str | None, bool]] = {}
+    async for record in store.iter_records():
+        if record.final:
+            never_sent = record.credential_id is None and record.create_attempts == 0
+            out[record.line] = (record.row_hash, never_sent)
+    return out
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -11,27 +11,41 @@
     │   │                         backend's own error (``sqlite3.Error``, ``OSError``)
     │   ├── StoreClosedError .... used before ``open()`` or after ``aclose()`` / a failure
     │   ├── StateInUseError ..... another run holds the state file
-    │   └── StateFileError ...... the state file is not a checkpoint of this engine (refused,
-    │                             never overwritten or deleted)
+    │   ├── StateFileError ...... the state file is not a checkpoint of this engine (refused,
+    │   │                         never overwritten or deleted)
+    │   ├── StoreNotFoundError .. a store that was to be read does not exist (nothing made)
+    │   └── LeaseLostError ...... a fleet worker's lease on a resident expired
+    ├── ReportFolderTakenError .. the report folder holds another run's reports
+    ├── AccountBlockedError ..... the checkpoint knows the account is blocked until a time:
+    │                             nothing was sent (``resume_at`` says when to come back)
+    ├── PlanError ............... a sync plan that cannot be computed, read or applied
+    ├── PhoneNumberError ........ one row's mobile number (also a ``ValueError``; it never
+    │                             leaves the parser: it becomes a rejected row)
     └── MigrationOptionsError ... options that cannot make a run (also a ``ValueError``)
 
 Every message is one line a person can act on, in the library's words (no command-line
 flags: the command line adds its own advice); none holds a secret or a mobile number.
-:class:`~bulk.PhoneNumberError` (a ``ValueError`` of one row) never leaves the parser:
-it becomes a rejected row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 __all__ = [
+    "AccountBlockedError",
     "BulkError",
     "InputError",
     "InputMismatchError",
+    "LeaseLostError",
     "MigrationOptionsError",
+    "PhoneNumberError",
+    "PlanError",
+    "ReportFolderTakenError",
     "StateFileError",
     "StateInUseError",
     "StoreClosedError",
     "StoreError",
+    "StoreNotFoundError",
 ]
 
 
@@ -74,3 +88,40 @@ class StateFileError(StoreError):
 
 class MigrationOptionsError(BulkError, ValueError):
     """Options that cannot make a run (no client for a live run, concurrency below 1)."""
+
+
+class StoreNotFoundError(StoreError):
+    """A store that was to be read (a report of it) does not exist; nothing was created."""
+
+
+class LeaseLostError(StoreError, RuntimeError):
+    """This worker's lease on a resident expired and another worker may hold it now."""
+
+
+class ReportFolderTakenError(BulkError):
+    """The report folder holds the reports of another input, state file or kind of run."""
+
+
+class AccountBlockedError(BulkError):
+    """The checkpoint knows the service blocked the account until ``resume_at`` (UTC).
+
+    Raised before anything is sent: a request during a block risks a longer one.
+    ``detail`` is what the service said, when it said something.
+    """
+
+    def __init__(self, resume_at: dt.datetime, detail: str = "") -> None:
+        said = f" ({detail})" if detail else ""
+        super().__init__(
+            f"the service blocked this account until {resume_at:%Y-%m-%d %H:%M:%S} UTC{said}; "
+            "nothing was sent"
+        )
+        self.resume_at = resume_at
+        self.detail = detail
+
+
+class PlanError(BulkError):
+    """A plan that cannot be computed, read or applied as it is (one clear line)."""
+
+
+class PhoneNumberError(BulkError, ValueError):
+    """A mobile number that cannot be read as a phone number of the region."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import os
 import sqlite3
 import stat
 import uuid
@@ -44,8 +45,12 @@ from typing import Final, Literal
 
 import msgspec
 
-from schlage_async import NoTourPayload, mask_mobile
-from schlage_async._validation import check_create_credential, check_save_no_tour_payloads
+from schlage_async import (
+    NoTourPayload,
+    check_create_credential,
+    check_save_no_tour_payloads,
+    mask_mobile,
+)
 
 from ._errors import InputError
 from ._masking import mask_numbers
@@ -141,20 +146,22 @@ def _not_text(text: str, options: ParseOptions, what: str) -> str:
     )
 
 
-def detect_format(path: Path, given: InputFormat | None = None) -> InputFormat:
+def detect_format(path: str | os.PathLike[str], given: InputFormat | None = None) -> InputFormat:
     """Return ``given``, or ``"csv"`` for a ``.csv`` file and ``"jsonl"`` for anything else."""
+    path = Path(path)
     if given is not None:
         return given
     return "csv" if path.suffix.lower() == ".csv" else "jsonl"
 
 
-def check_input(path: Path) -> bytes:
+def check_input(path: str | os.PathLike[str]) -> bytes:
     """Check that ``path`` is a readable text file; return its first 64 KiB.
 
     Raises :class:`InputError` with one line a person can act on otherwise. Bytes that are
     not text in the input's encoding are not refused here, wherever they are: each row
     holding some is rejected on its own (one rule for the whole file).
     """
+    path = Path(path)
     if not path.exists():
         raise InputError(f"input {str(path)!r} does not exist")
     if path.is_dir():
@@ -201,8 +208,9 @@ class InputFingerprint:
         return {"path": self.path, "size": self.size, "head_sha256": self.head_sha256}
 
 
-def input_fingerprint(path: Path) -> InputFingerprint:
+def input_fingerprint(path: str | os.PathLike[str]) -> InputFingerprint:
     """Return ``path``'s fingerprint: absolute path, size and SHA-256 of its first 64 KiB."""
+    path = Path(path)
     head = check_input(path)
     return InputFingerprint(
         path=str(path.resolve()),
@@ -211,8 +219,9 @@ def input_fingerprint(path: Path) -> InputFingerprint:
     )
 
 
-def count_lines(path: Path) -> int:
+def count_lines(path: str | os.PathLike[str]) -> int:
     """Return how many lines ``path`` has, reading it in 1 MiB chunks (for a progress total)."""
+    path = Path(path)
     total = 0
     last = b"\n"
     with path.open("rb") as handle:
@@ -222,12 +231,13 @@ def count_lines(path: Path) -> int:
     return total + (last != b"\n")
 
 
-def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
     """Yield ``(number, bytes)`` per physical line of ``path``, numbered from 1.
 
     The bytes are the line without its ``\\n`` or ``\\r\\n`` (and without a UTF-8 byte
     order mark on line 1): what :func:`row_digest` hashes and the readers parse.
     """
+    path = Path(path)
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             line = raw.rstrip(b"\n")
@@ -626,7 +636,7 @@ def iter_csv(lines: Iterable[str], options: ParseOptions = ParseOptions()) -> It
 
 
 def read_input(
-    path: Path,
+    path: str | os.PathLike[str],
     *,
     input_format: InputFormat | None = None,
     options: ParseOptions = ParseOptions(),
@@ -637,6 +647,7 @@ def read_input(
     its line (:func:`row_digest`). Call :func:`check_input` first for a clear error on an
     unreadable file.
     """
+    path = Path(path)
     fmt = detect_format(path, input_format)
     csv_rows = _CsvRows(options) if fmt == "csv" else None
     for number, raw in iter_lines(path):

@@ -9,16 +9,14 @@ import phonenumbers
 
 from schlage_async import mask_mobile
 
+from ._errors import PhoneNumberError
+
 __all__ = ["DEFAULT_REGION", "PhoneNumberError", "normalize_mobile"]
 
 _NANP_E164: Final = re.compile(r"\+1[2-9][0-9]{9}")
 
 DEFAULT_REGION: Final = "US"
 """The region a number without a ``+country`` prefix is read in (``--region``)."""
-
-
-class PhoneNumberError(ValueError):
-    """A mobile number that cannot be read as a phone number of the region."""
 
 
 def normalize_mobile(text: str, region: str = DEFAULT_REGION) -> str:

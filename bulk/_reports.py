@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from ._errors import BulkError
+from ._errors import BulkError, ReportFolderTakenError
 from ._input import DEFAULT_ENCODING, InputFormat, iter_row_numbers
 from ._masking import mask_numbers
 from ._summary import ADVICE_MIN_CALLS, MigrationSummary
@@ -52,10 +52,6 @@ __all__ = [
 
 REPORT_FILES: Final = ("succeeded.csv", "failed.csv", "unprocessed.csv", "summary.json")
 _CHUNK: Final = 2000
-
-
-class ReportFolderTakenError(Exception):
-    """The report folder holds the reports of another input, state file or kind of run."""
 
 
 def default_report_dir(state_path: Path, *, dry_run: bool = False) -> Path:

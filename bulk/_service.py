@@ -15,12 +15,10 @@ recorded rows changed, is refused with :class:`InputMismatchError`), runs the en
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import tempfile
 from collections.abc import (
     AsyncIterable,
-    AsyncIterator,
     Callable,
     Iterable,
     Mapping,
@@ -36,6 +34,13 @@ from ._block import remember_block
 from ._calls import ProvisioningClient
 from ._engine import RowSource, check_rows, migrate
 from ._errors import MigrationOptionsError
+from ._guards import (
+    check_options,
+    claim_report_folder,
+    guarded_store,
+    report_owner,
+    service_identity,
+)
 from ._input import (
     DEFAULT_ENCODING,
     InputFormat,
@@ -188,6 +193,8 @@ async def run_migration(
     stop: asyncio.Event | None = None,
     report_extra: ReportExtra | None = None,
     restart: bool = False,
+    service: ServiceIdentity | None = None,
+    force: bool = False,
 ) -> MigrationSummary:
     """Provision every resident of ``source`` through ``client``, exactly once, resumably.
 
@@ -201,6 +208,10 @@ async def run_migration(
     for rows; a store bound to another service or settings, or whose recorded rows
     changed, is refused with :class:`InputMismatchError` and nothing happens.
     ``restart`` empties the store first. Run it again with the same arguments to resume.
+    A client that cannot say which service and account it talks to (no ``base_url`` and
+    ``username``) needs ``service=ServiceIdentity.of(...)``. A store that remembers an
+    account block still in force raises :class:`AccountBlockedError` before anything is
+    sent, unless ``force``. One run at a time per store object (:class:`StateInUseError`).
 
     ``progress`` is a :class:`ProgressSink` or a function called with a
     :class:`ProgressSnapshot` a few times a second; ``stop`` (an ``asyncio.Event``) ends
@@ -208,6 +219,8 @@ async def run_migration(
     (``report_extra``, fields or a function of the summary, is merged into
     ``summary.json``). Returns the run's summary.
     """
+    check_options(options)
+    identity = service_identity(client, service)
     prepared = await _prepare(
         source,
         input_id=input_id,
@@ -215,19 +228,15 @@ async def run_migration(
         parse_options=parse_options,
         count=False,
     )
-    base_url = getattr(client, "base_url", None)
-    service = (
-        ServiceIdentity.of(str(base_url), str(getattr(client, "username", "")))
-        if base_url
-        else None
-    )
     path = Path(source) if isinstance(source, str | os.PathLike) else None
-    async with _opened(store) as opened:
+    owner = report_owner(store)
+    reports = claim_report_folder(reports_dir, owner) if reports_dir is not None else None
+    async with guarded_store(store, force=force) as opened:
         if path is not None:
             scan = await bind_input(
                 opened,
                 path,
-                service=service,
+                service=identity,
                 input_format=input_format,
                 parse_options=parse_options,
                 restart=restart,
@@ -238,7 +247,7 @@ async def run_migration(
             await bind_source(
                 opened,
                 input_id=input_id or "",
-                service=service,
+                service=identity,
                 parse_options=parse_options,
                 restart=restart,
             )
@@ -251,14 +260,19 @@ async def run_migration(
             limiter=limiter,
             progress=_sink(progress),
             stop=stop,
+            check_final=path is None,  # a file's rows were compared by bind_input
         )
         await remember_block(opened, summary)  # a rerun during the block then waits
-        if reports_dir is not None:
-            extra = {"input": prepared.binding, **_extra(report_extra, summary)}
+        if reports is not None:
+            extra = {
+                "input": prepared.binding,
+                "report_owner": owner,
+                **_extra(report_extra, summary),
+            }
             try:
                 await write_reports(
                     opened,
-                    Path(reports_dir),
+                    reports,
                     summary,
                     extra=extra,
                     input_path=path,
@@ -289,6 +303,10 @@ async def dry_run(
     summary's ``unprocessed`` is what a run would provision, ``failed`` the bad rows;
     with ``reports_dir`` the reports list them.
     """
+    check_options(options)
+    path = Path(source) if isinstance(source, str | os.PathLike) else None
+    owner = report_owner(None, dry_run_of=path) if path is not None else "dry-run:rows"
+    reports = claim_report_folder(reports_dir, owner) if reports_dir is not None else None
     prepared = await _prepare(
         source,
         input_id=None,
@@ -309,19 +327,11 @@ async def dry_run(
                 progress=_sink(progress),
                 stop=stop,
             )
-            if reports_dir is not None:
-                extra = {"input": prepared.binding, **_extra(report_extra, summary)}
-                await write_reports(store, Path(reports_dir), summary, extra=extra)
+            if reports is not None:
+                extra = {
+                    "input": prepared.binding,
+                    "report_owner": owner,
+                    **_extra(report_extra, summary),
+                }
+                await write_reports(store, reports, summary, extra=extra)
     return summary
-
-
-@contextlib.asynccontextmanager
-async def _opened(
-    store: CheckpointStore | str | os.PathLike[str],
-) -> AsyncIterator[CheckpointStore]:
-    """The caller's open store as it is, or a SQLite file opened (and closed) here."""
-    if isinstance(store, str | os.PathLike):
-        async with SQLiteCheckpointStore(Path(store)) as opened:
-            yield opened
-    else:
-        yield store

@@ -60,9 +60,9 @@ from schlage_async import (
     ServerError,
     TransportError,
     UserIdConflictError,
+    exponential_backoff,
     mask_mobile,
 )
-from schlage_async._retry import exponential_backoff
 
 from ._calls import ENGINE_RETRY_POLICY, CallPath, ProvisioningClient, Stopped, describe
 from ._options import MigrationOptions

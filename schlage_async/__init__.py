@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._auth import CachedToken, InMemoryTokenCache, SharedTokenCache, TokenCache
 from ._client import SchlageClient
+from ._config import check_base_url
 from ._engage import EngageClient
 from ._errors import (
     AccountBlockedError,
@@ -64,10 +65,11 @@ from ._models import (
 )
 from ._pacing import LoginLimiter, RequestLimiter, RequestPause
 from ._redact import mask_mobile
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, exponential_backoff
 from ._routes import Operation
 from ._seed_errors import ErrorCode
 from ._stats import ClientStats
+from ._validation import Problem, check_create_credential, check_save_no_tour_payloads
 
 __all__ = [
     "APIError",
@@ -112,6 +114,7 @@ __all__ = [
     "Operation",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "Problem",
     "RateLimitedError",
     "RequestLimiter",
     "RequestPause",
@@ -132,5 +135,9 @@ __all__ = [
     "UserNotFoundError",
     "ValidationError",
     "WrongCredentialsError",
+    "check_base_url",
+    "check_create_credential",
+    "check_save_no_tour_payloads",
+    "exponential_backoff",
     "mask_mobile",
 ]

@@ -50,6 +50,7 @@ EXPECTED = [
     "Operation",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "Problem",
     "RateLimitedError",
     "RequestLimiter",
     "RequestPause",
@@ -70,6 +71,10 @@ EXPECTED = [
     "UserNotFoundError",
     "ValidationError",
     "WrongCredentialsError",
+    "check_base_url",
+    "check_create_credential",
+    "check_save_no_tour_payloads",
+    "exponential_backoff",
     "mask_mobile",
 ]
 

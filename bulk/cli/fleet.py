@@ -18,8 +18,6 @@ import datetime as dt
 import itertools
 import json
 import os
-import re
-import shlex
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -65,54 +63,18 @@ from .._reports import format_summary, write_reports
 from .._resident import ParsedRow
 from .._summary import MigrationStatus, MigrationSummary
 from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
+from ..store import is_postgres_url
 from ..store.postgres import LeaseLostError, PostgresCheckpointStore
 from ..store.protocol import CheckpointStore, ResidentState
 from ..store.sqlite import SQLiteCheckpointStore
+from ._common import UsageError, format_stop, rerun_command, without_passwords
 from .exits import EXIT_OK, EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
-from .fleet_args import is_postgres_url
 from .logs import configure_logging
 from .sync import CliTools
 
 __all__ = ["run_fleet_migrate", "run_report", "run_work"]
 
 _log = structlog.get_logger("bulk")
-
-
-class UsageError(Exception):
-    """A problem the user must fix before running again (exit 2, one line on stderr)."""
-
-
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/@:\s]*:)[^/@\s]*@", re.IGNORECASE)
-
-
-def _without_passwords(text: str) -> str:
-    """``text`` with the password of any URL in it replaced by ``***``."""
-    return _URL_PASSWORD.sub(r"\g<head>***@", text)
-
-
-def _rerun_command(argv: Sequence[str]) -> str:
-    """The command that resumes this run: the same arguments, never ``--restart``.
-
-    A password written into a ``--state`` or ``--shared`` URL is shown as ``***``
-    (better: give it in ``PGPASSWORD`` / a ``.pgpass`` file and Redis's ACL file).
-    """
-    kept = [_without_passwords(a) for a in argv if a != "--restart"]
-    return shlex.join(["python", "-m", "bulk", *kept])
-
-
-def _format_stop(summary: MigrationSummary, rerun: str) -> str:
-    why = summary.stop_detail or (summary.stop_reason.value if summary.stop_reason else "")
-    if summary.status is MigrationStatus.STOPPED:
-        when = (
-            f"after {summary.resume_at:%Y-%m-%d %H:%M:%S} UTC"
-            if summary.resume_at is not None
-            else "when ready"
-        )
-        return f"Stopped resumably ({why}).\nResume {when} with:\n  {rerun}"
-    return (
-        f"{summary.deferred:,} resident(s) deferred after retryable errors (see failed.csv, "
-        f"retryable=true); any worker started from now on retries them:\n  {rerun}"
-    )
 
 
 _LOAD_BATCH: Final = 1000  # rows parsed per hop to the reader thread while loading
@@ -335,7 +297,7 @@ async def _work(
             "state": f"postgresql schema {store.schema}",
             "worker": store.worker_id,
             "worker_claimed": store.claimed_count,
-            "rerun": _rerun_command(argv),
+            "rerun": rerun_command(argv),
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         if report_dir is not None:
@@ -352,7 +314,7 @@ async def _work(
             with contextlib.suppress(Exception):
                 await shared.redis.aclose()
     if exit_code_for(summary) != 0:
-        print(_format_stop(summary, _rerun_command(argv)), file=sys.stderr)
+        print(format_stop(summary, rerun_command(argv)), file=sys.stderr)
     return exit_code_for(summary)
 
 
@@ -395,15 +357,15 @@ def _run(coro: Any, argv: Sequence[str]) -> int:
         return EXIT_USAGE
     except (psycopg.Error, StoreError, LeaseLostError) as exc:
         print(
-            f"schlage-bulk: error: the checkpoint store failed ({_without_passwords(str(exc))}); "
+            f"schlage-bulk: error: the checkpoint store failed ({without_passwords(str(exc))}); "
             "every resident "
-            f"written before it is kept. Fix it, then resume with:\n  {_rerun_command(argv)}",
+            f"written before it is kept. Fix it, then resume with:\n  {rerun_command(argv)}",
             file=sys.stderr,
         )
         return EXIT_RESUMABLE
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
-            f"aborted; the checkpoint keeps every resident. Resume with:\n  {_rerun_command(argv)}",
+            f"aborted; the checkpoint keeps every resident. Resume with:\n  {rerun_command(argv)}",
             file=sys.stderr,
         )
         return EXIT_RESUMABLE

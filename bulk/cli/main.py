@@ -7,9 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import getpass
-import math
 import os
-import shlex
 import signal
 import sys
 import tempfile
@@ -20,17 +18,22 @@ from typing import Any, Final
 
 import phonenumbers
 
-from schlage_async import ConfigurationError, SchlageClient
-from schlage_async._config import _is_loopback as is_loopback
+from schlage_async import ConfigurationError, SchlageClient, check_base_url
 
 from .. import _signals
 from .._binding import ServiceIdentity, default_state_path
-from .._block import SUPPORT_ADVICE, block_message, known_block
+from .._block import KnownBlock, block_message
 from .._engine import (
     DEFAULT_CONCURRENCY,
-    MigrationOptions,
 )
-from .._errors import InputError, InputMismatchError, StateFileError, StoreError
+from .._errors import (
+    AccountBlockedError,
+    InputError,
+    InputMismatchError,
+    ReportFolderTakenError,
+    StateFileError,
+    StoreError,
+)
 from .._generate import generate_portfolio
 from .._input import (
     DEFAULT_ENCODING,
@@ -39,29 +42,37 @@ from .._input import (
     check_input,
     detect_format,
 )
-from .._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, UnlimitedLimiter
 from .._masking import mask_numbers
 from .._phones import DEFAULT_REGION
 from .._progress import LogProgress, ProgressSink, RichProgress
 from .._reports import (
     ReportError,
-    ReportFolderTakenError,
-    check_report_folder,
     default_report_dir,
     format_summary,
     report_paths,
 )
 from .._service import dry_run, run_migration
-from .._summary import MigrationStatus, MigrationSummary, StopReason
+from .._summary import MigrationStatus, MigrationSummary
 from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
+from ..store import is_postgres_url
 from ..store.sqlite import SQLiteCheckpointStore
+from ._common import (
+    UsageError,
+    add_output_options,
+    add_run_options,
+    concurrency_arg,
+    format_stop,
+    limiter_for,
+    migration_options,
+    rate_arg,
+    rerun_command,
+)
 from .exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
-from .fleet_args import add_fleet_commands, add_fleet_options, is_postgres_url
+from .fleet_args import add_fleet_commands, add_fleet_options
 from .logs import configure_logging
 from .sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
 
 __all__ = [
-    "MAX_CONCURRENCY",
     "UsageError",
     "build_parser",
     "format_summary",
@@ -71,61 +82,12 @@ __all__ = [
 _SECRET_VARS: Final = ("SCHLAGE_USERNAME", "SCHLAGE_PASSWORD", "SCHLAGE_SUBSCRIPTION_KEY")
 
 
-class UsageError(Exception):
-    """A problem the user must fix before running again (exit 2, one line on stderr)."""
-
-
 class PromptCancelledError(Exception):
     """Ctrl-C at the credential prompt: nothing was sent (exit 130, like a shell)."""
 
 
 EXIT_CANCELLED: Final = 130
 """Ctrl-C at the credential prompt (128 + SIGINT, as shells report it)."""
-
-
-MAX_CONCURRENCY: Final = 1024
-"""The most workers ``--concurrency`` takes (each holds a connection and a task)."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _concurrency(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_CONCURRENCY:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_CONCURRENCY:,}, not {value:,}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, not {text}")
-    return value
-
-
-def _finite_rate(text: str) -> float:
-    value = _non_negative_float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError("must be a finite number (0 means no client-side limit)")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    value = _non_negative_float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, not {text}")
-    return value
 
 
 def _namespace(text: str) -> str:
@@ -205,53 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
             "holding another run's reports is refused"
         ),
     )
-    pace = mig.add_mutually_exclusive_group()
-    pace.add_argument(
-        "--rate",
-        type=_finite_rate,
-        metavar="R",
-        help="hold every call to R requests per second (0: no client-side limit)",
-    )
-    pace.add_argument(
-        "--adaptive",
-        action="store_true",
-        help="find the rate (the default when neither is given): double while calls "
-        "succeed, cut to 70 %% of what got through on a 429, then add 2.5 %% of that per "
-        "clean second",
-    )
-    mig.add_argument(
-        "--concurrency",
-        type=_concurrency,
-        default=DEFAULT_CONCURRENCY,
-        metavar="N",
-        help="residents in flight at once (default %(default)s)",
-    )
-    mig.add_argument(
-        "--unreachable-after",
-        type=_positive_seconds,
-        default=60.0,
-        metavar="SECONDS",
-        help="stop resumably when the service has not answered for this long (default 60)",
-    )
-    mig.add_argument(
-        "--patience",
-        type=_non_negative_float,
-        default=900.0,
-        metavar="SECONDS",
-        help="stop resumably after this much 429 pausing in all (default 900)",
-    )
-    mig.add_argument(
-        "--max-consecutive-429",
-        type=_positive_int,
-        default=50,
-        metavar="N",
-        help="stop resumably after N 429s in a row (default 50)",
-    )
-    mig.add_argument(
-        "--force",
-        action="store_true",
-        help="send even though the last run was told the account is blocked until later",
-    )
+    add_run_options(mig)
     mig.add_argument("--dry-run", action="store_true", help="check the rows, send nothing")
     mig.add_argument(
         "--format",
@@ -278,14 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="integration name whose namespace maps externalIds to user ids "
         '(default: "default"; keep it the same across runs)',
     )
-    _add_output_options(mig)
+    add_output_options(mig)
     add_fleet_options(mig)  # --shared, --lease: a fleet with --state postgresql://...
 
     demo = commands.add_parser("demo", help="simulator + synthetic portfolio + migration")
     demo.add_argument("--count", type=int, default=2000, help="residents (default 2,000)")
     demo.add_argument(
         "--rate",
-        type=_finite_rate,
+        type=rate_arg,
         default=200.0,
         metavar="R",
         help="the simulator's limit and the engine's rate, req/s (default 200; 0: unlimited)",
@@ -311,31 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--concurrency",
-        type=_concurrency,
+        type=concurrency_arg,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help="residents in flight at once (default %(default)s)",
     )
-    _add_output_options(demo)
-    add_sync_commands(commands, _add_output_options)  # plan, apply, decommission, chase
+    add_output_options(demo)
+    add_sync_commands(commands)  # plan, apply, decommission, chase
     add_fleet_commands(commands)  # work, report
     return parser
-
-
-def _add_output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--log-format",
-        choices=("console", "json"),
-        default="console",
-        help="log lines for a person, or JSON lines for a collector (default console)",
-    )
-    parser.add_argument(
-        "--progress",
-        choices=("auto", "bar", "log", "none"),
-        default="auto",
-        help="a live bar on a terminal, log lines otherwise (auto)",
-    )
-    parser.add_argument("--verbose", action="store_true", help="log every HTTP request too")
 
 
 MIGRATE_EPILOG: Final = """\
@@ -391,25 +291,22 @@ def _read_secrets(environ: dict[str, str] | os._Environ[str]) -> tuple[str, str,
 def _check_plain_http(base_url: str, *, allowed: bool) -> None:
     """Refuse plain http to a host that is not loopback, naming the flag that allows it."""
     parts = urllib.parse.urlsplit(base_url.strip())
-    if parts.scheme != "http" or allowed or not parts.hostname or is_loopback(parts.hostname):
+    if parts.scheme != "http" or allowed:
+        return
+    try:
+        check_base_url(base_url, allow_insecure_http=True)
+    except ConfigurationError:
+        return  # not a usable URL at all: the client says why
+    try:
+        check_base_url(base_url, allow_insecure_http=False)  # loopback http is fine
+    except ConfigurationError:
+        pass
+    else:
         return
     raise UsageError(
         f"refusing plain http to {parts.hostname}: the subscription key and the token would "
         "travel in clear; use https, or --allow-insecure-http for a test rig you control"
     )
-
-
-def _rerun_command(argv: Sequence[str]) -> str:
-    """The command that resumes this run: the same arguments, never ``--restart``."""
-    return shlex.join(["python", "-m", "bulk", *(a for a in argv if a != "--restart")])
-
-
-def _limiter(rate: float | None, adaptive: bool) -> RateLimiter:
-    if rate is None or adaptive:
-        return AdaptiveRateLimiter()
-    if rate == 0:
-        return UnlimitedLimiter()
-    return FixedRateLimiter(rate)
 
 
 @contextlib.contextmanager
@@ -452,30 +349,6 @@ def _install_signals(stop: asyncio.Event) -> list[signal.Signals]:
     return installed
 
 
-def _format_stop(summary: MigrationSummary, rerun: str) -> str:
-    if summary.stop_reason is StopReason.ACCESS_REFUSED:
-        return (
-            f"Stopped: the service refused the account ({summary.stop_detail}).\n"
-            "Fix SCHLAGE_USERNAME / SCHLAGE_PASSWORD / SCHLAGE_SUBSCRIPTION_KEY (or the "
-            f"account's role), then rerun; the checkpoint keeps all progress:\n  {rerun}"
-        )
-    if summary.status is MigrationStatus.STOPPED:
-        why = summary.stop_detail or (summary.stop_reason.value if summary.stop_reason else "")
-        when = (
-            f"after {summary.resume_at:%Y-%m-%d %H:%M:%S} UTC"
-            if summary.resume_at is not None
-            else "when ready"
-        )
-        text = f"Stopped resumably ({why}).\nResume {when} with:\n  {rerun}"
-        if summary.stop_reason is StopReason.ACCOUNT_BLOCKED:
-            text += f"\n{SUPPORT_ADVICE}"
-        return text
-    return (
-        f"{summary.deferred:,} resident(s) deferred after retryable errors (see failed.csv, "
-        f"retryable=true); rerun to retry them:\n  {rerun}"
-    )
-
-
 def _cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
@@ -515,13 +388,8 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except ValueError as exc:
         raise UsageError(f"--encoding: {exc}") from None
     parse_options = ParseOptions(region=args.region, namespace=namespace, encoding=encoding)
-    options = MigrationOptions(
-        concurrency=args.concurrency,
-        patience=args.patience,
-        max_consecutive_429=args.max_consecutive_429,
-        unreachable_after=args.unreachable_after,
-    )
-    rerun = _rerun_command(argv)
+    options = migration_options(args)
+    rerun = rerun_command(argv)
     client: SchlageClient | None = None
     state_path: Path | None = None
     extra: dict[str, Any] = {"rerun": rerun}
@@ -535,11 +403,6 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         service = ServiceIdentity.of(client.base_url, client.username)
         state_path = Path(args.state) if args.state else default_state_path(input_path, service)
         extra["service"] = {"base_url": service.base_url, "username": service.username}
-        now = dt.datetime.now(dt.UTC)
-        block = None if args.force else known_block(state_path, now)
-        if block is not None:  # a rerun during a known block sends nothing
-            print(block_message(block, now, rerun), file=sys.stderr)
-            return EXIT_RESUMABLE
     # A dry run has no service, so no state file: its reports go beside the input.
     report_base = state_path or Path(f"{input_path}.state.sqlite")
     report_dir = (
@@ -550,10 +413,6 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     report_owner = (
         f"dry-run:{input_path.resolve()}" if args.dry_run else f"state:{report_base.resolve()}"
     )
-    try:
-        check_report_folder(report_dir, report_owner)
-    except ReportFolderTakenError as exc:
-        raise UsageError(str(exc)) from None
     extra.update(
         {
             "state": None if state_path is None else str(state_path.resolve()),
@@ -591,9 +450,10 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
                         client,
                         input_path,
                         store=store,
-                        limiter=_limiter(args.rate, args.adaptive),
+                        limiter=limiter_for(args.rate, args.adaptive),
                         stop=stop,
                         restart=args.restart,  # emptied in place, under the store's lock
+                        force=args.force,
                         **common,
                     )
             finally:
@@ -612,7 +472,11 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE if code == 0 else code
-    except StateFileError as exc:
+    except AccountBlockedError as exc:  # a rerun during a known block sends nothing
+        now = dt.datetime.now(dt.UTC)
+        print(block_message(KnownBlock(exc.resume_at, exc.detail), now, rerun), file=sys.stderr)
+        return EXIT_RESUMABLE
+    except (StateFileError, ReportFolderTakenError) as exc:
         raise UsageError(str(exc)) from None
     except InputMismatchError as exc:
         raise UsageError(
@@ -622,7 +486,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except StoreError as exc:
         print(
             f"schlage-bulk: error: the checkpoint store failed ({exc}); every resident "
-            f"written before it is kept. Fix it, then resume with:\n  {_rerun_command(argv)}",
+            f"written before it is kept. Fix it, then resume with:\n  {rerun_command(argv)}",
             file=sys.stderr,
         )
         return EXIT_RESUMABLE
@@ -631,7 +495,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise UsageError(f"{exc.strerror or exc}{where}") from None
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
-            f"aborted; the checkpoint keeps every resident. Resume with:\n  {_rerun_command(argv)}",
+            f"aborted; the checkpoint keeps every resident. Resume with:\n  {rerun_command(argv)}",
             file=sys.stderr,
         )
         return EXIT_RESUMABLE
@@ -644,7 +508,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "as it was)."
         )
     elif exit_code_for(summary) != 0:
-        print(_format_stop(summary, _rerun_command(argv)), file=sys.stderr)
+        print(format_stop(summary, rerun_command(argv)), file=sys.stderr)
     return exit_code_for(summary)
 
 
@@ -699,7 +563,7 @@ def _tools() -> CliTools:
     """What the sync and fleet commands borrow from this module."""
     return CliTools(
         read_secrets=lambda: _read_secrets(os.environ),
-        limiter=_limiter,
+        limiter=limiter_for,
         install_signals=_install_signals,
         progress_sink=_progress_sink,
     )

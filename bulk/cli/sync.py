@@ -31,7 +31,7 @@ from .._calls import ENGINE_RETRY_POLICY
 from .._errors import InputError, InputMismatchError, StateInUseError, StoreError
 from .._input import DEFAULT_ENCODING, ParseOptions, check_encoding
 from .._limiter import RateLimiter
-from .._options import DEFAULT_CONCURRENCY, MigrationOptions
+from .._options import DEFAULT_CONCURRENCY
 from .._phones import DEFAULT_REGION
 from .._progress import ProgressSink
 from .._reports import ReportPaths, format_summary, write_reports
@@ -43,6 +43,7 @@ from ..sync.chase import ChaseResult, chase_invites
 from ..sync.decommission import DecommissionResult, decommission_locks
 from ..sync.plan import DEFAULT_RESEND_AFTER_HOURS, SyncPlan, plan_sync
 from ..sync.plan_file import ACTIONS_THAT_CALL, PlanError, SyncAction, read_plan_header
+from ._common import add_output_options, add_run_options, fraction_arg, migration_options
 from .exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
 from .logs import configure_logging
 
@@ -88,10 +89,7 @@ def _add_service(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_sync_commands(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_output_options: Callable[[argparse.ArgumentParser], None],
-) -> None:
+def add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``plan`` (and the other sync commands) to ``python -m bulk``."""
     plan = commands.add_parser(
         "plan", help="compare a PACS export with the service; write a sync plan"
@@ -141,13 +139,13 @@ def add_sync_commands(
     )
     apply.add_argument(
         "--max-delete-fraction",
-        type=float,
+        type=fraction_arg,
         default=DEFAULT_MAX_DELETE_FRACTION,
         metavar="F",
         help="refuse a plan deleting more than this share of the active credentials (0.05)",
     )
     apply.add_argument("--dry-run", action="store_true", help="check the rails, send nothing")
-    _add_engine(apply)
+    add_run_options(apply)
     _add_service(apply)
     add_output_options(apply)
 
@@ -161,7 +159,7 @@ def add_sync_commands(
         "--state", default="decommission.state.sqlite", help="checkpoint (history for plan)"
     )
     decom.add_argument("--report-dir", default="reports/decommission")
-    _add_engine(decom)
+    add_run_options(decom)
     _add_service(decom)
     add_output_options(decom)
 
@@ -181,31 +179,9 @@ def add_sync_commands(
     )
     chase.add_argument("--state", default="chase.state.sqlite", help="checkpoint and history")
     chase.add_argument("--report-dir", default="reports/chase")
-    _add_engine(chase)
+    add_run_options(chase)
     _add_service(chase)
     add_output_options(chase)
-
-
-def _add_engine(parser: argparse.ArgumentParser) -> None:
-    pace = parser.add_mutually_exclusive_group()
-    pace.add_argument("--rate", type=float, metavar="R", help="requests per second (0: no limit)")
-    pace.add_argument("--adaptive", action="store_true", help="find the rate (the default)")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
-    parser.add_argument("--patience", type=float, default=900.0, metavar="SECONDS")
-    parser.add_argument("--max-consecutive-429", type=int, default=50, metavar="N")
-
-
-def _migration_options(args: argparse.Namespace, *, dry_run: bool = False) -> MigrationOptions:
-    if args.concurrency < 1 or args.max_consecutive_429 < 1 or args.patience < 0:
-        raise PlanError("--concurrency and --max-consecutive-429 must be >= 1, --patience >= 0")
-    if args.rate is not None and args.rate < 0:
-        raise PlanError("--rate must be >= 0")
-    return MigrationOptions(
-        concurrency=args.concurrency,
-        patience=args.patience,
-        max_consecutive_429=args.max_consecutive_429,
-        dry_run=dry_run,
-    )
 
 
 def _client(args: argparse.Namespace, tools: CliTools) -> SchlageClient:
@@ -330,7 +306,7 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
         allow_delete=args.allow_delete,
         max_delete_fraction=args.max_delete_fraction,
         dry_run=args.dry_run,
-        migration=_migration_options(args),
+        migration=migration_options(args),
     )
     check_plan_rails(header, options)  # before asking for secrets
     state_path = Path(args.state) if args.state else Path(f"{plan_path}.state.sqlite")
@@ -393,7 +369,7 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
 
 
 def _cmd_decommission(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -> int:
-    options = _migration_options(args)
+    options = migration_options(args)
     client = _client(args, tools)
     report_dir = Path(args.report_dir)
 
@@ -438,7 +414,7 @@ def _cmd_decommission(args: argparse.Namespace, argv: Sequence[str], tools: CliT
 
 
 def _cmd_chase(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -> int:
-    options = _migration_options(args)
+    options = migration_options(args)
     if args.daily_cap is not None and args.daily_cap < 0:
         raise PlanError("--daily-cap must be >= 0")
     client = _client(args, tools)

@@ -23,6 +23,18 @@ class MemoryCheckpointStore:
     def __repr__(self) -> str:
         return f"MemoryCheckpointStore({len(self._records)} records)"
 
+    @property
+    def location(self) -> str:
+        """``memory:<id>``: this object, in this process."""
+        return f"memory:{id(self):x}"
+
+    async def __aenter__(self) -> MemoryCheckpointStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     async def open(self) -> None:
         """Nothing to open."""
 

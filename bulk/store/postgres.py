@@ -43,7 +43,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from .._errors import StoreClosedError
+from .._errors import LeaseLostError, StoreClosedError
 from .._resident import ParsedRow, RejectedRow, Resident
 from .protocol import ResidentRecord, ResidentState, ResumeView
 
@@ -61,10 +61,6 @@ _COLUMNS: Final = (
     "line, state, user_id, credential_id, card_number, reason, retryable, create_attempts, row_hash"
 )
 _COMMIT_TRIES: Final = 5  # a commit retried on fresh connections before the store fails
-
-
-class LeaseLostError(RuntimeError):
-    """This worker's lease on a resident expired and another worker may hold it now."""
 
 
 def _split_url(url: str) -> tuple[str, str]:
@@ -171,6 +167,17 @@ class PostgresCheckpointStore:
         # Set when the engine gives a row back (writes it ``pending``), which it does only
         # when the run is stopping: no more claims then, or it would take the rows back.
         self._giving_back = False
+
+    @property
+    def location(self) -> str:
+        """``postgresql://[user@]host[:port]/db?schema=NAME``, without a password."""
+        parts = urlsplit(self._conninfo)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc = f"{netloc}:{parts.port}"
+        if parts.username:
+            netloc = f"{parts.username}@{netloc}"
+        return urlunsplit((parts.scheme, netloc, parts.path, f"schema={self.schema}", ""))
 
     def __repr__(self) -> str:
         return f"PostgresCheckpointStore(schema={self.schema!r}, worker={self.worker_id!r})"

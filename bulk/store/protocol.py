@@ -97,6 +97,11 @@ class CheckpointStore(Protocol):
     ``write_mark`` and ``ensure_committed`` wait for a point in the stream of writes.
     """
 
+    @property
+    def location(self) -> str:
+        """Where the records are kept, for messages and report owners (never a secret)."""
+        ...
+
     async def open(self) -> None:
         """Open (and create, if needed) the store."""
 

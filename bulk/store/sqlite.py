@@ -201,6 +201,11 @@ class SQLiteCheckpointStore:
         """The SQLite file."""
         return self._path
 
+    @property
+    def location(self) -> str:
+        """The SQLite file's absolute path."""
+        return str(self._path.resolve())
+
     def __repr__(self) -> str:
         return f"SQLiteCheckpointStore({str(self._path)!r})"
 

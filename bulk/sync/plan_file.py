@@ -18,7 +18,7 @@ from typing import Final
 
 import msgspec
 
-from .._errors import InputError
+from .._errors import InputError, PlanError
 from .._input import input_fingerprint
 
 __all__ = [
@@ -35,10 +35,6 @@ __all__ = [
 ]
 
 PLAN_VERSION: Final = 1
-
-
-class PlanError(Exception):
-    """A plan that cannot be computed, read or applied as it is (one clear line)."""
 
 
 class SyncAction(enum.StrEnum):

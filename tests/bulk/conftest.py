@@ -60,6 +60,9 @@ class FakeService:
         self.max_in_flight = 0
         self.latency = 0.0
         self.hold: asyncio.Event | None = None  # when set to an Event, calls wait for it
+        # Which service and account it is, as a SchlageClient says (a checkpoint binds to it).
+        self.base_url = "https://simulator.invalid/smc-api"
+        self.username = config.accounts.admin.username
 
     @property
     def credentials(self) -> dict[str, Credential]:

@@ -381,7 +381,10 @@ def test_an_incomplete_run_whose_reports_fail_still_exits_75(
     [
         ("--namespace", " ", "must name the integration"),
         ("--rate", "inf", "finite"),
-        ("--rate", "nan", "must be a number >= 0"),
+        ("--rate", "nan", "must be a finite number >= 0"),
+        ("--rate", "-1", "must be a finite number >= 0"),
+        ("--patience", "nan", "finite number of seconds >= 0"),
+        ("--concurrency", "0", "at least 1"),
         ("--concurrency", "100000000", "at most 1,024"),
         ("--unreachable-after", "0", "seconds > 0"),
     ],

@@ -92,7 +92,7 @@ def test_report_of_a_missing_state_file_is_a_usage_error(
 
 def test_the_rerun_command_never_shows_a_url_password() -> None:
     """Passwords in --state / --shared URLs are masked in the printed rerun command."""
-    from bulk.cli.fleet import _rerun_command
+    from bulk.cli._common import rerun_command as _rerun_command
 
     shown = _rerun_command(
         ["work", "--state", "postgresql://bob:s3cret@db/test?schema=x",
