@@ -63,14 +63,18 @@ if _signals.started_as_command():  # before the slow imports: a signal must not 
 from ._binding import InputScan, ServiceIdentity, bind_input, default_state_path
 from ._engine import ENGINE_RETRY_POLICY, MigrationOptions, ProvisioningClient, migrate
 from ._errors import (
+    AccountBlockedError,
     BulkError,
     InputError,
     InputMismatchError,
+    LeaseLostError,
     MigrationOptionsError,
+    ReportFolderTakenError,
     StateFileError,
     StateInUseError,
     StoreClosedError,
     StoreError,
+    StoreNotFoundError,
 )
 from ._generate import GeneratedPortfolio, generate_portfolio
 from ._input import (
@@ -100,10 +104,18 @@ from ._phones import PhoneNumberError, normalize_mobile
 from ._progress import LogProgress, NullProgress, ProgressSink, ProgressSnapshot, RichProgress
 from ._reports import ReportError, ReportPaths, write_reports
 from ._resident import ParsedRow, RejectedRow, Resident
-from ._service import MigrationSource, ProgressCallback, dry_run, input_binding, run_migration
+from ._service import (
+    MigrationSource,
+    ProgressCallback,
+    dry_run,
+    input_binding,
+    report_run,
+    run_migration,
+)
 from ._summary import MigrationStatus, MigrationSummary, StopReason
 from ._user_ids import DEFAULT_NAMESPACE, integration_namespace, user_id_for
 from ._verify import Verification, verify_against_state
+from .store import WorkQueue, open_store
 from .store.memory import MemoryCheckpointStore
 from .store.protocol import (
     FINAL_STATES,
@@ -130,6 +142,7 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "ENGINE_RETRY_POLICY",
     "FINAL_STATES",
+    "AccountBlockedError",
     "AdaptiveRateLimiter",
     "AimdController",
     "ApplyOptions",
@@ -144,6 +157,7 @@ __all__ = [
     "InputFingerprint",
     "InputMismatchError",
     "InputScan",
+    "LeaseLostError",
     "LockOutcome",
     "LogProgress",
     "MemoryCheckpointStore",
@@ -160,6 +174,7 @@ __all__ = [
     "PlanError",
     "PlanHeader",
     "PlanStep",
+    "PostgresCheckpointStore",
     "ProgressCallback",
     "ProgressSink",
     "ProgressSnapshot",
@@ -168,6 +183,7 @@ __all__ = [
     "RateReport",
     "RejectedRow",
     "ReportError",
+    "ReportFolderTakenError",
     "ReportPaths",
     "Resident",
     "ResidentRecord",
@@ -181,10 +197,12 @@ __all__ = [
     "StopReason",
     "StoreClosedError",
     "StoreError",
+    "StoreNotFoundError",
     "SyncAction",
     "SyncPlan",
     "UnlimitedLimiter",
     "Verification",
+    "WorkQueue",
     "apply_plan",
     "bind_input",
     "chase_invites",
@@ -202,14 +220,25 @@ __all__ = [
     "mask_numbers",
     "migrate",
     "normalize_mobile",
+    "open_store",
     "parse_jsonl_line",
     "parse_resident",
     "plan_sync",
     "read_input",
     "read_plan_header",
+    "report_run",
     "row_digest",
     "run_migration",
     "user_id_for",
     "verify_against_state",
     "write_reports",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """:class:`PostgresCheckpointStore` on first use: the base install has no psycopg."""
+    if name == "PostgresCheckpointStore":
+        from .store.postgres import PostgresCheckpointStore
+
+        return PostgresCheckpointStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -59,10 +59,13 @@ from .store.protocol import CheckpointStore, ResidentRecord, ResidentState
 __all__ = [
     "BINDING_KEY",
     "InputScan",
+    "LastInput",
     "ServiceIdentity",
     "bind_input",
     "bind_source",
+    "check_service",
     "default_state_path",
+    "last_input",
 ]
 
 BINDING_KEY: Final = "binding"
@@ -221,7 +224,12 @@ class _Changed(Exception):
 
 
 async def _compare(
-    store: CheckpointStore, path: Path, input_format: InputFormat, encoding: str
+    store: CheckpointStore,
+    path: Path,
+    input_format: InputFormat,
+    encoding: str,
+    *,
+    forget_changed: bool = True,
 ) -> tuple[InputScan, list[int]]:
     """Merge the store's records (in line order) with the input's lines.
 
@@ -242,7 +250,7 @@ async def _compare(
                 digest = item[2]
         if digest is not None and record.row_hash in (None, digest):
             continue  # the same row (or a record made without a digest: nothing to compare)
-        if _replaceable(record):
+        if forget_changed and _replaceable(record):
             forget.append(record.line)
         else:
             changed_total += 1
@@ -296,6 +304,50 @@ def _mismatch(old: Mapping[str, object], new: Mapping[str, object]) -> InputMism
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LastInput:
+    """The input a store's run last read (recorded by :func:`bind_input`)."""
+
+    path: Path
+    input_format: InputFormat
+    encoding: str
+
+
+async def last_input(store: CheckpointStore) -> LastInput | None:
+    """Where the input of ``store``'s run was last read, or None (rows that were no file)."""
+    text = await store.get_meta(_LEGACY_KEY)
+    if not text:
+        return None
+    try:
+        seen = json.loads(text)
+        fmt = seen.get("format") or "jsonl"
+        return LastInput(
+            path=Path(seen["path"]),
+            input_format="csv" if fmt == "csv" else "jsonl",
+            encoding=str(seen.get("encoding") or "utf-8"),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+async def check_service(store: CheckpointStore, service: ServiceIdentity) -> bool:
+    """Whether ``store`` holds a run, refusing one bound to another service or account.
+
+    For a worker joining a run (no input of its own): :class:`InputMismatchError` when the
+    run talks to another service; False when the store holds no run yet.
+    """
+    text = await store.get_meta(BINDING_KEY)
+    if text is None:
+        return False
+    try:
+        bound = json.loads(text)
+    except ValueError:
+        bound = {}
+    if (bound.get("base_url"), bound.get("username")) != (service.base_url, service.username):
+        raise _mismatch(bound, {"base_url": service.base_url, "username": service.username})
+    return True
+
+
 async def bind_source(
     store: CheckpointStore,
     *,
@@ -338,6 +390,7 @@ async def bind_input(
     input_format: InputFormat | None = None,
     parse_options: ParseOptions | None = None,
     restart: bool = False,
+    forget_changed: bool = True,
 ) -> InputScan:
     """Bind ``store`` (open) to ``service`` and to ``input_path``'s rows; check a resume.
 
@@ -346,7 +399,9 @@ async def bind_input(
     that cannot be read (or a pipe) and :class:`InputMismatchError` for a store bound to
     another service, account or settings, or whose recorded rows changed (with their
     line numbers); returns how the input's lines divide. Reads the input once; nothing
-    is sent and, unless it returns, nothing is written.
+    is sent and, unless it returns, nothing is written. Without ``forget_changed`` (a run
+    that many workers share) every changed line is refused, even one never sent: another
+    input must never take over a run whose rows other workers hold.
     """
     parse_options = parse_options or ParseOptions()
     await asyncio.to_thread(check_input, input_path)
@@ -375,7 +430,9 @@ async def bind_input(
         if old != wanted:
             raise _mismatch(old, wanted)
     try:
-        scan, forget = await _compare(store, input_path, fmt, encoding)
+        scan, forget = await _compare(
+            store, input_path, fmt, encoding, forget_changed=forget_changed
+        )
     except _Changed as changed:
         raise InputMismatchError(
             f"the input changed since the state file recorded it: line(s) "

@@ -50,6 +50,7 @@ __all__ = [
     "ProvisioningClient",
     "RowSource",
     "migrate",
+    "row_batches",
 ]
 
 _log = structlog.get_logger("bulk")
@@ -66,7 +67,7 @@ def content_digest(row: ParsedRow) -> str:
     return row_digest(msgspec.json.encode(row))
 
 
-async def _aiter_rows(rows: RowSource, options: ParseOptions) -> AsyncIterator[list[ParsedRow]]:
+async def row_batches(rows: RowSource, options: ParseOptions) -> AsyncIterator[list[ParsedRow]]:
     """Yield ``rows`` in batches, parsing raw lines; sync sources are read in a thread.
 
     Every row comes out with a ``row_hash``: a file's rows have their line's digest, raw
@@ -253,7 +254,7 @@ class _Run:
         seen: set[int] | None = set() if final_rows is not None else None
         async with send:  # closing it tells the workers the input is over
             with Deduplicator() as dedup:
-                async for batch in _aiter_rows(rows, self.parse_options):
+                async for batch in row_batches(rows, self.parse_options):
                     if self.calls.stopped.is_set() and not self.dry_run:
                         self.input_ended = False
                         break

@@ -10,13 +10,17 @@ one pause for it. Without Redis it still pauses this worker.
 from __future__ import annotations
 
 import asyncio
+from typing import Final
 
 from schlage_async.shared import RedisPause
-from schlage_async.shared._pause import settle, stop_watcher
 
 from ._pause import PauseGate
 
 __all__ = ["FleetPauseGate"]
+
+_SHUTDOWN_WAIT: Final = 5.0
+"""How long closing waits for the watcher or an announcement; past it they are left behind
+(a pause is advisory: a stuck Redis read must never hold a finished run open)."""
 
 
 class FleetPauseGate(PauseGate):
@@ -48,7 +52,10 @@ class FleetPauseGate(PauseGate):
 
     async def aclose(self) -> None:
         """Stop following the fleet, then close the gate."""
-        await stop_watcher(self._watcher)
-        self._watcher = None
-        await settle(self._announcing)
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            await asyncio.wait({watcher}, timeout=_SHUTDOWN_WAIT)
+        if self._announcing:
+            await asyncio.wait(set(self._announcing), timeout=_SHUTDOWN_WAIT)
         await super().aclose()

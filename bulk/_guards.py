@@ -179,6 +179,7 @@ async def guarded_store(
     force: bool = False,
     clock: Callable[[], dt.datetime] | None = None,
     lease_seconds: float | None = None,
+    create: bool = True,
 ) -> AsyncIterator[CheckpointStore]:
     """The run's store, opened (or claimed) and checked for a known account block.
 
@@ -186,11 +187,13 @@ async def guarded_store(
     after) or a store object the caller opened (claimed for this run: a second run on the
     same object meanwhile raises :class:`StateInUseError`). When the store remembers that
     the service blocked the account until a time still to come,
-    :class:`AccountBlockedError` is raised and nothing is sent, unless ``force``.
+    :class:`AccountBlockedError` is raised and nothing is sent, unless ``force``. With
+    ``create`` False a location that holds no store raises :class:`StoreNotFoundError`.
     """
     now = (clock or (lambda: dt.datetime.now(dt.UTC)))()
     if isinstance(store, str | os.PathLike):
-        async with open_store(os.fspath(store), lease_seconds=lease_seconds) as opened:
+        location = os.fspath(store)
+        async with open_store(location, lease_seconds=lease_seconds, create=create) as opened:
             await _check_block(opened, now, force=force)
             yield opened
         return

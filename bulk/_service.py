@@ -19,6 +19,7 @@ import os
 import tempfile
 from collections.abc import (
     AsyncIterable,
+    AsyncIterator,
     Callable,
     Iterable,
     Mapping,
@@ -28,12 +29,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import anyio
+import structlog
 
-from ._binding import ServiceIdentity, bind_input, bind_source
+from ._binding import ServiceIdentity, bind_input, bind_source, check_service, last_input
 from ._block import remember_block
 from ._calls import ProvisioningClient
-from ._engine import RowSource, check_rows, migrate
-from ._errors import MigrationOptionsError
+from ._engine import RowSource, check_rows, migrate, row_batches
+from ._errors import InputError, MigrationOptionsError
 from ._guards import (
     check_options,
     claim_report_folder,
@@ -43,23 +45,33 @@ from ._guards import (
 )
 from ._input import (
     DEFAULT_ENCODING,
+    Deduplicator,
     InputFormat,
     ParseOptions,
     count_lines,
     detect_format,
     input_fingerprint,
+    iter_row_numbers,
     read_input,
 )
 from ._limiter import RateLimiter
 from ._options import MigrationOptions
+from ._pause import PauseGate
 from ._progress import ProgressSink, ProgressSnapshot
 from ._reports import ReportError, write_reports
 from ._resident import ParsedRow
-from ._summary import MigrationSummary
-from .store.protocol import CheckpointStore
+from ._summary import MigrationStatus, MigrationSummary
+from .store.protocol import CheckpointStore, ResidentState, WorkQueue
 from .store.sqlite import SQLiteCheckpointStore
 
-__all__ = ["MigrationSource", "ProgressCallback", "dry_run", "input_binding", "run_migration"]
+__all__ = [
+    "MigrationSource",
+    "ProgressCallback",
+    "dry_run",
+    "input_binding",
+    "report_run",
+    "run_migration",
+]
 
 MigrationSource = (
     str | os.PathLike[str] | Iterable[ParsedRow | str] | AsyncIterable[ParsedRow | str]
@@ -78,6 +90,8 @@ def _extra(extra: ReportExtra | None, summary: MigrationSummary) -> Mapping[str,
         return {}
     return extra(summary) if callable(extra) else extra
 
+
+_log = structlog.get_logger("bulk")
 
 _DEFAULT_OPTIONS: Final = MigrationOptions()
 _DEFAULT_PARSE: Final = ParseOptions()
@@ -180,7 +194,7 @@ async def _prepare(
 
 async def run_migration(
     client: ProvisioningClient,
-    source: MigrationSource,
+    source: MigrationSource | None,
     *,
     store: CheckpointStore | str | os.PathLike[str],
     reports_dir: str | os.PathLike[str] | None = None,
@@ -195,6 +209,7 @@ async def run_migration(
     restart: bool = False,
     service: ServiceIdentity | None = None,
     force: bool = False,
+    gate: PauseGate | None = None,
 ) -> MigrationSummary:
     """Provision every resident of ``source`` through ``client``, exactly once, resumably.
 
@@ -213,6 +228,12 @@ async def run_migration(
     account block still in force raises :class:`AccountBlockedError` before anything is
     sent, unless ``force``. One run at a time per store object (:class:`StateInUseError`).
 
+    A store that many workers share (a :class:`~bulk.store.WorkQueue`: PostgreSQL, see
+    :func:`bulk.store.open_store`) is bound and loaded with ``source`` under its lock (an
+    input that differs from the one it holds is refused, even in rows not sent yet), and
+    this call then works the rows it claims, beside any other worker; with ``source``
+    None it joins the run the store holds. ``gate`` shares 429 pauses (a fleet's).
+
     ``progress`` is a :class:`ProgressSink` or a function called with a
     :class:`ProgressSnapshot` a few times a second; ``stop`` (an ``asyncio.Event``) ends
     the run resumably when set. With ``reports_dir`` the reports are written there
@@ -221,36 +242,39 @@ async def run_migration(
     """
     check_options(options)
     identity = service_identity(client, service)
-    prepared = await _prepare(
-        source,
-        input_id=input_id,
-        input_format=input_format,
-        parse_options=parse_options,
-        count=False,
-    )
     path = Path(source) if isinstance(source, str | os.PathLike) else None
     owner = report_owner(store)
     reports = claim_report_folder(reports_dir, owner) if reports_dir is not None else None
     async with guarded_store(store, force=force) as opened:
-        if path is not None:
-            scan = await bind_input(
+        if isinstance(opened, WorkQueue):
+            prepared, options = await _load_queue(
                 opened,
-                path,
+                source,
                 service=identity,
+                input_id=input_id,
+                options=options,
+                parse_options=parse_options,
                 input_format=input_format,
-                parse_options=parse_options,
                 restart=restart,
             )
-            options = replace(options, total_rows=scan.rows)
-            prepared = replace(prepared, binding={**prepared.binding, **scan.as_dict()})
+            check_final = False  # the work list hands each line out once
+        elif source is None:
+            raise MigrationOptionsError(
+                "source is None: only a store that many workers share can be joined "
+                "without an input"
+            )
         else:
-            await bind_source(
+            prepared, options = await _bind(
                 opened,
-                input_id=input_id or "",
+                source,
                 service=identity,
+                input_id=input_id,
+                options=options,
                 parse_options=parse_options,
+                input_format=input_format,
                 restart=restart,
             )
+            check_final = path is None  # a file's rows were compared by bind_input
         summary = await migrate(
             client,
             prepared.rows,
@@ -260,8 +284,11 @@ async def run_migration(
             limiter=limiter,
             progress=_sink(progress),
             stop=stop,
-            check_final=path is None,  # a file's rows were compared by bind_input
+            gate=gate,
+            check_final=check_final,
         )
+        if isinstance(opened, WorkQueue):  # the whole run's rows, not this worker's share
+            summary = replace(summary, total_rows=await opened.loaded_rows() or 0)
         await remember_block(opened, summary)  # a rerun during the block then waits
         if reports is not None:
             extra = {
@@ -283,6 +310,111 @@ async def run_migration(
                 exc.summary = summary  # the run itself ended: its outcome goes with it
                 raise
     return summary
+
+
+async def _bind(
+    store: CheckpointStore,
+    source: MigrationSource,
+    *,
+    service: ServiceIdentity,
+    input_id: str | None,
+    options: MigrationOptions,
+    parse_options: ParseOptions,
+    input_format: InputFormat | None,
+    restart: bool,
+) -> tuple[_Input, MigrationOptions]:
+    """Bind a store that one run works alone to ``source``; the rows to read."""
+    prepared = await _prepare(
+        source,
+        input_id=input_id,
+        input_format=input_format,
+        parse_options=parse_options,
+        count=False,
+    )
+    if isinstance(source, str | os.PathLike):
+        scan = await bind_input(
+            store,
+            Path(source),
+            service=service,
+            input_format=input_format,
+            parse_options=parse_options,
+            restart=restart,
+        )
+        options = replace(options, total_rows=scan.rows)
+        return replace(prepared, binding={**prepared.binding, **scan.as_dict()}), options
+    await bind_source(
+        store,
+        input_id=input_id or "",
+        service=service,
+        parse_options=parse_options,
+        restart=restart,
+    )
+    return prepared, options
+
+
+async def _load_queue(
+    queue: WorkQueue,
+    source: MigrationSource | None,
+    *,
+    service: ServiceIdentity,
+    input_id: str | None,
+    options: MigrationOptions,
+    parse_options: ParseOptions,
+    input_format: InputFormat | None,
+    restart: bool,
+) -> tuple[_Input, MigrationOptions]:
+    """Bind and load a shared work list under its lock; the rows this worker claims."""
+    store: CheckpointStore = queue  # type: ignore[assignment]  # a WorkQueue is a store too
+    async with queue.exclusive():
+        if source is None:
+            if restart:
+                raise MigrationOptionsError("restart needs the input: there is none to join")
+            if not await check_service(store, service):
+                raise MigrationOptionsError(
+                    "the store holds no run yet: start one with its input first"
+                )
+            binding: dict[str, str | int] = {}
+        else:
+            prepared = await _prepare(
+                source,
+                input_id=input_id,
+                input_format=input_format,
+                parse_options=parse_options,
+                count=False,
+            )
+            binding = prepared.binding
+            if isinstance(source, str | os.PathLike):
+                scan = await bind_input(
+                    store,
+                    Path(source),
+                    service=service,
+                    input_format=input_format,
+                    parse_options=parse_options,
+                    restart=restart,
+                    forget_changed=False,  # another input never takes over a shared run
+                )
+                binding = {**binding, **scan.as_dict()}
+            else:
+                await bind_source(
+                    store,
+                    input_id=input_id or "",
+                    service=service,
+                    parse_options=parse_options,
+                    restart=restart,
+                )
+            read, added = await queue.load(_deduplicated(prepared.rows, parse_options))
+            _log.info("queue.loaded", rows=read, added=added)
+    total = await queue.loaded_rows()
+    return _Input(queue.claimed_rows(), binding, total), replace(options, total_rows=total)
+
+
+async def _deduplicated(
+    rows: RowSource, parse_options: ParseOptions
+) -> AsyncIterator[list[ParsedRow]]:
+    """``rows`` parsed, digested and deduplicated (user ids, numbers), in batches."""
+    with Deduplicator() as dedup:
+        async for batch in row_batches(rows, parse_options):
+            yield [dedup.check(row) for row in batch]
 
 
 async def dry_run(
@@ -334,4 +466,69 @@ async def dry_run(
                     **_extra(report_extra, summary),
                 }
                 await write_reports(store, reports, summary, extra=extra)
+    return summary
+
+
+async def report_run(
+    store: CheckpointStore | str | os.PathLike[str],
+    reports_dir: str | os.PathLike[str],
+    *,
+    input_path: str | os.PathLike[str] | None = None,
+    report_extra: ReportExtra | None = None,
+) -> MigrationSummary:
+    """Write the reports of the run ``store`` keeps, as its own run would have, sending nothing.
+
+    ``store`` is an open store or a location; a location that holds no run raises
+    :class:`~bulk.StoreNotFoundError` and nothing is created. The input the run last read
+    (recorded in the store) or ``input_path`` puts every row line in exactly one report:
+    lines a stop left unread are listed unprocessed. A folder holding another run's reports
+    is refused (:class:`~bulk.ReportFolderTakenError`). Returns the summary written.
+    """
+    owner = report_owner(store)
+    reports = claim_report_folder(reports_dir, owner)
+    # Nothing is sent: a known block does not matter, and nothing is created either.
+    async with guarded_store(store, force=True, create=False) as opened:
+        seen = await last_input(opened)
+        path = Path(input_path) if input_path is not None else seen.path if seen else None
+        fmt = seen.input_format if seen else None
+        encoding = seen.encoding if seen else DEFAULT_ENCODING
+        if path is not None and not await anyio.to_thread.run_sync(path.is_file):
+            raise InputError(
+                f"the run's input {str(path)!r} is not there any more: give it (input_path) "
+                "so that every line is reported"
+            )
+        counts = await opened.counts()
+        done = counts.get(ResidentState.DONE, 0)
+        failed = counts.get(ResidentState.FAILED, 0)
+        deferred = counts.get(ResidentState.DEFERRED, 0)
+        recorded = sum(counts.values())
+        total = recorded
+        if path is not None:
+            total = await anyio.to_thread.run_sync(
+                lambda: sum(1 for _ in iter_row_numbers(path, fmt, encoding))
+            )
+            total = max(total, recorded)
+        unprocessed = total - done - failed - deferred
+        status = (
+            MigrationStatus.COMPLETED if not deferred and not unprocessed
+            else MigrationStatus.INCOMPLETE
+        )  # fmt: skip
+        summary = MigrationSummary(
+            status=status,
+            total_rows=total,
+            succeeded=done,
+            failed=failed,
+            deferred=deferred,
+            unprocessed=unprocessed,
+        )
+        extra = {"report_owner": owner, "regenerated": True, **_extra(report_extra, summary)}
+        await write_reports(
+            opened,
+            reports,
+            summary,
+            extra=extra,
+            input_path=path,
+            input_format=fmt,
+            encoding=encoding,
+        )
     return summary

@@ -15,11 +15,9 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import itertools
-import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -28,6 +26,7 @@ import phonenumbers
 import psycopg
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from schlage_async import ConfigurationError, SchlageClient
 from schlage_async.shared import (
@@ -39,17 +38,26 @@ from schlage_async.shared import (
     account_key,
 )
 
-from .._binding import BINDING_KEY, ServiceIdentity, bind_input
-from .._engine import ENGINE_RETRY_POLICY, MigrationOptions, migrate
-from .._errors import InputMismatchError, StateInUseError, StoreClosedError, StoreError
+from .._block import KnownBlock, block_message
+from .._engine import ENGINE_RETRY_POLICY, MigrationOptions
+from .._errors import (
+    AccountBlockedError,
+    InputError,
+    InputMismatchError,
+    MigrationOptionsError,
+    ReportFolderTakenError,
+    StateFileError,
+    StateInUseError,
+    StoreClosedError,
+    StoreError,
+    StoreNotFoundError,
+)
 from .._fleet_pause import FleetPauseGate
 from .._input import (
-    Deduplicator,
     InputFormat,
     ParseOptions,
     check_encoding,
     detect_format,
-    read_input,
 )
 from .._limiter import (
     AdaptiveRateLimiter,
@@ -59,15 +67,20 @@ from .._limiter import (
     UnlimitedLimiter,
 )
 from .._progress import ProgressSink, ProgressSnapshot
-from .._reports import format_summary, write_reports
-from .._resident import ParsedRow
-from .._summary import MigrationStatus, MigrationSummary
+from .._reports import format_summary, report_paths
+from .._service import report_run, run_migration
+from .._summary import MigrationSummary
 from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
-from ..store import is_postgres_url
-from ..store.postgres import LeaseLostError, PostgresCheckpointStore
-from ..store.protocol import CheckpointStore, ResidentState
-from ..store.sqlite import SQLiteCheckpointStore
-from ._common import UsageError, format_stop, rerun_command, without_passwords
+from ..store import is_postgres_url, open_store
+from ..store.postgres import DEFAULT_SCHEMA, LeaseLostError, PostgresCheckpointStore
+from ..store.protocol import ResidentState
+from ._common import (
+    UsageError,
+    format_stop,
+    migration_options,
+    rerun_command,
+    without_passwords,
+)
 from .exits import EXIT_OK, EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
 from .logs import configure_logging
 from .sync import CliTools
@@ -125,40 +138,40 @@ class _FleetProgress:
             self.inner.finish(snapshot)
 
 
-async def _report_fleet(store: PostgresCheckpointStore, progress: _FleetProgress) -> None:
-    """Every few seconds: how far the whole run is, and this worker's share of it."""
-    total = await store.loaded_rows() or 0
+async def _report_fleet(
+    store: PostgresCheckpointStore, progress: _FleetProgress, done: asyncio.Event
+) -> None:
+    """Every few seconds until ``done``: how far the whole run is, and this worker's share.
+
+    It ends on ``done`` (never by cancellation, which a pool checkout may swallow) or
+    when the store is closed.
+    """
     while True:
-        await asyncio.sleep(_FLEET_PROGRESS_INTERVAL)
-        with contextlib.suppress(psycopg.Error, StoreClosedError):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), _FLEET_PROGRESS_INTERVAL)
+        if done.is_set():
+            return
+        try:
+            total = await store.loaded_rows() or 0
             counts = await store.counts()
-            final = counts.get(ResidentState.DONE, 0) + counts.get(ResidentState.FAILED, 0)
-            mine = progress.last
-            _log.info(
-                "fleet.progress",
-                run_final=final,
-                run_total=total,
-                run_percent=round(100.0 * final / total, 1) if total else None,
-                run_deferred=counts.get(ResidentState.DEFERRED, 0),
-                worker=store.worker_id,
-                worker_succeeded=mine.succeeded if mine else 0,
-                worker_failed=mine.failed if mine else 0,
-                worker_in_flight=mine.in_flight if mine else 0,
-                worker_claimed=store.claimed_count,
-            )
-
-
-async def _load_batches(
-    path: Path, input_format: InputFormat, options: ParseOptions
-) -> AsyncIterator[list[ParsedRow]]:
-    """The input parsed and deduplicated, a batch at a time (read in a thread)."""
-    rows: Iterator[ParsedRow] = iter(read_input(path, input_format=input_format, options=options))
-    with Deduplicator() as dedup:
-        while True:
-            batch = await asyncio.to_thread(lambda: list(itertools.islice(rows, _LOAD_BATCH)))
-            if not batch:
-                return
-            yield [dedup.check(row) for row in batch]
+        except StoreClosedError:
+            return
+        except psycopg.Error:
+            continue  # a passing fault: the next tick tries again
+        final = counts.get(ResidentState.DONE, 0) + counts.get(ResidentState.FAILED, 0)
+        mine = progress.last
+        _log.info(
+            "fleet.progress",
+            run_final=final,
+            run_total=total,
+            run_percent=round(100.0 * final / total, 1) if total else None,
+            run_deferred=counts.get(ResidentState.DEFERRED, 0),
+            worker=store.worker_id,
+            worker_succeeded=mine.succeeded if mine else 0,
+            worker_failed=mine.failed if mine else 0,
+            worker_in_flight=mine.in_flight if mine else 0,
+            worker_claimed=store.claimed_count,
+        )
 
 
 class _SharedRate:
@@ -199,6 +212,17 @@ def _limiter(args: argparse.Namespace, shared: _Shared | None, account: str) -> 
     return UnlimitedLimiter() if rate == 0 else FixedRateLimiter(rate)
 
 
+async def _check_redis(shared: _Shared, url: str) -> None:
+    """The ``--shared`` server must answer as Redis before anything is claimed or sent."""
+    try:
+        await shared.redis.ping()
+    except (RedisError, OSError) as exc:
+        raise UsageError(
+            f"--shared {without_passwords(url)} does not answer as Redis ({exc}); nothing "
+            "was claimed or sent"
+        ) from None
+
+
 async def _work(
     args: argparse.Namespace,
     argv: Sequence[str],
@@ -210,11 +234,39 @@ async def _work(
     base_url = args.base_url or os.environ.get("SCHLAGE_BASE_URL")
     if not base_url:
         raise UsageError("--base-url is required (or set SCHLAGE_BASE_URL)")
+    options = migration_options(args)
     username, password, key = tools.read_secrets()
     shared: _Shared | None = None
     if args.shared:
         redis, prefix = _redis_from(args.shared)
         shared = _Shared(redis, prefix)
+    try:
+        if shared is not None:
+            await _check_redis(shared, args.shared)
+        return await _work_with(
+            args, argv, tools, shared, base_url, (username, password, key), options,
+            load=load, report_dir=report_dir,
+        )  # fmt: skip
+    finally:
+        if shared is not None:
+            with contextlib.suppress(Exception):
+                await shared.redis.aclose()
+
+
+async def _work_with(
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    tools: CliTools,
+    shared: _Shared | None,
+    base_url: str,
+    secrets: tuple[str, str, str],
+    options: MigrationOptions,
+    *,
+    load: tuple[Path, InputFormat, ParseOptions] | None,
+    report_dir: Path | None,
+) -> int:
+    """One worker: ``run_migration`` on the PostgreSQL work list, with what the fleet shares."""
+    username, password, key = secrets
     account = account_key(base_url, username)
     limiter = _limiter(args, shared, account)
     try:
@@ -234,102 +286,74 @@ async def _work(
         )
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
-    store = PostgresCheckpointStore(args.state, lease_seconds=args.lease)
+    store = open_store(args.state, lease_seconds=args.lease)
+    assert isinstance(store, PostgresCheckpointStore)  # the callers checked the URL
     try:
         await store.open()
     except (psycopg.Error, OSError) as exc:
-        raise UsageError(f"cannot use the PostgreSQL state {store.schema!r}: {exc}") from None
-    gate = None
-    if shared is not None:
-        gate = FleetPauseGate(RedisPause(shared.redis, scope=account, prefix=shared.prefix))
-        gate.start()
+        raise UsageError(
+            f"cannot use the PostgreSQL state {store.schema!r}: {without_passwords(str(exc))}"
+        ) from None
     progress = _FleetProgress(tools.progress_sink(args.progress))
     ticker: asyncio.Task[None] | None = None
+    ticking = asyncio.Event()  # set: the progress ticker ends
+    rerun = rerun_command(argv)
+    path, input_format, parse_options = load if load is not None else (None, None, None)
     try:
-        service = ServiceIdentity.of(base_url, username)
-        if load is not None:
-            path, input_format, parse_options = load
-            # The run's service and each row's content: a store of another service or
-            # account, or whose recorded rows changed, is refused before anything is sent.
-            await bind_input(
-                store,
-                path,
-                service=service,
-                input_format=input_format,
-                parse_options=parse_options,
-                restart=bool(getattr(args, "restart", False)),
-            )
-            count, added = await store.load(_load_batches(path, input_format, parse_options))
-            _log.info("fleet.loaded", rows=count, added=added, schema=store.schema)
-        else:
-            await _check_service(store, service)
-        if await store.loaded_rows() is None:
-            raise UsageError(
-                f"the PostgreSQL state {store.schema!r} holds no run yet: start one with "
-                "python -m bulk migrate INPUT --state ..."
-            )
-        ticker = asyncio.create_task(_report_fleet(store, progress))
+        gate = None
+        if shared is not None:
+            gate = FleetPauseGate(RedisPause(shared.redis, scope=account, prefix=shared.prefix))
+        ticker = asyncio.create_task(_report_fleet(store, progress, ticking))
         stop = asyncio.Event()
         installed = list(tools.install_signals(stop))
         try:
             async with client:
-                summary = await migrate(
+                if gate is not None:
+                    gate.start()
+                summary = await run_migration(
                     client,
-                    store.claimed_rows(),
-                    store,
-                    options=MigrationOptions(
-                        concurrency=args.concurrency,
-                        patience=args.patience,
-                        max_consecutive_429=args.max_consecutive_429,
-                    ),
+                    path,
+                    store=store,
+                    reports_dir=report_dir,
+                    options=options,
+                    parse_options=parse_options or ParseOptions(),
+                    input_format=input_format,
                     limiter=limiter,
                     progress=progress,
                     stop=stop,
                     gate=gate,
+                    restart=bool(getattr(args, "restart", False)),
+                    force=args.force,
+                    report_extra=lambda _: {
+                        "state": store.location,
+                        "worker": store.worker_id,
+                        "worker_claimed": store.claimed_count,
+                        "rerun": rerun,
+                        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    },
                 )
         finally:
             loop = asyncio.get_running_loop()
             for sig in installed:
                 loop.remove_signal_handler(sig)  # type: ignore[arg-type]  # signals, as installed
-        total = await store.loaded_rows() or summary.total_rows
-        summary = dataclasses.replace(summary, total_rows=total)
-        extra: dict[str, Any] = {
-            "state": f"postgresql schema {store.schema}",
-            "worker": store.worker_id,
-            "worker_claimed": store.claimed_count,
-            "rerun": rerun_command(argv),
-            "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
-        if report_dir is not None:
-            reports = await write_reports(store, report_dir, summary, extra=extra)
-            print(format_summary(summary, reports))
-        else:
-            print(_worker_summary(summary, store))
+    except AccountBlockedError as exc:  # a rerun during a known block sends nothing
+        now = dt.datetime.now(dt.UTC)
+        print(block_message(KnownBlock(exc.resume_at, exc.detail), now, rerun), file=sys.stderr)
+        return EXIT_RESUMABLE
+    except (MigrationOptionsError, ReportFolderTakenError) as exc:
+        raise UsageError(str(exc)) from None
     finally:
+        ticking.set()
         if ticker is not None:
-            ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
         await store.aclose()
-        if shared is not None:
-            with contextlib.suppress(Exception):
-                await shared.redis.aclose()
+    if report_dir is not None:
+        print(format_summary(summary, report_paths(report_dir)))
+    else:
+        print(_worker_summary(summary, store))
     if exit_code_for(summary) != 0:
-        print(format_stop(summary, rerun_command(argv)), file=sys.stderr)
+        print(format_stop(summary, rerun), file=sys.stderr)
     return exit_code_for(summary)
-
-
-async def _check_service(store: PostgresCheckpointStore, service: ServiceIdentity) -> None:
-    """A worker joining a run must talk to the run's service, as the run's account."""
-    text = await store.get_meta(BINDING_KEY)
-    if text is None:
-        return  # no run yet: said just below
-    bound = json.loads(text)
-    if (bound.get("base_url"), bound.get("username")) != (service.base_url, service.username):
-        raise UsageError(
-            f"the run in {store.schema!r} migrates to {bound.get('base_url')} as "
-            f"{bound.get('username')}, not {service.describe()}: a worker must join with "
-            "the run's --base-url and account"
-        )
 
 
 def _worker_summary(summary: MigrationSummary, store: PostgresCheckpointStore) -> str:
@@ -393,7 +417,15 @@ def _fleet_migrate(args: argparse.Namespace, argv: Sequence[str], tools: CliTool
     parse_options = ParseOptions(
         region=args.region, namespace=namespace, encoding=check_encoding(args.encoding)
     )
-    report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / input_path.stem
+    # By default beside the input, named after the run's schema (one run per schema), and
+    # owned by that run: another run's reports in the folder are refused, never overwritten.
+    schema = urlsplit(args.state).query
+    schema_name = dict(parse_qsl(schema)).get("schema", DEFAULT_SCHEMA)
+    report_dir = (
+        Path(args.report_dir)
+        if args.report_dir
+        else input_path.with_name(f"{input_path.name}.{schema_name}.reports")
+    )
     return _run(
         _work(
             args,
@@ -419,55 +451,21 @@ def run_work(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -> 
     return _run(_work(args, argv, tools, load=None, report_dir=report_dir), argv)
 
 
-async def _report(state: str, report_dir: Path) -> int:
-    store: CheckpointStore
-    if is_postgres_url(state):
-        store = PostgresCheckpointStore(state)
-    else:
-        store = SQLiteCheckpointStore(state)
-    await store.open()
+async def _report(state: str, report_dir: Path, input_path: Path | None) -> int:
     try:
-        counts = await store.counts()
-        done = counts.get(ResidentState.DONE, 0)
-        failed = counts.get(ResidentState.FAILED, 0)
-        deferred = counts.get(ResidentState.DEFERRED, 0)
-        total = sum(counts.values())
-        unprocessed = total - done - failed - deferred
-        status = (
-            MigrationStatus.COMPLETED
-            if not deferred and not unprocessed
-            else MigrationStatus.INCOMPLETE
-        )
-        summary = MigrationSummary(
-            status=status,
-            total_rows=total,
-            succeeded=done,
-            failed=failed,
-            deferred=deferred,
-            unprocessed=unprocessed,
-        )
-        reports = await write_reports(
-            store,
-            report_dir,
-            summary,
-            extra={
-                "regenerated_from": "postgresql" if is_postgres_url(state) else "sqlite",
-                "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            },
-        )
-    finally:
-        await store.aclose()
+        summary = await report_run(state, report_dir, input_path=input_path)
+    except (StoreNotFoundError, StateFileError, ReportFolderTakenError, InputError) as exc:
+        raise UsageError(without_passwords(str(exc))) from None
     print(
-        f"Run {status.value}: {done:,} succeeded, {failed:,} failed, {deferred:,} deferred, "
-        f"{unprocessed:,} open, of {total:,} rows\nReports: {reports.directory}/ "
+        f"Run {summary.status.value}: {summary.succeeded:,} succeeded, {summary.failed:,} "
+        f"failed, {summary.deferred:,} deferred, {summary.unprocessed:,} open, of "
+        f"{summary.total_rows:,} rows\nReports: {report_dir}/ "
         "(summary.json, succeeded.csv, failed.csv, unprocessed.csv)"
     )
     return EXIT_OK
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """``report --state ... --report-dir DIR``: the four report files from either store."""
-    if not is_postgres_url(args.state) and not Path(args.state).is_file():
-        print(f"schlage-bulk: error: no state file at {args.state!r}", file=sys.stderr)
-        return EXIT_USAGE
-    return _run(_report(args.state, Path(args.report_dir)), ["report"])
+    """``report --state ... --report-dir DIR [--input FILE]``: the reports from either store."""
+    input_path = Path(args.input) if args.input else None
+    return _run(_report(args.state, Path(args.report_dir), input_path), ["report"])

@@ -48,4 +48,14 @@ def add_fleet_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "report", help="write the reports of a run from its state (SQLite file or PostgreSQL)"
     )
     report.add_argument("--state", required=True, help="the state file or PostgreSQL URL")
-    report.add_argument("--report-dir", required=True, help="where the reports go")
+    report.add_argument(
+        "--report-dir",
+        required=True,
+        help="where the reports go (a folder holding another run's reports is refused)",
+    )
+    report.add_argument(
+        "--input",
+        metavar="FILE",
+        help="the run's input, when it moved since the run (default: where the run read it); "
+        "every line of it lands in exactly one report",
+    )

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._open import StoreKind, is_postgres_url, open_store, store_kind
 from .memory import MemoryCheckpointStore
-from .protocol import FINAL_STATES, CheckpointStore, ResidentRecord, ResidentState, ResumeView
+from .protocol import (
+    FINAL_STATES,
+    CheckpointStore,
+    ResidentRecord,
+    ResidentState,
+    ResumeView,
+    WorkQueue,
+)
 from .sqlite import SQLiteCheckpointStore
 
 if TYPE_CHECKING:
@@ -31,6 +38,7 @@ __all__ = [
     "ResumeView",
     "SQLiteCheckpointStore",
     "StoreKind",
+    "WorkQueue",
     "is_postgres_url",
     "open_store",
     "store_kind",

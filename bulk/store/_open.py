@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from .._errors import StoreNotFoundError
+
 if TYPE_CHECKING:
     from .postgres import PostgresCheckpointStore
     from .sqlite import SQLiteCheckpointStore
@@ -36,19 +38,27 @@ def open_store(
     *,
     lease_seconds: float | None = None,
     worker_id: str | None = None,
+    create: bool = True,
 ) -> SQLiteCheckpointStore | PostgresCheckpointStore:
     """The checkpoint store ``state`` names, not yet opened (``async with`` it).
 
     A ``postgresql://`` URL gives a :class:`~bulk.store.postgres.PostgresCheckpointStore`
     (the ``scale`` extra; imported only then), anything else an SQLite file. The fleet
-    options (``lease_seconds``, ``worker_id``) only apply to PostgreSQL.
+    options (``lease_seconds``, ``worker_id``) only apply to PostgreSQL. With ``create``
+    False (a report of a run) a store that does not exist raises
+    :class:`~bulk.StoreNotFoundError` when opened, and nothing is created.
     """
     if is_postgres_url(state):
         from .postgres import PostgresCheckpointStore  # needs the scale extra
 
         if lease_seconds is None:
-            return PostgresCheckpointStore(str(state), worker_id=worker_id)
-        return PostgresCheckpointStore(str(state), worker_id=worker_id, lease_seconds=lease_seconds)
+            return PostgresCheckpointStore(str(state), worker_id=worker_id, create=create)
+        return PostgresCheckpointStore(
+            str(state), worker_id=worker_id, create=create, lease_seconds=lease_seconds
+        )
     from .sqlite import SQLiteCheckpointStore
 
-    return SQLiteCheckpointStore(Path(state))
+    path = Path(state)
+    if not create and not path.is_file():
+        raise StoreNotFoundError(f"no state file at {str(path)!r} (nothing was created)")
+    return SQLiteCheckpointStore(path)

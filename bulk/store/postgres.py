@@ -43,7 +43,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from .._errors import LeaseLostError, StoreClosedError
+from .._errors import LeaseLostError, StoreClosedError, StoreNotFoundError
 from .._resident import ParsedRow, RejectedRow, Resident
 from .protocol import ResidentRecord, ResidentState, ResumeView
 
@@ -140,8 +140,10 @@ class PostgresCheckpointStore:
         batch_size: int = 512,
         batch_interval: float = 0.02,
         pool_size: int = 4,
+        create: bool = True,
     ) -> None:
         self._conninfo, self.schema = _split_url(url)
+        self._create = create  # False: a run that must exist already (a report of it)
         host = socket.gethostname()
         self.worker_id = worker_id or f"{host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lease = lease_seconds  # a lease not renewed for this long frees its rows
@@ -210,6 +212,8 @@ class PostgresCheckpointStore:
         self._pool = pool
         try:
             async with pool.connection() as conn, conn.transaction():
+                if not self._create:
+                    await self._check_exists(conn)
                 # Two workers creating the tables at once would collide on the catalog.
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
                 for statement in _schema_sql(self.schema):
@@ -221,6 +225,19 @@ class PostgresCheckpointStore:
         self._failure = None
         self._writer = asyncio.create_task(self._write_loop(), name="bulk-pg-writer")
         self._heart = asyncio.create_task(self._heartbeat(), name="bulk-pg-heartbeat")
+
+    async def _check_exists(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Raise :class:`StoreNotFoundError` unless this schema already holds a run."""
+        cur = await conn.execute(
+            "SELECT 1 FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_name = 'residents'",
+            (self.schema,),
+        )
+        if await cur.fetchone() is None:
+            raise StoreNotFoundError(
+                f"no run is kept in the PostgreSQL schema {self.schema!r} of {self.location} "
+                "(nothing was created)"
+            )
 
     async def aclose(self) -> None:
         """Commit what is queued, release this worker's leases and close the pool."""
@@ -278,6 +295,22 @@ class PostgresCheckpointStore:
                 ),
                 (key, value),
             )
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold this run alone (a session advisory lock) while it is bound and loaded.
+
+        Two ``migrate`` commands started together on one fresh schema take turns: the
+        second sees the first's binding and rows, and is refused if its input differs.
+        """
+        async with self._check().connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (self.schema + ":bind",))
+            try:
+                yield
+            finally:
+                await conn.execute(
+                    "SELECT pg_advisory_unlock(hashtext(%s))", (self.schema + ":bind",)
+                )
 
     # --- loading the work list ------------------------------------------------------------
 

@@ -7,12 +7,14 @@ written in ``_state_machine.py``; this module holds only the data the store keep
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final, Protocol, runtime_checkable
 
 from .._errors import InputMismatchError
+from .._resident import ParsedRow, Resident
 
 __all__ = [
     "FINAL_STATES",
@@ -21,6 +23,7 @@ __all__ = [
     "ResidentRecord",
     "ResidentState",
     "ResumeView",
+    "WorkQueue",
 ]
 
 
@@ -85,6 +88,28 @@ class ResumeView:
 
     final_lines: frozenset[int] = frozenset()
     open_records: Mapping[int, ResidentRecord] = field(default_factory=dict)
+
+
+@runtime_checkable
+class WorkQueue(Protocol):
+    """A store that many workers share (PostgreSQL): the input is loaded into it once and
+    each worker claims rows from it, instead of reading the input itself."""
+
+    def exclusive(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold the run alone while it is bound and loaded (one binding, one input)."""
+        ...
+
+    async def load(self, rows: AsyncIterator[list[ParsedRow]]) -> tuple[int, int]:
+        """Add the rows the work list lacks; return (rows read, rows added)."""
+        ...
+
+    async def loaded_rows(self) -> int | None:
+        """How many rows the work list holds, or None before anything was loaded."""
+        ...
+
+    def claimed_rows(self) -> AsyncIterator[Resident]:
+        """The residents this worker claims, until none is open anywhere."""
+        ...
 
 
 @runtime_checkable
