@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import csv
 import datetime as dt
+import json
 import os
 import shlex
 import sqlite3
@@ -26,23 +27,39 @@ from rich.table import Table
 
 from schlage_async import ConfigurationError, RetryPolicy, SchlageClient
 
-from .._binding import ServiceIdentity
+from .._block import KnownBlock, block_message
 from .._calls import ENGINE_RETRY_POLICY
-from .._errors import InputError, InputMismatchError, StateInUseError, StoreError
+from .._errors import (
+    AccountBlockedError,
+    InputError,
+    InputMismatchError,
+    MigrationOptionsError,
+    ReportFolderTakenError,
+    StateInUseError,
+    StoreError,
+)
+from .._guards import claim_report_folder, report_owner
 from .._input import DEFAULT_ENCODING, ParseOptions, check_encoding
 from .._limiter import RateLimiter
 from .._options import DEFAULT_CONCURRENCY
 from .._phones import DEFAULT_REGION
 from .._progress import ProgressSink
-from .._reports import ReportPaths, format_summary, write_reports
+from .._reports import ReportPaths, default_report_dir, format_summary, write_reports
 from .._summary import MigrationStatus, MigrationSummary, StopReason
 from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
+from ..store import open_store
 from ..store.sqlite import SQLiteCheckpointStore
 from ..sync.apply import DEFAULT_MAX_DELETE_FRACTION, ApplyOptions, apply_plan, check_plan_rails
 from ..sync.chase import ChaseResult, chase_invites
 from ..sync.decommission import DecommissionResult, decommission_locks
 from ..sync.plan import DEFAULT_RESEND_AFTER_HOURS, SyncPlan, plan_sync
-from ..sync.plan_file import ACTIONS_THAT_CALL, PlanError, SyncAction, read_plan_header
+from ..sync.plan_file import (
+    ACTIONS_THAT_CALL,
+    PlanError,
+    SyncAction,
+    count_steps,
+    read_plan_header,
+)
 from ._common import add_output_options, add_run_options, fraction_arg, migration_options
 from .exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
 from .logs import configure_logging
@@ -131,7 +148,11 @@ def add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     apply.add_argument("--state", help="checkpoint file (default: PLAN.state.sqlite)")
     apply.add_argument("--restart", action="store_true", help="discard the checkpoint")
     apply.add_argument("--sync", choices=("normal", "full"), default="normal")
-    apply.add_argument("--report-dir", help="where the reports go (default: ./reports/<stem>/)")
+    apply.add_argument(
+        "--report-dir",
+        help="where the reports go (default: beside the state file, STATE minus .state.sqlite "
+        "plus .reports/); a folder holding another run's reports is refused",
+    )
     apply.add_argument(
         "--allow-delete",
         action="store_true",
@@ -158,7 +179,9 @@ def add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     decom.add_argument(
         "--state", default="decommission.state.sqlite", help="checkpoint (history for plan)"
     )
-    decom.add_argument("--report-dir", default="reports/decommission")
+    decom.add_argument(
+        "--report-dir", help="where the report goes (default: beside the state file)"
+    )
     add_run_options(decom)
     _add_service(decom)
     add_output_options(decom)
@@ -178,7 +201,7 @@ def add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "--history", action="append", default=[], metavar="STATE", help="as for plan"
     )
     chase.add_argument("--state", default="chase.state.sqlite", help="checkpoint and history")
-    chase.add_argument("--report-dir", default="reports/chase")
+    chase.add_argument("--report-dir", help="where the reports go (default: beside the state file)")
     add_run_options(chase)
     _add_service(chase)
     add_output_options(chase)
@@ -308,13 +331,13 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
         dry_run=args.dry_run,
         migration=migration_options(args),
     )
-    check_plan_rails(header, options)  # before asking for secrets
+    check_plan_rails(header, options, count_steps(plan_path))  # before asking for secrets
     state_path = Path(args.state) if args.state else Path(f"{plan_path}.state.sqlite")
-    report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / plan_path.stem
+    report_dir, owner = _reports_for(args.report_dir, state_path)
     client = _client(args, tools)
     moment: dt.datetime | None = args.now
     clock = (lambda: moment) if moment is not None else None
-    extra = {"plan": str(plan_path.resolve()), "rerun": _rerun(argv)}
+    extra = {"plan": str(plan_path.resolve()), "rerun": _rerun(argv), "report_owner": owner}
 
     async def run() -> tuple[MigrationSummary, ReportPaths | None]:
         stop = asyncio.Event()
@@ -324,7 +347,7 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
                 client,
                 SQLiteCheckpointStore(
                     state_path, synchronous="FULL" if args.sync == "full" else "NORMAL"
-                ) as store,
+                ) as store,  # --sync is SQLite's own setting: the one store built here
             ):
                 if args.restart and not args.dry_run:
                     await store.reset()
@@ -337,7 +360,7 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
                     progress=tools.progress_sink(args.progress),
                     stop=stop,
                     now=clock,
-                    service=ServiceIdentity.of(client.base_url, client.username),
+                    force=args.force,
                 )
                 if args.dry_run:
                     return summary, None
@@ -348,9 +371,10 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
                 loop.remove_signal_handler(sig)  # type: ignore[arg-type]  # signals
 
     try:
-        summary, reports = asyncio.run(run())
-    except (StateInUseError, InputMismatchError, StoreError, sqlite3.Error) as exc:
-        raise PlanError(str(exc)) from None
+        summary, reports = _run_store(run)
+    except _Blocked as blocked:
+        print(blocked.message(argv), file=sys.stderr)
+        return EXIT_RESUMABLE
     except (KeyboardInterrupt, asyncio.CancelledError):
         print(
             f"aborted; the checkpoint keeps every step. Resume with:\n  {_rerun(argv)}",
@@ -358,9 +382,8 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
         )
         return EXIT_RESUMABLE
     if reports is None:
-        counts = ", ".join(
-            f"{header.counts.get(a.value, 0):,} {a.value}" for a in ACTIONS_THAT_CALL
-        )
+        steps = count_steps(plan_path)
+        counts = ", ".join(f"{steps.get(a.value, 0):,} {a.value}" for a in ACTIONS_THAT_CALL)
         print(f"Dry run: the plan is fresh and passes the rails; it would do {counts}.")
         return 0
     print(format_summary(summary, reports).replace("Migration", "Apply", 1))
@@ -370,14 +393,14 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
 
 def _cmd_decommission(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -> int:
     options = migration_options(args)
+    report_dir, owner = _reports_for(args.report_dir, Path(args.state))
     client = _client(args, tools)
-    report_dir = Path(args.report_dir)
 
     async def run() -> DecommissionResult:
         stop = asyncio.Event()
         installed = tools.install_signals(stop)
         try:
-            async with client, SQLiteCheckpointStore(args.state) as store:
+            async with client, open_store(args.state) as store:
                 return await decommission_locks(
                     client,
                     args.serial,
@@ -386,12 +409,20 @@ def _cmd_decommission(args: argparse.Namespace, argv: Sequence[str], tools: CliT
                     limiter=tools.limiter(args.rate, args.adaptive),
                     stop=stop,
                     now=_fixed(args.now),
+                    force=args.force,
                 )
         finally:
             _remove_signals(installed)
 
-    result = _run_store(run)
+    try:
+        result = _run_store(run)
+    except _Blocked as blocked:
+        print(blocked.message(argv), file=sys.stderr)
+        return EXIT_RESUMABLE
     report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "summary.json").write_text(
+        json.dumps({"report_owner": owner, "locks": len(result.locks)}) + "\n", "utf-8"
+    )
     table = Table(title="Decommission", title_justify="left")
     for column in ("lock (serial)", "outcome", "when", "detail"):
         table.add_column(column, overflow="fold")
@@ -417,14 +448,14 @@ def _cmd_chase(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
     options = migration_options(args)
     if args.daily_cap is not None and args.daily_cap < 0:
         raise PlanError("--daily-cap must be >= 0")
+    report_dir, owner = _reports_for(args.report_dir, Path(args.state))
     client = _client(args, tools)
-    report_dir = Path(args.report_dir)
 
     async def run() -> tuple[ChaseResult, ReportPaths]:
         stop = asyncio.Event()
         installed = tools.install_signals(stop)
         try:
-            async with client, SQLiteCheckpointStore(args.state) as store:
+            async with client, open_store(args.state) as store:
                 result = await chase_invites(
                     client,
                     store,
@@ -435,13 +466,18 @@ def _cmd_chase(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
                     limiter=tools.limiter(args.rate, args.adaptive),
                     stop=stop,
                     now=_fixed(args.now),
+                    force=args.force,
                 )
-                extra = {"rerun": _rerun(argv)}
+                extra = {"rerun": _rerun(argv), "report_owner": owner}
                 return result, await write_reports(store, report_dir, result.summary, extra=extra)
         finally:
             _remove_signals(installed)
 
-    result, reports = _run_store(run)
+    try:
+        result, reports = _run_store(run)
+    except _Blocked as blocked:
+        print(blocked.message(argv), file=sys.stderr)
+        return EXIT_RESUMABLE
     print(
         f"Chase: {result.listed:,} credentials listed, {result.due:,} invites due, "
         f"{result.resent:,} resent, {result.capped:,} over the daily cap (left for tomorrow; "
@@ -465,10 +501,38 @@ def _remove_signals(installed: Sequence[object]) -> None:
         loop.remove_signal_handler(sig)  # type: ignore[arg-type]  # signal numbers
 
 
+class _Blocked(Exception):
+    """A known account block: nothing was sent."""
+
+    def __init__(self, error: AccountBlockedError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+    def message(self, argv: Sequence[str]) -> str:
+        block = KnownBlock(self.error.resume_at, self.error.detail)
+        return block_message(block, dt.datetime.now(dt.UTC), _rerun(argv))
+
+
+def _reports_for(given: str | None, state: Path) -> tuple[Path, str]:
+    """The report folder (given, else beside the state) and its owner, checked now."""
+    folder = Path(given) if given else default_report_dir(state)
+    owner = report_owner(state)
+    try:
+        claim_report_folder(folder, owner)
+    except ReportFolderTakenError as exc:
+        raise PlanError(str(exc)) from None
+    return folder, owner
+
+
 def _run_store(run: Callable[[], Coroutine[object, object, _T]]) -> _T:
     try:
         return asyncio.run(run())
-    except (StateInUseError, InputMismatchError, StoreError, sqlite3.Error) as exc:
+    except AccountBlockedError as exc:
+        raise _Blocked(exc) from None
+    except (
+        StateInUseError, InputMismatchError, StoreError, sqlite3.Error, MigrationOptionsError,
+        ReportFolderTakenError,
+    ) as exc:  # fmt: skip
         raise PlanError(str(exc)) from None
 
 

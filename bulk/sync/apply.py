@@ -33,7 +33,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
@@ -51,6 +51,7 @@ from .._binding import ServiceIdentity, bind_source
 from .._calls import ProvisioningClient
 from .._engine import migrate
 from .._errors import InputError
+from .._guards import check_fraction, check_options, guarded_store, service_identity
 from .._input import (
     DEFAULT_ENCODING,
     InputFormat,
@@ -75,6 +76,7 @@ from .plan_file import (
     PlanHeader,
     PlanStep,
     SyncAction,
+    count_steps,
     iter_plan_steps,
     plan_fingerprint,
     read_plan_header,
@@ -126,10 +128,27 @@ class ApplyOptions:
     """Concurrency, patience and retries (the same as ``migrate``'s)."""
 
 
-def check_plan_rails(header: PlanHeader, options: ApplyOptions) -> None:
-    """Raise :class:`PlanError` when a rail refuses the plan (no call is made)."""
-    orphans = header.counts.get(SyncAction.DELETE.value, 0)
-    replaced = header.counts.get(SyncAction.REPLACE.value, 0)
+def check_plan_rails(
+    header: PlanHeader, options: ApplyOptions, counts: Mapping[str, int] | None = None
+) -> None:
+    """Raise :class:`PlanError` when a rail refuses the plan (no call is made).
+
+    ``counts`` are the steps the plan's lines hold (:func:`count_steps`); the header's
+    own counts are only trusted where they agree with them (an edited header is refused).
+    """
+    check_fraction("max_delete_fraction", options.max_delete_fraction)
+    check_options(options.migration)
+    if counts is not None:
+        said = {k: v for k, v in header.counts.items() if k in counts and v}
+        held = {k: v for k, v in counts.items() if v}
+        if said != held:
+            raise PlanError(
+                "the plan's header does not agree with its steps (the file was edited): plan again"
+            )
+    else:
+        counts = header.counts
+    orphans = counts.get(SyncAction.DELETE.value, 0)
+    replaced = counts.get(SyncAction.REPLACE.value, 0)
     if (orphans or replaced) and not options.allow_delete:
         raise PlanError(
             f"the plan deletes {orphans + replaced:,} credential(s) ({orphans:,} orphans, "
@@ -175,6 +194,7 @@ def _summary(
     done = counts.get(ResidentState.DONE, 0)
     failed = counts.get(ResidentState.FAILED, 0)
     deferred = counts.get(ResidentState.DEFERRED, 0)
+    total = max(total, sum(counts.values()))  # the rows are the steps recorded, at least
     return MigrationSummary(
         status=status,
         stop_reason=path.stop_reason or (engine.stop_reason if engine else None),
@@ -399,22 +419,53 @@ async def apply_plan(
     stop: asyncio.Event | None = None,
     now: Callable[[], dt.datetime] | None = None,
     service: ServiceIdentity | None = None,
+    force: bool = False,
 ) -> MigrationSummary:
     """Apply the plan at ``plan`` through ``client``, checkpointing to ``store`` (open).
 
     Rerun with the same store to resume: nothing is done twice. Raises
     :class:`PlanError` when a rail refuses the plan or it is stale (before any change).
-    ``client`` may be None only for a dry run (then freshness is not checked).
+    ``client`` may be None only for a dry run (then freshness is not checked). The guarded
+    path of every entry (:mod:`bulk._guards`): the options' limits, the store bound to the
+    client's service and account (``service`` for a client that cannot say), one run per
+    store, and a known account block honoured (:class:`AccountBlockedError`) unless ``force``.
     """
+    check_options(options.migration)
+    if client is None or options.dry_run:
+        return await _apply_plan(
+            client, plan, store, options=options, limiter=limiter, progress=progress,
+            stop=stop, now=now, service=None,
+        )  # fmt: skip
+    identity = service_identity(client, service)
+    async with guarded_store(store, force=force) as claimed:
+        return await _apply_plan(
+            client, plan, claimed, options=options, limiter=limiter, progress=progress,
+            stop=stop, now=now, service=identity,
+        )  # fmt: skip
+
+
+async def _apply_plan(
+    client: SyncClient | None,
+    plan: str | Path,
+    store: CheckpointStore,
+    *,
+    options: ApplyOptions,
+    limiter: RateLimiter | None,
+    progress: ProgressSink | None,
+    stop: asyncio.Event | None,
+    now: Callable[[], dt.datetime] | None,
+    service: ServiceIdentity | None,
+) -> MigrationSummary:
     started = time.monotonic()
     clock = now or (lambda: dt.datetime.now(dt.UTC))
     plan_path = Path(plan)
     header = read_plan_header(plan_path)
-    check_plan_rails(header, options)
+    steps = await asyncio.to_thread(count_steps, plan_path)
+    check_plan_rails(header, options, steps)
     export, parse, fmt = _check_export(header)
     limiter = limiter or UnlimitedLimiter()
     calls = SyncCallPath(options.migration, limiter)
-    total = sum(header.counts.get(a.value, 0) for a in ACTIONS_THAT_CALL)
+    total = sum(steps.get(a.value, 0) for a in ACTIONS_THAT_CALL)
     resuming = await store.get_meta(STARTED_KEY) is not None
     if client is None and not options.dry_run:
         raise ValueError("a client is needed unless options.dry_run")

@@ -22,6 +22,9 @@ from typing import Final, Protocol
 
 from schlage_async import Credential
 
+from .._binding import ServiceIdentity, bind_source
+from .._errors import MigrationOptionsError
+from .._guards import check_options, guarded_store, service_identity
 from .._limiter import RateLimiter, UnlimitedLimiter
 from .._options import MigrationOptions
 from .._summary import MigrationStatus, MigrationSummary, StopReason
@@ -89,8 +92,38 @@ async def chase_invites(
     limiter: RateLimiter | None = None,
     stop: asyncio.Event | None = None,
     now: Callable[[], dt.datetime] | None = None,
+    service: ServiceIdentity | None = None,
+    force: bool = False,
 ) -> ChaseResult:
-    """Resend every due invite once, at most ``daily_cap`` a UTC day (``store`` open)."""
+    """Resend every due invite once, at most ``daily_cap`` a UTC day (``store`` open).
+
+    The store is bound to the client's service and account (``service`` for a client that
+    cannot say); one run per store; a known account block is honoured unless ``force``.
+    """
+    check_options(options)
+    if daily_cap is not None and daily_cap < 0:
+        raise MigrationOptionsError(f"daily_cap must be >= 0, not {daily_cap}")
+    identity = service_identity(client, service)
+    async with guarded_store(store, force=force) as claimed:
+        await bind_source(claimed, input_id="chase", service=identity)
+        return await _chase(
+            client, claimed, older_than_hours=older_than_hours, daily_cap=daily_cap,
+            history=history, options=options, limiter=limiter, stop=stop, now=now,
+        )  # fmt: skip
+
+
+async def _chase(
+    client: ChaseClient,
+    store: CheckpointStore,
+    *,
+    older_than_hours: float,
+    daily_cap: int | None,
+    history: Sequence[str | Path],
+    options: MigrationOptions,
+    limiter: RateLimiter | None,
+    stop: asyncio.Event | None,
+    now: Callable[[], dt.datetime] | None,
+) -> ChaseResult:
     started = time.monotonic()
     clock = now or (lambda: dt.datetime.now(dt.UTC))
     kind = await store.get_meta(KIND_KEY)

@@ -20,6 +20,8 @@ from typing import Final, Protocol
 
 from schlage_async import APIError, InvalidResponseError, NotFoundError, ServerError, TransportError
 
+from .._binding import ServiceIdentity, bind_source
+from .._guards import check_options, guarded_store, service_identity
 from .._limiter import RateLimiter, UnlimitedLimiter
 from .._options import MigrationOptions
 from .._summary import StopReason
@@ -84,8 +86,35 @@ async def decommission_locks(
     limiter: RateLimiter | None = None,
     stop: asyncio.Event | None = None,
     now: Callable[[], dt.datetime] | None = None,
+    service: ServiceIdentity | None = None,
+    force: bool = False,
 ) -> DecommissionResult:
-    """Delete the payloads of every lock in ``serials`` exactly once (``store`` open)."""
+    """Delete the payloads of every lock in ``serials`` exactly once (``store`` open).
+
+    The store is bound to the client's service and account (``service`` for a client that
+    cannot say): reused against another service it is refused
+    (:class:`InputMismatchError`), never read as "deleted by an earlier run". One run per
+    store; a known account block is honoured unless ``force``.
+    """
+    check_options(options)
+    identity = service_identity(client, service)
+    async with guarded_store(store, force=force) as claimed:
+        await bind_source(claimed, input_id="decommission", service=identity)
+        return await _decommission(
+            client, serials, claimed, options=options, limiter=limiter, stop=stop, now=now
+        )
+
+
+async def _decommission(
+    client: DecommissionClient,
+    serials: Sequence[str],
+    store: CheckpointStore,
+    *,
+    options: MigrationOptions,
+    limiter: RateLimiter | None,
+    stop: asyncio.Event | None,
+    now: Callable[[], dt.datetime] | None,
+) -> DecommissionResult:
     clock = now or (lambda: dt.datetime.now(dt.UTC))
     kind = await store.get_meta(KIND_KEY)
     if kind not in (None, "decommission"):

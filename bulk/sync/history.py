@@ -41,6 +41,7 @@ from .._input import (
     input_fingerprint,
     iter_lines,
     read_input,
+    row_digest,
 )
 
 # The JSON Lines reader's own pieces, so a history row reads exactly as migrate read it.
@@ -178,7 +179,8 @@ async def _sync_history(
     started = _iso_seconds(await store.get_meta(STARTED_KEY))
     steps: Iterator[PlanStep] | None = None
     if kind == "apply":
-        plan = _bound_file(await store.get_meta(PLAN_KEY))
+        found = _bound_file(await store.get_meta(PLAN_KEY))
+        plan = found[0] if found is not None and found[1] else None  # a plan is one file
         if plan is None:
             yield HistoryNote(
                 str(path), "its plan is gone or changed: the payloads it saved are unknown"
@@ -213,8 +215,9 @@ async def _sync_history(
             )
 
 
-def _bound_file(raw: str | None) -> Path | None:
-    """The file a state is bound to, if it is still there unchanged."""
+def _bound_file(raw: str | None) -> tuple[Path, bool] | None:
+    """The file a state is bound to, if it is still there, and whether it looks unchanged
+    (size and head: only trusted for records made before rows had digests)."""
     if raw is None:
         return None
     try:
@@ -224,14 +227,15 @@ def _bound_file(raw: str | None) -> Path | None:
     except (ValueError, KeyError, TypeError, InputError):
         return None
     same = all(str(now.get(key)) == str(bound.get(key)) for key in ("size", "head_sha256"))
-    return path if same else None
+    return path, same
 
 
 async def _migrate_history(store: CheckpointStore, path: Path) -> AsyncIterator[HistoryItem]:
     """A ``migrate`` state: the credentials it created, with its input's doors if still there."""
     raw = await store.get_meta("input_binding")
-    input_path = _bound_file(raw)
-    rows: Iterator[tuple[int, str, str, tuple[str, ...]]] | None = None
+    found = _bound_file(raw)
+    input_path, looks_same = found if found is not None else (None, False)
+    rows: Iterator[tuple[int, str, str, tuple[str, ...], str]] | None = None
     if input_path is None:
         yield HistoryNote(
             str(path),
@@ -252,7 +256,7 @@ async def _migrate_history(store: CheckpointStore, path: Path) -> AsyncIterator[
             )
         fmt: InputFormat = "csv" if binding.get("format") == "csv" else "jsonl"
         rows = _doors_by_line(input_path, fmt, options)
-    current: tuple[int, str, str, tuple[str, ...]] | None = None
+    current: tuple[int, str, str, tuple[str, ...], str] | None = None
     async for record in store.iter_records():
         if record.state is not ResidentState.DONE or record.credential_id is None:
             continue
@@ -262,7 +266,15 @@ async def _migrate_history(store: CheckpointStore, path: Path) -> AsyncIterator[
                 if current is None:
                     rows = None
                     break
-        if current is not None and current[0] == record.line and current[1] == record.user_id:
+        # Each row by its digest: a line edited since (past the first 64 KiB too) no longer
+        # says which payloads were saved; a record without a digest trusts the fingerprint.
+        same_row = (
+            current is not None
+            and current[0] == record.line
+            and current[1] == record.user_id
+            and (current[4] == record.row_hash if record.row_hash is not None else looks_same)
+        )
+        if same_row and current is not None:
             yield HistoryEntry(record.credential_id, doors_digest=current[2], serials=current[3])
         else:
             yield HistoryEntry(record.credential_id)
@@ -270,8 +282,9 @@ async def _migrate_history(store: CheckpointStore, path: Path) -> AsyncIterator[
 
 def _doors_by_line(
     path: Path, fmt: InputFormat, options: ParseOptions
-) -> Iterator[tuple[int, str, str, tuple[str, ...]]]:
-    """(line, user id, doors digest, serials) of each row a ``migrate`` could have done.
+) -> Iterator[tuple[int, str, str, tuple[str, ...], str]]:
+    """(line, user id, doors digest, serials, row digest) of each row ``migrate`` could
+    have done.
 
     Only rows the state says are done are used, and those passed ``migrate``'s checks, so
     JSON Lines are read lightly (ids and doors, no phone parsing); CSV goes through the
@@ -280,7 +293,8 @@ def _doors_by_line(
     if fmt == "csv":
         for row in read_input(path, input_format=fmt, options=options):
             if isinstance(row, Resident):
-                yield row.line, row.user_id, doors_digest(row.doors), _serials(row.doors)
+                digest = row.row_hash or ""
+                yield row.line, row.user_id, doors_digest(row.doors), _serials(row.doors), digest
         return
     for number, raw in iter_lines(path):
         text = raw.decode(options.encoding, "surrogateescape")
@@ -306,7 +320,7 @@ def _doors_by_line(
             doors = tuple(door_of(item) for item in raw_doors)
         except (KeyError, AssertionError, TypeError, ValueError, AttributeError):
             continue
-        yield number, user_id, doors_digest(doors), _serials(doors)
+        yield number, user_id, doors_digest(doors), _serials(doors), row_digest(raw)
 
 
 def _serials(doors: Iterable[NoTourPayload]) -> tuple[str, ...]:

@@ -157,6 +157,9 @@ class SyncIndex:
                 saved_at REAL NOT NULL DEFAULT 0, invite_at REAL
             ) WITHOUT ROWID;
             CREATE TABLE decommissioned (serial TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+            CREATE TABLE held (user_id TEXT PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE held_mobiles (mobile TEXT PRIMARY KEY, line INTEGER NOT NULL)
+                WITHOUT ROWID;
             """
         )
         self.any_decommissioned = False  # no lookups while no history decommissioned a lock
@@ -189,6 +192,32 @@ class SyncIndex:
                 for r in rows
             ],
         )
+
+    def hold(self, user_id: str, line: int) -> None:
+        """A user whose export row was rejected: its credential is held as it is."""
+        self.db.execute(
+            "INSERT INTO held VALUES (?, ?) ON CONFLICT(user_id) DO NOTHING",
+            (user_id.lower(), line),
+        )
+
+    def hold_mobile(self, mobile_number: str, line: int) -> None:
+        """A number two export rows share: no credential is created or moved onto it."""
+        self.db.execute(
+            "INSERT INTO held_mobiles VALUES (?, ?) ON CONFLICT(mobile) DO NOTHING",
+            (_mobile_hash(mobile_number), line),
+        )
+
+    def mobile_held_by(self, mobile_hash: str) -> int | None:
+        """The rejected line that shares this number (hashed), if any."""
+        row = self.db.execute(
+            "SELECT line FROM held_mobiles WHERE mobile = ?", (mobile_hash,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def held_line(self, user_id: str) -> int | None:
+        """The rejected export line of ``user_id``, when its row was rejected."""
+        row = self.db.execute("SELECT line FROM held WHERE user_id = ?", (user_id,)).fetchone()
+        return None if row is None else int(row[0])
 
     def add_history(self, entry: HistoryEntry) -> None:
         """Merge one entry: the latest save and the latest resend win."""
@@ -259,8 +288,9 @@ class SyncIndex:
 
     def unseen(self) -> Iterable[tuple[object, ...]]:
         return self.db.execute(
-            "SELECT user_id, line, masked, digest, serials, doors FROM export "
-            "WHERE seen = 0 ORDER BY line"
+            "SELECT user_id, line, masked, digest, serials, doors, "
+            "(SELECT line FROM held_mobiles WHERE held_mobiles.mobile = export.mobile) "
+            "FROM export WHERE seen = 0 ORDER BY line"
         )
 
 
@@ -321,6 +351,17 @@ def _decide(
     """Write the steps one credential needs (or count it equal)."""
     user_id = cred.user_id.lower()
     cid = cred.credential_id
+    if export is None and (held := index.held_line(user_id)) is not None:
+        out.add(
+            SyncAction.UNKNOWN,
+            user_id=user_id,
+            credential_id=cid,
+            mobile=mask_mobile(cred.mobile_number),
+            line=held,
+            reason=f"export line {held} was rejected: the credential is held as it is (fix "
+            "the row; nothing is deleted or replaced on a row that could not be read)",
+        )
+        return
     if export is None:
         out.add(
             SyncAction.DELETE,
@@ -333,6 +374,20 @@ def _decide(
     _uid, line, mobile, masked, digest, serials, doors = export
     assert isinstance(line, int)
     assert isinstance(doors, int)
+    if (
+        mobile != _mobile_hash(cred.mobile_number)
+        and (shared := index.mobile_held_by(str(mobile))) is not None
+    ):
+        out.add(
+            SyncAction.UNKNOWN,
+            user_id=user_id,
+            credential_id=cid,
+            line=line,
+            mobile=str(masked),
+            reason=f"its new number {masked} is shared with export line {shared}, which was "
+            "rejected: the credential is held as it is until the export says whose it is",
+        )
+        return
     if mobile != _mobile_hash(cred.mobile_number):
         out.add(
             SyncAction.REPLACE,
@@ -491,6 +546,10 @@ async def plan_sync(
                         row = dedup.check(parsed)
                         rows += 1
                         if isinstance(row, RejectedRow):
+                            if row.user_id:
+                                index.hold(row.user_id, row.line)
+                            if isinstance(parsed, Resident):  # a number another row has
+                                index.hold_mobile(parsed.mobile_number, row.line)
                             writer.add(
                                 SyncAction.REJECTED,
                                 user_id=row.user_id,
@@ -540,7 +599,17 @@ async def plan_sync(
                     page = []
             if page:
                 decide_page(page)
-            for user_id, line, masked, digest, serials, doors in index.unseen():
+            for user_id, line, masked, digest, serials, doors, shared in index.unseen():
+                if shared is not None:
+                    writer.add(
+                        SyncAction.UNKNOWN,
+                        user_id=str(user_id),
+                        line=line,
+                        mobile=str(masked),
+                        reason=f"its number is shared with export line {shared}, which was "
+                        "rejected: not created until the export says whose the number is",
+                    )
+                    continue
                 writer.add(
                     SyncAction.CREATE,
                     user_id=str(user_id),

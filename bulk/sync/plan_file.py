@@ -28,6 +28,7 @@ __all__ = [
     "PlanStep",
     "ServiceMark",
     "SyncAction",
+    "count_steps",
     "iter_plan_steps",
     "plan_fingerprint",
     "read_plan_header",
@@ -56,15 +57,14 @@ class SyncAction(enum.StrEnum):
     """An export row that cannot be used (the same reasons as ``migrate``)."""
 
 
-ACTIONS_THAT_CALL: Final = frozenset(
-    {
-        SyncAction.CREATE,
-        SyncAction.DELETE,
-        SyncAction.REPLACE,
-        SyncAction.SAVE_PAYLOADS,
-        SyncAction.RESEND,
-    }
+ACTIONS_THAT_CALL: Final = (
+    SyncAction.CREATE,
+    SyncAction.DELETE,
+    SyncAction.REPLACE,
+    SyncAction.SAVE_PAYLOADS,
+    SyncAction.RESEND,
 )
+"""The actions that make calls, in the order a plan lists them (always the same order)."""
 
 
 class ServiceMark(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -173,6 +173,15 @@ def iter_plan_steps(path: Path) -> Iterator[PlanStep]:
             if step.step != number:
                 raise PlanError(f"plan line {number} says step {step.step}: the plan was edited")
             yield step
+
+
+def count_steps(path: Path) -> dict[str, int]:
+    """How many steps of each action the plan's lines hold (what the rails count: a header
+    edited by hand changes nothing)."""
+    counts = {action.value: 0 for action in SyncAction}
+    for step in iter_plan_steps(path):
+        counts[step.action.value] += 1
+    return counts
 
 
 def plan_fingerprint(path: Path) -> dict[str, str | int]:

@@ -1,0 +1,182 @@
+"""The sync commands on the guarded path, and the rails no edited file gets around.
+
+Each test failed on main before (issue 18's defects 2, 3, 6, 7 and 24): a rejected export
+row turned into a delete, a decommission state reused against another service, a history
+that trusted a file's first 64 KiB, rails read from an editable header, an order that
+changed between runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulk import (
+    AccountBlockedError,
+    InputMismatchError,
+    MemoryCheckpointStore,
+    MigrationOptionsError,
+    ServiceIdentity,
+    SQLiteCheckpointStore,
+    decommission_locks,
+)
+from bulk.sync.apply import ApplyOptions, apply_plan
+from bulk.sync.chase import chase_invites
+from bulk.sync.plan import plan_sync
+from bulk.sync.plan_file import (
+    ACTIONS_THAT_CALL,
+    PlanError,
+    SyncAction,
+    count_steps,
+    iter_plan_steps,
+)
+
+from .sync_scenario import build_scenario, client_for
+
+
+async def test_a_rejected_export_row_holds_its_credential(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    """A typo in a number or a number shared with another row: never an orphan delete."""
+    sim = await simulator_factory()
+    scenario = await build_scenario(sim, tmp_path, size=60)
+    rows = [json.loads(line) for line in scenario.export.read_text().splitlines()]
+    typo, shared = rows[5], rows[6]
+    typo["mobileNumber"] = "+1555"  # too short: rejected with its user id
+    shared["mobileNumber"] = rows[7]["mobileNumber"]  # the second holder is rejected
+    export = tmp_path / "edited.jsonl"
+    export.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    held = {_uid(typo), _uid(shared), _uid(rows[7])}  # both holders of the shared number
+    async with client_for(sim) as client:
+        before = {c.user_id for c in sim.state.credentials.values() if not c.deleted}
+        plan = await plan_sync(client, export, history=[scenario.state], now=sim.clock.now())
+        steps = list(iter_plan_steps(plan.path))
+        for step in steps:
+            if step.user_id in held and step.credential_id is not None:
+                assert step.action is SyncAction.UNKNOWN, step
+        async with SQLiteCheckpointStore(tmp_path / "apply.sqlite") as store:
+            await apply_plan(client, plan.path, store, options=ApplyOptions(allow_delete=True))
+    after = {c.user_id for c in sim.state.credentials.values() if not c.deleted}
+    assert held & before <= after  # still there, as they were
+
+
+async def test_an_edited_header_cannot_get_around_the_rails(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    """A plan whose header says 0 deletes while its steps delete: refused, nothing sent."""
+    sim = await simulator_factory()
+    scenario = await build_scenario(sim, tmp_path, size=60)
+    async with client_for(sim) as client:
+        plan = await plan_sync(
+            client, scenario.export, history=[scenario.state], now=sim.clock.now()
+        )
+        assert count_steps(plan.path)[SyncAction.DELETE.value] > 0
+        lines = plan.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        header = json.loads(lines[0])
+        header["counts"][SyncAction.DELETE.value] = 0
+        header["deletesOrphans"] = 0
+        lines[0] = json.dumps(header) + "\n"
+        plan.path.write_text("".join(lines), encoding="utf-8")
+        requests = sim.state.counters.as_json()["requests"]
+        async with SQLiteCheckpointStore(tmp_path / "apply.sqlite") as store:
+            with pytest.raises(PlanError):
+                await apply_plan(client, plan.path, store)
+    assert sim.state.counters.as_json()["requests"] == requests
+
+
+def test_the_order_of_actions_is_always_the_same() -> None:
+    """The plan lists and applies actions in one fixed order (not a set's)."""
+    assert isinstance(ACTIONS_THAT_CALL, tuple)
+    assert [a.value for a in ACTIONS_THAT_CALL] == [
+        "create", "delete", "replace", "save_payloads", "resend",
+    ]  # fmt: skip
+
+
+async def test_a_decommission_state_of_another_service_is_refused(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    """Reused against another service, a decommission state is refused, not "done earlier"."""
+    first = await simulator_factory()
+    second = await simulator_factory()
+    state = tmp_path / "decommission.state.sqlite"
+    async with client_for(first) as client, SQLiteCheckpointStore(state) as store:
+        result = await decommission_locks(client, ["SN-1"], store)
+    assert result.complete
+    async with client_for(second) as client, SQLiteCheckpointStore(state) as store:
+        with pytest.raises(InputMismatchError):
+            await decommission_locks(client, ["SN-1"], store)
+
+
+async def test_sync_entries_refuse_a_client_without_an_identity_and_honour_a_block(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    """chase and decommission take the same guards as run_migration."""
+    sim = await simulator_factory()
+
+    class Anonymous:
+        """Forwards every call but cannot say which service it talks to."""
+
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            if name in ("base_url", "username"):
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    async with client_for(sim) as client:
+        with pytest.raises(MigrationOptionsError, match="service"):
+            await decommission_locks(Anonymous(client), ["SN-1"], MemoryCheckpointStore())
+        with pytest.raises(MigrationOptionsError, match="service"):
+            await chase_invites(Anonymous(client), MemoryCheckpointStore())
+        blocked = MemoryCheckpointStore()
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        await blocked.set_meta("account_block", json.dumps({"resume_at": until.isoformat()}))
+        requests = sim.state.counters.as_json()["requests"]
+        with pytest.raises(AccountBlockedError):
+            await decommission_locks(client, ["SN-1"], blocked)
+        with pytest.raises(AccountBlockedError):
+            await chase_invites(client, blocked)
+        assert sim.state.counters.as_json()["requests"] == requests
+        named = ServiceIdentity.of("https://elsewhere.example/smc-api", "ops@example.com")
+        result = await decommission_locks(
+            Anonymous(client), ["SN-2"], MemoryCheckpointStore(), service=named
+        )
+        assert result.complete
+
+
+async def test_a_history_row_changed_past_the_first_64_kib_is_not_trusted(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    """The migrate input is compared row by row: a door changed late in a big file is saved."""
+    sim = await simulator_factory()
+    scenario = await build_scenario(sim, tmp_path, size=400)
+    text = scenario.portfolio.read_text(encoding="utf-8")
+    assert len(text.encode()) > 64 * 1024
+    rows = [json.loads(line) for line in text.splitlines()]
+    late = next(i for i in range(len(rows) - 1, 0, -1) if rows[i].get("doors"))
+    payload = rows[late]["doors"][0]["noTourPayload"]
+    rows[late]["doors"][0]["noTourPayload"] = ("0" if payload[0] != "0" else "1") + payload[1:]
+    edited = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+    size = len(text.encode())
+    edited = edited[:size] if len(edited.encode()) >= size else edited
+    scenario.portfolio.write_text(edited, encoding="utf-8")
+    user = _uid(rows[late])
+    async with client_for(sim) as client:
+        plan = await plan_sync(
+            client, scenario.portfolio, history=[scenario.state], now=sim.clock.now()
+        )
+    actions = {s.action for s in iter_plan_steps(plan.path) if s.user_id == user}
+    assert actions & {SyncAction.SAVE_PAYLOADS, SyncAction.UNKNOWN}, actions
+
+
+def _uid(row: dict[str, Any]) -> str:
+    from bulk import DEFAULT_NAMESPACE, user_id_for
+
+    if row.get("userId"):
+        return str(row["userId"]).lower()
+    return user_id_for(str(row["externalId"]), DEFAULT_NAMESPACE).lower()
