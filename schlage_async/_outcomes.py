@@ -265,7 +265,16 @@ def match_code(operation: Operation, status: int, message: str) -> ErrorCode | N
     for pattern, code in _patterns(operation, status):
         if pattern.fullmatch(text):
             return code
+    # A token refusal is one whatever sentence follows (the guide's rows go on with "The
+    # authentication token provided in the header is either expired or incorrect."): the
+    # token words anywhere in the message name the token.
+    for pattern, code in _patterns(operation, status):
+        if code in _TOKEN_CODES and pattern.search(text):
+            return code
     return None
+
+
+_TOKEN_CODES: Final = frozenset({ErrorCode.TOKEN_MALFORMED, ErrorCode.TOKEN_INVALID})
 
 
 def classify_error(

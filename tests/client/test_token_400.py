@@ -20,6 +20,23 @@ OK = {**OK, "mobileNumber": "+15551237890"}
         pytest.param({"message": "Invalid authentication token"}, id="guide"),
         pytest.param({"title": "Bad Request", "detail": "invalid authentication TOKEN."}, id="pd"),
         pytest.param("Invalid authentication token.", id="text"),
+        pytest.param(
+            {
+                "message": "Invalid authentication token. The authentication token provided "
+                "in the header is either expired or incorrect."
+            },
+            id="guide-sentence",
+        ),
+        pytest.param(
+            {
+                "message": "Invalid authentication token. Please ensure that the "
+                "authentication token provided is a valid JWT format"
+            },
+            id="guide-jwt",
+        ),
+        pytest.param(
+            {"messages": ["invalid AUTHENTICATION token: expired at 10:02"]}, id="trailing"
+        ),
     ],
 )
 async def test_a_400_naming_the_token_renews_once_then_succeeds(
