@@ -27,37 +27,35 @@ import asyncio
 import datetime as dt
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import pytest
 
-from ._client import SchlageClient
-from ._engage import EngageClient
-from .simulator import (
-    AdminLogin,
-    FaultSpec,
-    SimClock,
-    SimulatorConfig,
-    SimulatorHandle,
-    SmsMessage,
-    run_simulator,
-)
+if TYPE_CHECKING:  # imported when a fixture is first used: pytest starts no slower
+    from ._client import SchlageClient
+    from ._engage import EngageClient
+    from .simulator import (
+        AdminLogin,
+        FaultSpec,
+        SimClock,
+        SimulatorConfig,
+        SimulatorHandle,
+        SmsMessage,
+    )
 
 __all__ = ["SchlageSimulator", "schlage_client", "schlage_engage_client", "schlage_simulator"]
 
 _T = TypeVar("_T")
+_C = TypeVar("_C")
 _MARKER: Final = "schlage_simulator"
 _START_TIMEOUT: Final = 30.0  # seconds a simulator may take to start (a loaded CI machine)
 
 
-class _TestClock(SimClock):
+def _test_clock() -> SimClock:
     """The simulator's clock, which the plugin may set back to real time between tests."""
+    from .simulator import SimClock
 
-    __slots__ = ()
-
-    def rewind(self) -> None:
-        """Back to real time (only between tests: the service's own clock never goes back)."""
-        self._offset = 0.0
+    return SimClock()
 
 
 class SchlageSimulator:
@@ -70,8 +68,10 @@ class SchlageSimulator:
     __slots__ = ("_clock", "_config", "_error", "_handle", "_loop", "_ready", "_stop", "_thread")
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
+        from .simulator import SimulatorConfig
+
         self._config = config or SimulatorConfig()  # what this simulator was started with
-        self._clock = _TestClock()  # the clock the tests move
+        self._clock = _test_clock()  # the clock the tests move
         self._ready = threading.Event()  # set once serving (or failed to start)
         self._loop: asyncio.AbstractEventLoop | None = None  # the simulator's own loop
         self._stop: asyncio.Event | None = None  # set to stop serving
@@ -85,6 +85,8 @@ class SchlageSimulator:
     # --- life ---------------------------------------------------------------------------
 
     def _serve(self) -> None:
+        from .simulator import run_simulator
+
         async def serve() -> None:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
@@ -168,7 +170,7 @@ class SchlageSimulator:
         def reset(handle: SimulatorHandle) -> None:
             handle.reset()
             handle.set_faults(self._config.faults)
-            self._clock.rewind()
+            self._clock.reset()  # back to real time, between tests only
 
         self.call(reset)
 
@@ -192,10 +194,11 @@ class SchlageSimulator:
         """Credentials, counters, faults and clock, exactly as ``GET /_sim/state``."""
         return self.call(lambda handle: handle.state.snapshot())
 
-    def credentials(self) -> list[dict[str, Any]]:
-        """Every credential of surface A the simulator holds, as JSON-ready dicts."""
+    def credentials(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """The active credentials of surface A, as JSON-ready dicts (deleted ones too with
+        ``include_deleted``: the service keeps them to answer 410)."""
         found: list[dict[str, Any]] = self.snapshot()["credentials"]
-        return found
+        return [c for c in found if include_deleted or not c.get("deleted")]
 
     def outbox(self) -> list[SmsMessage]:
         """Every invite text message sent so far, oldest first."""
@@ -225,6 +228,8 @@ def schlage_simulator(request: pytest.FixtureRequest) -> Iterator[SchlageSimulat
         shared.reset()
         yield shared
         return
+    from .simulator import FaultSpec, SimulatorConfig
+
     fields = dict(marker.kwargs)
     if isinstance(fields.get("faults"), str):
         fields["faults"] = FaultSpec.parse(fields["faults"])
@@ -236,23 +241,38 @@ def schlage_simulator(request: pytest.FixtureRequest) -> Iterator[SchlageSimulat
         own.stop()
 
 
-def _async_fixture_decorator() -> Callable[[Callable[..., AsyncIterator[Any]]], Any]:
-    """pytest-asyncio's fixture decorator; without it, pytest's own (pytest then says that
-    an async fixture needs an async plugin, naming the fixture)."""
+_LoopScope = Literal["function", "class", "module", "package", "session"]
+_LOOP_SCOPES: Final[tuple[_LoopScope, ...]] = ("function", "class", "module", "package", "session")
+
+
+def _async_fixture(name: str, loop_scope: _LoopScope) -> Callable[[Callable[..., Any]], Any]:
+    """pytest-asyncio's fixture decorator for ``loop_scope``; without it, pytest's own
+    (pytest then says that an async fixture needs an async plugin, naming the fixture)."""
     try:
         import pytest_asyncio
     except ImportError:  # pragma: no cover - the project's tests install pytest-asyncio
-        return pytest.fixture
-    decorator: Callable[[Callable[..., AsyncIterator[Any]]], Any] = pytest_asyncio.fixture
+        return pytest.fixture(name=name)
+    decorator: Callable[[Callable[..., Any]], Any] = pytest_asyncio.fixture(
+        name=name, loop_scope=loop_scope
+    )
     return decorator
 
 
-_async_fixture = _async_fixture_decorator()
+def _test_loop_scope(request: pytest.FixtureRequest) -> str:
+    """The event loop the test runs in: its ``asyncio`` marker's, else the ini default."""
+    marker = request.node.get_closest_marker("asyncio")
+    scope = marker.kwargs.get("loop_scope") if marker is not None else None
+    if scope is None:
+        try:
+            scope = request.config.getini("asyncio_default_test_loop_scope") or None
+        except ValueError:  # an older pytest-asyncio: tests run in the function's loop
+            scope = None
+    return str(scope) if scope in _LOOP_SCOPES else "function"
 
 
-@_async_fixture
-async def schlage_client(schlage_simulator: SchlageSimulator) -> AsyncIterator[SchlageClient]:
-    """A surface A client wired to ``schlage_simulator`` as its default administrator."""
+async def _surface_a(schlage_simulator: SchlageSimulator) -> AsyncIterator[SchlageClient]:
+    from ._client import SchlageClient
+
     admin = schlage_simulator.admin
     async with SchlageClient(
         base_url=schlage_simulator.api_base_url,
@@ -263,11 +283,9 @@ async def schlage_client(schlage_simulator: SchlageSimulator) -> AsyncIterator[S
         yield client
 
 
-@_async_fixture
-async def schlage_engage_client(
-    schlage_simulator: SchlageSimulator,
-) -> AsyncIterator[EngageClient]:
-    """A surface B (ENGAGE) client wired to ``schlage_simulator``."""
+async def _surface_b(schlage_simulator: SchlageSimulator) -> AsyncIterator[EngageClient]:
+    from ._engage import EngageClient
+
     admin = schlage_simulator.admin
     async with EngageClient(
         base_url=schlage_simulator.engage_base_url,
@@ -276,6 +294,48 @@ async def schlage_engage_client(
         subscription_key=admin.subscription_key,
     ) as client:
         yield client
+
+
+def _per_loop(
+    open_client: Callable[[SchlageSimulator], AsyncIterator[_C]],
+    name: str,
+    loop_scope: _LoopScope,
+) -> Any:
+    """A fixture of its own (a new function: a decorator marks the function it is given)."""
+
+    async def fixture(schlage_simulator: SchlageSimulator) -> AsyncIterator[_C]:
+        async for client in open_client(schlage_simulator):
+            yield client
+
+    fixture.__name__ = name
+    return _async_fixture(name, loop_scope)(fixture)
+
+
+# One fixture per event-loop scope, so a client is opened, used and closed on the loop the
+# test runs in (a module-scoped loop included): aiohttp's session belongs to one loop.
+for _scope in _LOOP_SCOPES:
+    globals()[f"_schlage_client_{_scope}"] = _per_loop(
+        _surface_a, f"_schlage_client_{_scope}", _scope
+    )
+    globals()[f"_schlage_engage_client_{_scope}"] = _per_loop(
+        _surface_b, f"_schlage_engage_client_{_scope}", _scope
+    )
+
+
+@pytest.fixture
+def schlage_client(request: pytest.FixtureRequest) -> SchlageClient:
+    """A surface A client wired to ``schlage_simulator`` as its default administrator."""
+    client: SchlageClient = request.getfixturevalue(f"_schlage_client_{_test_loop_scope(request)}")
+    return client
+
+
+@pytest.fixture
+def schlage_engage_client(request: pytest.FixtureRequest) -> EngageClient:
+    """A surface B (ENGAGE) client wired to ``schlage_simulator``."""
+    client: EngageClient = request.getfixturevalue(
+        f"_schlage_engage_client_{_test_loop_scope(request)}"
+    )
+    return client
 
 
 def pytest_configure(config: pytest.Config) -> None:

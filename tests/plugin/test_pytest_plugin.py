@@ -116,7 +116,7 @@ def test_the_plugin_stays_apart_from_this_suites_fixtures(request: pytest.Fixtur
 
     kind = type(pytest_plugin.schlage_simulator)  # what @pytest.fixture makes
     fixtures = [name for name, value in vars(pytest_plugin).items() if isinstance(value, kind)]
-    assert len(fixtures) == 4
+    assert len([n for n in fixtures if not n.startswith("_")]) == 3  # + the session's own
     assert fixtures
     assert all(name.lstrip("_").startswith("schlage_") for name in fixtures), fixtures
     assert type(request.getfixturevalue("clock")).__module__.endswith("conftest")
@@ -132,3 +132,58 @@ async def test_the_engage_client_is_wired_too(
     listed = await schlage_engage_client.list_credentials(user_id="acs-42")
     assert [c.credential_id for c in listed.credentials] == [uploaded.credential_id]
     assert schlage_simulator.snapshot()["engageCredentials"]
+
+
+def test_a_module_scoped_loop_opens_and_closes_the_client_on_its_own_loop(
+    pytester: pytest.Pytester,
+) -> None:
+    """``schlage_client`` in tests sharing a module-scoped loop: no teardown error."""
+    pytester.makeini("[pytest]\nasyncio_mode = strict\n")
+    pytester.makepyfile(
+        test_module_loop="""
+        import pytest
+
+        pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+        async def test_one(schlage_client):
+            assert len((await schlage_client.list_credentials()).credentials) == 0
+
+        async def test_two(schlage_client):
+            assert len((await schlage_client.list_credentials()).credentials) == 0
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "schlage_async.pytest_plugin")
+    result.assert_outcomes(passed=2)
+
+
+def test_credentials_lists_the_active_ones_only(pytester: pytest.Pytester) -> None:
+    """A deleted credential is gone from ``credentials()`` (still there on request)."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(
+        test_deleted="""
+        async def test_delete(schlage_simulator, schlage_client):
+            created = await schlage_client.create_credential(
+                user_id="3f1c6d3e-8a4b-4c2d-9e1f-0a1b2c3d4e5f",
+                mobile_number="+15551230001", card_format="26A", facility_code=12,
+            )
+            await schlage_client.delete_credential(credential_id=created.credential_id)
+            assert schlage_simulator.credentials() == []
+            assert len(schlage_simulator.credentials(include_deleted=True)) == 1
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "schlage_async.pytest_plugin")
+    result.assert_outcomes(passed=1)
+
+
+def test_loading_the_plugin_does_not_import_the_simulator() -> None:
+    """The simulator (aiohttp's server side, its state) loads on first use, not at start-up."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, schlage_async.pytest_plugin; print('schlage_async.simulator' in sys.modules)"
+    )
+    out = subprocess.run(  # noqa: S603  # our interpreter
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
