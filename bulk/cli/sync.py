@@ -132,6 +132,14 @@ def add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         action="store_true",
         help="save the doors again where no history says which payloads are stored",
     )
+    plan.add_argument(
+        "--site",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="plan only the credentials of this site (attributes.siteId; repeatable): the "
+        "others are left alone, never orphans",
+    )
     plan.add_argument("--format", choices=("jsonl", "csv"), help="override the suffix's format")
     plan.add_argument("--region", default=DEFAULT_REGION, help="region of local phone numbers")
     plan.add_argument("--namespace", default=None, metavar="NAME")
@@ -270,8 +278,13 @@ def format_plan(plan: SyncPlan, console: Console) -> None:
         f"; export: {plan.export_rows:,} rows; planned in {plan.seconds:.1f} s. "
         f"Deletes {header.deletes_orphans:,} = {fraction:.1%} of the active credentials."
     )
+    if header.sites:
+        console.print(
+            f"Scoped to site(s) {', '.join(header.sites)}: {header.outside_sites:,} "
+            "credential(s) of other sites left alone."
+        )
     for note in plan.notes:
-        console.print(f"History: {note}")
+        console.print(f"Note: {note}")
     if not header.history:
         console.print(
             "No --history given: which payloads are stored and whether invites were resent "
@@ -296,6 +309,7 @@ def _cmd_plan(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) ->
                 resend_after_hours=args.resend_after,
                 resave_unknown=args.resave_unknown,
                 now=args.now,
+                sites=args.site,
             )
 
     plan = asyncio.run(run())

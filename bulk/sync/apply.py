@@ -154,7 +154,7 @@ def check_plan_rails(
             f"the plan deletes {orphans + replaced:,} credential(s) ({orphans:,} orphans, "
             f"{replaced:,} number changes: delete then create); pass --allow-delete"
         )
-    active = header.service.total
+    active = header.service.total - header.outside_sites  # the plan's scope (its sites)
     fraction = orphans / active if active else 0.0
     if fraction > options.max_delete_fraction:
         raise PlanError(

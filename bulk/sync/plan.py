@@ -515,8 +515,15 @@ async def plan_sync(
     resend_after_hours: float = DEFAULT_RESEND_AFTER_HOURS,
     resave_unknown: bool = False,
     now: dt.datetime | None = None,
+    sites: Sequence[str] = (),
 ) -> SyncPlan:
     """Compare the export at ``input_path`` with the service; write and return the plan.
+
+    ``sites`` scopes the plan to the credentials whose ``attributes.siteId`` is one of
+    them (one integration account serves many properties: a per-property export must
+    never make every other property's resident an orphan); credentials of other sites
+    are left alone. Without it the plan names the sites the service holds that no export
+    row names.
 
     ``history`` are state files of earlier ``migrate``, ``apply``, ``chase`` and
     ``decommission`` runs. ``now`` is when invite ages are measured from (default: the
@@ -534,6 +541,10 @@ async def plan_sync(
     notes: list[str] = []
     export_rows = 0
     service_rows = 0
+    scope = {s.strip() for s in sites if s.strip()}
+    export_sites: set[str] = set()
+    service_sites: set[str] = set()
+    outside = 0
     with tempfile.TemporaryDirectory(prefix=".plan-", dir=target.parent) as scratch:
         writer = _Writer(Path(scratch) / "body.jsonl")
         try:
@@ -557,6 +568,8 @@ async def plan_sync(
                                 reason=row.reason,
                             )
                             continue
+                        if row.site_id:
+                            export_sites.add(row.site_id)
                         batch.append(row)
                         if len(batch) >= _INSERT_BATCH:
                             index.add_residents(batch)
@@ -593,6 +606,12 @@ async def plan_sync(
                 service_rows += 1
                 first = first or cred
                 last = cred
+                site = cred.attributes.site_id if cred.attributes is not None else None
+                if scope and site not in scope:
+                    outside += 1  # another property's resident: not this plan's to touch
+                    continue
+                if site:
+                    service_sites.add(site)
                 page.append(cred)
                 if len(page) >= _PAGE_SIZE:
                     decide_page(page)
@@ -636,6 +655,16 @@ async def plan_sync(
         finally:
             writer.close()
             index.close()
+        missing = tuple(sorted(service_sites - export_sites)) if not scope else ()
+        if missing:
+            shown = ", ".join(missing[:5]) + (
+                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            )
+            notes.append(
+                f"the service holds credentials of {len(missing)} site(s) no export row names "
+                f"({shown}): their residents are orphans in this plan; for one property's "
+                "export pass --site ID"
+            )
         header = PlanHeader(
             version=PLAN_VERSION,
             computed_at=moment.isoformat(timespec="seconds"),
@@ -652,6 +681,9 @@ async def plan_sync(
             counts=writer.counts,
             deletes_orphans=writer.deletes_orphans,
             samples=writer.samples,
+            sites=tuple(sorted(scope)),
+            outside_sites=outside,
+            sites_missing=missing,
         )
         await asyncio.to_thread(write_plan, target, header, Path(scratch) / "body.jsonl")
     elapsed = asyncio.get_running_loop().time() - started

@@ -120,6 +120,13 @@ class PlanHeader(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     """Credentials the plan deletes for good (``delete``; ``replace`` recreates)."""
     samples: dict[str, list[str]] = msgspec.field(default_factory=dict)
     """A few user ids per action (``equal`` included), for the table."""
+    sites: tuple[str, ...] = ()
+    """The sites (``attributes.siteId``) the plan was scoped to; empty: every credential."""
+    outside_sites: int = 0
+    """Credentials of other sites the scope left alone (never deleted by this plan)."""
+    sites_missing: tuple[str, ...] = ()
+    """Without a scope: sites the service holds that no export row names (their residents
+    are this plan's orphans; a per-property export wants ``--site``)."""
 
 
 _HEADER_DECODER: Final = msgspec.json.Decoder(PlanHeader)

@@ -180,3 +180,35 @@ def _uid(row: dict[str, Any]) -> str:
     if row.get("userId"):
         return str(row["userId"]).lower()
     return user_id_for(str(row["externalId"]), DEFAULT_NAMESPACE).lower()
+
+
+async def test_a_plan_scoped_to_a_site_leaves_the_other_sites_alone(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    """One property's export with --site: no other property's resident becomes an orphan."""
+    sim = await simulator_factory()
+    scenario = await build_scenario(sim, tmp_path, size=120)
+    rows = [json.loads(line) for line in scenario.portfolio.read_text().splitlines()]
+    site = rows[0]["attributes"]["siteId"]
+    own = [r for r in rows if r["attributes"]["siteId"] == site]
+    assert 0 < len(own) < len(rows)
+    export = tmp_path / "one-site.jsonl"
+    export.write_text("".join(json.dumps(r) + "\n" for r in own), encoding="utf-8")
+    async with client_for(sim) as client:
+        whole = await plan_sync(client, export, history=[scenario.state], now=sim.clock.now())
+        scoped = await plan_sync(
+            client,
+            export,
+            out=tmp_path / "scoped.plan.jsonl",
+            history=[scenario.state],
+            now=sim.clock.now(),
+            sites=[site],
+        )
+    others = {_uid(r) for r in rows if r["attributes"]["siteId"] != site}
+    assert whole.header.sites_missing
+    assert any("site(s) no export row names" in note for note in whole.notes)
+    assert {s.user_id for s in iter_plan_steps(whole.path)} & others
+    scoped_users = {s.user_id for s in iter_plan_steps(scoped.path)}
+    assert not scoped_users & others
+    assert scoped.header.outside_sites == len(others)
+    assert scoped.header.sites == (site,)
