@@ -44,8 +44,9 @@ Packages:
   (tests); ``store/_open.py`` holds :func:`bulk.store.open_store`, the one constructor.
 * ``sync/``: ``sync/plan.py`` (with its file ``sync/plan_file.py`` and the history it
   reads ``sync/history.py``), ``sync/apply.py``, ``sync/chase.py``,
-  ``sync/decommission.py``, the at-most-once resend ``sync/resend.py`` and the call path
-  ``sync/calls.py``.
+  ``sync/decommission.py``, the at-most-once resend ``sync/resend.py`` with the machine's
+  ledger of resends ``sync/ledger.py`` (one invite a day, whatever state file), and the
+  call path ``sync/calls.py``.
 * ``cli/``: ``cli/main.py`` (parser, migrate, dry run, demo), ``cli/fleet.py`` and
   ``cli/fleet_args.py`` (migrate into PostgreSQL, work, report), ``cli/sync.py`` (plan,
   apply, chase, decommission), ``cli/demo.py``, ``cli/exits.py`` (exit codes, only here),

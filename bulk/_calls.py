@@ -118,6 +118,7 @@ class CallPath:
     """The gate, the limiter and the 429 policy every call passes; the run's stop switch."""
 
     __slots__ = (
+        "answered",
         "calls",
         "clock",
         "consecutive_429",
@@ -150,6 +151,7 @@ class CallPath:
         # Since when no call has had an answer: the start of the earliest call that got
         # none since the last answer; None while the service answers.
         self.unreachable_since: float | None = None
+        self.answered = False  # whether the service answered any call of this run
         self.limiter = limiter  # the shared client-side rate
         self.options = options  # patience, 429 limits, the default pause
         self.sleep = sleep  # how a resident's backoff waits (see nap)
@@ -250,10 +252,12 @@ class CallPath:
                     self.stop(StopReason.ACCESS_REFUSED, describe(exc))
                     raise Stopped from exc
                 self.unreachable_since = None
+                self.answered = True
                 self.consecutive_429 = 0  # an answer that is not a 429 (404, 409, ...)
                 self.limiter.on_success()
                 raise
             self.unreachable_since = None
+            self.answered = True
             self.consecutive_429 = 0
             self.limiter.on_success()
             return result
@@ -281,6 +285,18 @@ class CallPath:
                 StopReason.UNREACHABLE,
                 f"{self.url or 'the service'} is unreachable: no answer for {silent:.0f} s "
                 f"({describe(exc)})",
+            )
+
+    def settle_silence(self) -> None:
+        """At the end of a run: a service that never answered any call is unreachable,
+        however soon its residents ran out of tries (not "incomplete" for no reason)."""
+        since = self.unreachable_since
+        if self.stop_reason is None and not self.answered and since is not None:
+            silent = max(0.0, self.clock() - since)
+            self.stop(
+                StopReason.UNREACHABLE,
+                f"{self.url or 'the service'} is unreachable: no call had an answer in "
+                f"{silent:.0f} s",
             )
 
     async def nap(self, seconds: float) -> None:

@@ -501,6 +501,8 @@ def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
+    if not run.dry_run:
+        run.calls.settle_silence()
     counts = await store.counts()
     done = counts.get(ResidentState.DONE, 0)
     failed = counts.get(ResidentState.FAILED, 0)

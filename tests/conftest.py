@@ -294,3 +294,12 @@ def simulator_process() -> Iterator[Callable[..., SimulatorProcess]]:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture(autouse=True)
+def _own_resend_ledger(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test its own resend ledger (the machine's, by default, outlives every test)."""
+    folder = tmp_path_factory.mktemp("ledger")
+    monkeypatch.setenv("SCHLAGE_BULK_LEDGER", str(folder / "resends.sqlite"))

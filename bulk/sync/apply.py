@@ -69,6 +69,7 @@ from .._summary import MigrationStatus, MigrationSummary, StopReason
 from ..store.protocol import CheckpointStore, ResidentRecord, ResidentState
 from .calls import SyncCallPath
 from .history import KIND_KEY, PLAN_KEY, STARTED_KEY
+from .ledger import ResendLedger
 from .plan import ListingClient, read_service_mark
 from .plan_file import (
     ACTIONS_THAT_CALL,
@@ -243,12 +244,14 @@ class _Apply:
         store: CheckpointStore,
         calls: SyncCallPath,
         now: Callable[[], dt.datetime],
+        ledger: ResendLedger | None,
     ) -> None:
         self.client = client
         self.plan = plan
         self.store = store
         self.calls = calls
         self.now = now
+        self.ledger = ledger  # every resend of this account, whatever the state file
 
     async def steps(
         self, wanted: frozenset[SyncAction]
@@ -402,7 +405,7 @@ class _Apply:
         async def work(job: tuple[PlanStep, ResidentRecord | None]) -> None:
             _step, record = job
             if record is not None and not record.final:
-                await resend_once(client, self.calls, self.store, record, self.now)
+                await resend_once(client, self.calls, self.store, record, self.now, self.ledger)
 
         await self.calls.run_pool(self.steps(frozenset({SyncAction.RESEND})), work)
         await self.store.flush()
@@ -488,7 +491,8 @@ async def _apply_plan(
         service=service,
         parse_options=parse,
     )
-    run = _Apply(client, plan_path, store, calls, clock)
+    ledger = ResendLedger(service) if service is not None else None
+    run = _Apply(client, plan_path, store, calls, clock, ledger)
     engine: MigrationSummary | None = None
     watcher: asyncio.Task[None] | None = None
     if stop is not None:

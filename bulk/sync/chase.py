@@ -38,6 +38,7 @@ from .history import (
     iter_history,
     parse_sent_at,
 )
+from .ledger import ResendLedger
 from .plan import DEFAULT_RESEND_AFTER_HOURS, ListingClient, SyncIndex, invite_decision
 from .plan_file import PlanError, SyncAction
 from .resend import ResendClient, resend_once
@@ -109,6 +110,7 @@ async def chase_invites(
         return await _chase(
             client, claimed, older_than_hours=older_than_hours, daily_cap=daily_cap,
             history=history, options=options, limiter=limiter, stop=stop, now=now,
+            ledger=ResendLedger(identity),
         )  # fmt: skip
 
 
@@ -123,6 +125,7 @@ async def _chase(
     limiter: RateLimiter | None,
     stop: asyncio.Event | None,
     now: Callable[[], dt.datetime] | None,
+    ledger: ResendLedger,
 ) -> ChaseResult:
     started = time.monotonic()
     clock = now or (lambda: dt.datetime.now(dt.UTC))
@@ -140,7 +143,7 @@ async def _chase(
         async for record in store.iter_records():
             if record.state is ResidentState.CREATING:  # an earlier run died mid-resend
                 record = await resend_once(
-                    client, SyncCallPath(options, UnlimitedLimiter()), store, record, clock
+                    client, SyncCallPath(options, UnlimitedLimiter()), store, record, clock, ledger
                 )
             sent = parse_sent_at(record.reason)
             if sent is not None and record.credential_id is not None:
@@ -206,7 +209,7 @@ async def _chase(
 
         async def work(record: ResidentRecord) -> None:
             nonlocal resent
-            final = await resend_once(client, calls, store, record, clock)
+            final = await resend_once(client, calls, store, record, clock, ledger)
             if final.state is ResidentState.DONE and parse_sent_at(final.reason) is not None:
                 resent += 1
 

@@ -24,6 +24,7 @@ from schlage_async import (
 from ..store.protocol import CheckpointStore, ResidentRecord, ResidentState
 from .calls import Stopped, SyncCallPath
 from .history import sent_reason
+from .ledger import ResendLedger
 
 __all__ = ["ResendClient", "resend_once"]
 
@@ -42,8 +43,14 @@ async def resend_once(
     store: CheckpointStore,
     record: ResidentRecord,
     now: Callable[[], dt.datetime],
+    ledger: ResendLedger | None = None,
 ) -> ResidentRecord:
-    """Resend ``record``'s invite unless an earlier run may have; return the final record."""
+    """Resend ``record``'s invite unless an earlier run may have; return the final record.
+
+    With ``ledger`` (the machine's record of resends per service and account), an invite
+    sent in the last 24 hours by any run, whatever its state file, is not sent again; the
+    entry is written before the call leaves (taken back only when it never left).
+    """
     if record.state is ResidentState.CREATING:
         final = record.evolve(
             state=ResidentState.FAILED,
@@ -54,18 +61,32 @@ async def resend_once(
         return final
     user_id = record.user_id
     assert user_id is not None
+    moment = now()
+    if ledger is not None and (last := await ledger.sent_within(user_id, moment)) is not None:
+        final = record.evolve(
+            state=ResidentState.DONE,
+            reason=sent_reason(last) + " by another run: not sent again (one invite a day)",
+        )
+        await store.write(final)
+        return final
     intent = record.evolve(state=ResidentState.CREATING, create_attempts=1)
     await store.write_durable(intent)
+    if ledger is not None:
+        await ledger.record(user_id, moment)
     send: Callable[[], Awaitable[None]] = lambda: client.resend_invite(user_id=user_id)  # noqa: E731  # one call
     try:
         await calls.send(send)
     except Stopped:
         await store.write(record)  # refused (429, block, access) or never sent
+        if ledger is not None:
+            await ledger.forget(user_id, moment)
         raise
     except CredentialDownloadedError:
         final = intent.evolve(state=ResidentState.DONE, reason="downloaded meanwhile: not resent")
     except ConnectionFailedError as exc:  # nothing left: safe to try on the next run
         final = record.evolve(state=ResidentState.DEFERRED, reason=f"resend: {exc}", retryable=True)
+        if ledger is not None:
+            await ledger.forget(user_id, moment)
     except (APIError, TransportError, InvalidResponseError) as exc:
         final = intent.evolve(
             state=ResidentState.FAILED,

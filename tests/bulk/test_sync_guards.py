@@ -212,3 +212,38 @@ async def test_a_plan_scoped_to_a_site_leaves_the_other_sites_alone(
     assert not scoped_users & others
     assert scoped.header.outside_sites == len(others)
     assert scoped.header.sites == (site,)
+
+
+async def test_a_plan_applied_again_elsewhere_texts_nobody_twice_a_day(
+    simulator_factory: Any, tmp_path: Path
+) -> None:
+    """Another --state, a restart or a copy of the plan: each resident is invited once a day."""
+    import shutil
+
+    sim = await simulator_factory()
+    scenario = await build_scenario(sim, tmp_path, size=100)
+    async with client_for(sim) as client:
+        plan = await plan_sync(
+            client, scenario.export, history=[scenario.state], now=sim.clock.now()
+        )
+        resends = count_steps(plan.path)[SyncAction.RESEND.value]
+        assert resends > 0
+        copy = tmp_path / "copy.plan.jsonl"
+        shutil.copyfile(plan.path, copy)
+        before = len(sim.state.outbox)
+        for path, state in ((plan.path, "a.sqlite"), (copy, "b.sqlite"), (plan.path, "c.sqlite")):
+            async with SQLiteCheckpointStore(tmp_path / state) as store:
+                await apply_plan(
+                    client, path, store,
+                    options=ApplyOptions(allow_delete=True, check_stale=False),
+                    now=sim.clock.now,
+                )  # fmt: skip
+        texts = [m.user_id for m in sim.state.outbox[before:]]
+    assert len(texts) == len(set(texts))  # nobody texted twice
+    async with client_for(sim) as client, SQLiteCheckpointStore(tmp_path / "d.sqlite") as store:
+        result = await chase_invites(
+            client, store, now=sim.clock.now, history=[tmp_path / "a.sqlite"]
+        )
+    assert result.resent == 0 or not set(texts) & {
+        m.user_id for m in sim.state.outbox[before + len(texts) :]
+    }
