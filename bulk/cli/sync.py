@@ -49,9 +49,16 @@ from .._summary import MigrationStatus, MigrationSummary, StopReason
 from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
 from ..store import open_store
 from ..store.sqlite import SQLiteCheckpointStore
-from ..sync.apply import DEFAULT_MAX_DELETE_FRACTION, ApplyOptions, apply_plan, check_plan_rails
+from ..sync.apply import (
+    DEFAULT_MAX_DELETE_FRACTION,
+    ApplyOptions,
+    apply_plan,
+    archive_finished_apply,
+    check_plan_rails,
+)
 from ..sync.chase import ChaseResult, chase_invites
 from ..sync.decommission import DecommissionResult, decommission_locks
+from ..sync.history import PREVIOUS_KEY
 from ..sync.plan import DEFAULT_RESEND_AFTER_HOURS, SyncPlan, plan_sync
 from ..sync.plan_file import (
     ACTIONS_THAT_CALL,
@@ -356,6 +363,9 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
     async def run() -> tuple[MigrationSummary, ReportPaths | None]:
         stop = asyncio.Event()
         installed = tools.install_signals(stop)
+        archived = None
+        if not args.dry_run and not args.restart:  # the daily cycle: yesterday's run moves
+            archived = await archive_finished_apply(state_path, plan_path)
         try:
             async with (
                 client,
@@ -365,6 +375,8 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
             ):
                 if args.restart and not args.dry_run:
                     await store.reset()
+                if archived is not None:  # its history stays readable through this state
+                    await store.set_meta(PREVIOUS_KEY, archived.name)
                 summary = await apply_plan(
                     client,
                     plan_path,

@@ -31,6 +31,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -47,7 +48,7 @@ from schlage_async import (
     TransportError,
 )
 
-from .._binding import ServiceIdentity, bind_source
+from .._binding import BINDING_KEY, ServiceIdentity, bind_source
 from .._calls import ProvisioningClient
 from .._engine import migrate
 from .._errors import InputError
@@ -66,7 +67,8 @@ from .._options import MigrationOptions
 from .._progress import ProgressSink
 from .._resident import ParsedRow, Resident
 from .._summary import MigrationStatus, MigrationSummary, StopReason
-from ..store.protocol import CheckpointStore, ResidentRecord, ResidentState
+from ..store.protocol import FINAL_STATES, CheckpointStore, ResidentRecord, ResidentState
+from ..store.sqlite import SQLiteCheckpointStore
 from .calls import SyncCallPath
 from .history import KIND_KEY, PLAN_KEY, STARTED_KEY
 from .ledger import ResendLedger
@@ -89,6 +91,7 @@ __all__ = [
     "ApplyOptions",
     "SyncClient",
     "apply_plan",
+    "archive_finished_apply",
     "check_plan_rails",
 ]
 
@@ -505,7 +508,10 @@ async def _apply_plan(
     try:
         if not resuming:
             await store.set_meta(KIND_KEY, "apply")
-            await store.set_meta(PLAN_KEY, json.dumps(fingerprint))
+            # The plan as applied, kept beside a state file: the plan's own path is
+            # planned over the next day, and the history must still read this one.
+            kept = await asyncio.to_thread(_keep_plan, plan_path, store.location)
+            await store.set_meta(PLAN_KEY, json.dumps(plan_fingerprint(kept or plan_path)))
             await run.record_all()
             await store.set_meta(STARTED_KEY, clock().isoformat(timespec="seconds"))
         await run.phase_deletes()
@@ -548,6 +554,54 @@ async def _apply_plan(
     else:
         status = MigrationStatus.COMPLETED
     return dataclasses.replace(summary_probe, status=status, stop_reason=calls.stop_reason)
+
+
+def _keep_plan(plan: Path, location: str) -> Path | None:
+    """Copy ``plan`` beside the state file at ``location`` (``STATE.plan.jsonl``), if a file."""
+    state = Path(location)
+    if not state.is_file():
+        return None  # a store in memory or elsewhere: the plan stays where it is
+    kept = state.with_name(f"{state.name}.plan.jsonl")
+    shutil.copyfile(plan, kept)
+    return kept
+
+
+async def archive_finished_apply(state: Path, plan: Path) -> Path | None:
+    """Move a finished apply of another plan out of ``state``'s way; return where to.
+
+    The daily cycle plans again to the same path and applies it with the same state file:
+    the state's finished run (every step final) is renamed
+    ``STATE.<started>.sqlite``, with the plan it applied, and the new run links to it
+    (:data:`PREVIOUS_KEY`), so ``plan --history STATE`` still reads every day's history.
+    A state holding an unfinished apply, or this plan's own, is left as it is.
+    """
+    if not await asyncio.to_thread(state.is_file):
+        return None
+    wanted = "sync plan " + json.dumps(plan_fingerprint(plan), sort_keys=True)
+    async with SQLiteCheckpointStore(state) as store:
+        if await store.get_meta(KIND_KEY) != "apply":
+            return None
+        bound = json.loads(await store.get_meta(BINDING_KEY) or "{}")
+        if bound.get("input_id") in (None, wanted):
+            return None
+        counts = await store.counts()
+        if any(s not in FINAL_STATES for s, n in counts.items() if n):
+            return None  # unfinished: the binding refuses, saying so
+        started = (await store.get_meta(STARTED_KEY) or "unknown").replace(":", "")
+    stamp = "".join(ch for ch in started if ch.isalnum() or ch in "-T")[:17] or "earlier"
+    target = state.with_name(f"{state.name}.{stamp}.sqlite")
+    n = 1
+    while await asyncio.to_thread(target.exists):
+        n += 1
+        target = state.with_name(f"{state.name}.{stamp}-{n}.sqlite")
+    await asyncio.to_thread(state.rename, target)
+    kept = state.with_name(f"{state.name}.plan.jsonl")
+    if await asyncio.to_thread(kept.is_file):
+        moved = target.with_name(f"{target.name}.plan.jsonl")
+        await asyncio.to_thread(kept.rename, moved)
+        async with SQLiteCheckpointStore(target) as archived:
+            await archived.set_meta(PLAN_KEY, json.dumps(plan_fingerprint(moved)))
+    return target
 
 
 def _needs_phase_one(record: ResidentRecord) -> bool:

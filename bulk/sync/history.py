@@ -56,6 +56,7 @@ from .plan_file import PlanError, PlanStep, SyncAction, iter_plan_steps
 
 __all__ = [
     "KIND_KEY",
+    "PREVIOUS_KEY",
     "Decommissioned",
     "HistoryEntry",
     "HistoryNote",
@@ -70,6 +71,9 @@ KIND_KEY: Final = "sync_kind"
 PLAN_KEY: Final = "sync_plan"
 """Meta key of an ``apply`` state: the plan's path and fingerprint."""
 STARTED_KEY: Final = "sync_started_at"
+PREVIOUS_KEY: Final = "sync_previous"
+"""An apply state's predecessor (the finished run archived when the next plan was applied):
+the history of a state file includes its predecessors'."""
 """Meta key: when the command first started on this state (ISO 8601 UTC)."""
 SERIALS_KEY: Final = "decommissioned_serials"
 """Meta key of a ``decommission`` state: JSON object serial -> {state, at, detail}."""
@@ -144,8 +148,34 @@ def _iso_seconds(text: str | None) -> float:
         return 0.0
 
 
-async def iter_history(path: Path) -> AsyncIterator[HistoryItem]:
-    """Yield what the state file at ``path`` knows (see the module docstring)."""
+async def iter_history(
+    path: Path, _seen: frozenset[Path] = frozenset()
+) -> AsyncIterator[HistoryItem]:
+    """Yield what the state file at ``path`` knows (see the module docstring), then what
+    its predecessors know (:data:`PREVIOUS_KEY`: the earlier days of a daily cycle)."""
+    previous: str | None = None
+    async for item in _one_history(path):
+        if isinstance(item, _Previous):
+            previous = item.path
+        else:
+            yield item
+    if previous is not None:
+        earlier = path.with_name(previous)  # a name beside this state file
+        seen = _seen | {path}
+        if earlier not in seen and await asyncio.to_thread(earlier.is_file):
+            async for item in iter_history(earlier, seen):
+                yield item
+
+
+@dataclass(frozen=True, slots=True)
+class _Previous:
+    """The predecessor a state names (internal to :func:`iter_history`)."""
+
+    path: str
+
+
+async def _one_history(path: Path) -> AsyncIterator[HistoryItem | _Previous]:
+    """What the state file at ``path`` itself knows."""
     if not await asyncio.to_thread(path.is_file):
         raise PlanError(f"history state {str(path)!r} does not exist")
     store = SQLiteCheckpointStore(path)
@@ -163,6 +193,9 @@ async def iter_history(path: Path) -> AsyncIterator[HistoryItem]:
         elif kind in ("chase", "apply"):
             async for item in _sync_history(store, path, kind):
                 yield item
+            previous = await store.get_meta(PREVIOUS_KEY)
+            if previous:
+                yield _Previous(previous)
         elif await store.get_meta("input_binding") is not None:
             async for item in _migrate_history(store, path):
                 yield item

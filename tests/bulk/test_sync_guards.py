@@ -247,3 +247,37 @@ async def test_a_plan_applied_again_elsewhere_texts_nobody_twice_a_day(
     assert result.resent == 0 or not set(texts) & {
         m.user_id for m in sim.state.outbox[before + len(texts) :]
     }
+
+
+def test_the_daily_cycle_runs_with_the_same_commands_every_day(
+    threaded_simulator: Any, sim_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Plan to the default path and apply with the default state, day after day: no
+    --restart, and yesterday's saves stay in the history (nothing re-saved or unknown)."""
+    from bulk import generate_portfolio
+    from bulk.cli.main import main
+
+    sim = threaded_simulator()
+    path = generate_portfolio(tmp_path / "p.jsonl", 40, seed=9).path
+    base = ["--base-url", sim.handle.api_base_url, "--progress", "none"]
+    migrated = str(tmp_path / "m.sqlite")
+    assert main(["migrate", str(path), *base, "--rate", "0", "--state", migrated]) == 0
+    export = tmp_path / "export.jsonl"
+    plan = Path(f"{export}.plan.jsonl")
+    applied = Path(f"{plan}.state.sqlite")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    with_doors = [i for i, r in enumerate(rows) if r.get("doors")]
+    for day, changed in enumerate(with_doors[:2]):
+        rows[changed]["doors"][0]["noTourPayload"] = f"{day + 1:X}" * 96
+        export.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        history = ["--history", migrated] + (["--history", str(applied)] if day else [])
+        assert main(["plan", str(export), *base, *history]) == 0
+        capsys.readouterr()
+        assert main(["apply", str(plan), *base]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+    # Day 3, nothing changed: every payload saved on days 1 and 2 is known, nothing to do.
+    assert main(["plan", str(export), *base, "--history", migrated, "--history", str(applied)]) == 0
+    steps = list(iter_plan_steps(plan))
+    assert [s for s in steps if s.action in (SyncAction.SAVE_PAYLOADS, SyncAction.UNKNOWN)] == []
+    archived = sorted(tmp_path.glob("export.jsonl.plan.jsonl.state.sqlite.*.sqlite"))
+    assert len(archived) == 1  # day 1's run, moved out of day 2's way
