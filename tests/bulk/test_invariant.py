@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ from bulk._input import CSV_COLUMNS, iter_row_numbers
 from bulk._reports import default_report_dir
 from bulk.cli.main import main
 
-from .conftest import SIM_USERNAME
+from .conftest import SIM_KEY, SIM_PASSWORD, SIM_USERNAME
 
 DEFECTS = ("quote", "digits", "unicode", "blank", "none")
 _TEXT = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
@@ -80,10 +83,11 @@ def _run(sim: Any, path: Path) -> int:
     )  # fmt: skip
 
 
-def _check(sim: Any, path: Path, fmt: str, code: int) -> None:
+def _check(sim: Any, path: Path, fmt: str, code: int, folder: Path | None = None) -> None:
     """The invariant for the run that just ended against ``sim`` with exit ``code``."""
-    state = default_state_path(path, ServiceIdentity.of(sim.handle.api_base_url, SIM_USERNAME))
-    folder = default_report_dir(state)
+    if folder is None:
+        state = default_state_path(path, ServiceIdentity.of(sim.handle.api_base_url, SIM_USERNAME))
+        folder = default_report_dir(state)
     reported: list[int] = []
     by_state: dict[str, list[dict[str, str]]] = {}
     for name in ("succeeded", "failed", "unprocessed"):
@@ -169,3 +173,169 @@ def test_every_line_in_one_report_and_every_success_on_that_service(
     assert code == 0, capsys.readouterr().err
     _check(sim_b, path, fmt, code)
     capsys.readouterr()
+
+
+# --- the same invariant through the fleet (PostgreSQL) and the library over rows ----------
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The test PostgreSQL (``SCHLAGE_TEST_POSTGRES_URL``); must answer in CI."""
+    import psycopg
+
+    url = os.environ.get("SCHLAGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.Error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL does not answer at {url}", pytrace=False)
+        pytest.skip("PostgreSQL does not answer: set SCHLAGE_TEST_POSTGRES_URL")
+    return url
+
+
+def _portfolio(data: st.DataObject, folder: Path) -> tuple[str, list[str], list[str]]:
+    fmt = data.draw(st.sampled_from(["jsonl", "csv"]), label="format")
+    count = data.draw(st.integers(6, 20), label="rows")
+    seed = data.draw(st.integers(0, 10_000), label="seed")
+    bad = data.draw(st.integers(0, 2), label="bad rows")
+    source = generate_portfolio(folder / f"source.{fmt}", count, seed=seed, bad_rows=bad).path
+    lines = source.read_text(encoding="utf-8").splitlines()
+    header, body = (lines[:1], lines[1:]) if fmt == "csv" else ([], lines)
+    out: list[str] = []
+    for line in body:
+        defect = data.draw(st.sampled_from(DEFECTS), label="defect")
+        text = data.draw(st.text(_TEXT, min_size=1, max_size=6), label="text")
+        out += _inject(line, defect, fmt, text)
+    return fmt, header, out
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("sim_env")
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_the_fleet_path_holds_the_invariant(
+    data: st.DataObject,
+    threaded_simulator: Any,
+    postgres_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``migrate --state postgresql://``: appended rows, an edited done row refused, a
+    second service on its own schema; every line in one report, every success there."""
+    import psycopg
+
+    folder = tmp_path_factory.mktemp("fleet-inv")
+    fmt, header, out = _portfolio(data, folder)
+    cut = data.draw(st.integers(1, len(out)), label="first run's rows")
+    path = folder / f"residents.{fmt}"
+    schemas = [f"inv_{uuid.uuid4().hex[:10]}", f"inv_{uuid.uuid4().hex[:10]}"]
+    sims = [threaded_simulator(), threaded_simulator()]
+    reports = [folder / "reports-a", folder / "reports-b"]
+
+    def run(which: int) -> int:
+        return main(
+            ["migrate", str(path), "--base-url", sims[which].handle.api_base_url, "--rate", "0",
+             "--progress", "none", "--concurrency", "4", "--lease", "5",
+             "--state", f"{postgres_url}?schema={schemas[which]}",
+             "--report-dir", str(reports[which])]
+        )  # fmt: skip
+
+    try:
+        path.write_text("\n".join(header + out[:cut]) + "\n", encoding="utf-8")
+        code = run(0)
+        assert code in (0, 75), capsys.readouterr().err
+        _check(sims[0], path, fmt, code, reports[0])
+        path.write_text("\n".join(header + out) + "\n", encoding="utf-8")
+        code = run(0)
+        assert code == 0, capsys.readouterr().err
+        _check(sims[0], path, fmt, code, reports[0])
+        succeeded = _csv(reports[0] / "succeeded.csv")
+        if succeeded and data.draw(st.booleans(), label="edit a done row"):
+            target = int(data.draw(st.sampled_from(succeeded), label="row")["line"])
+            edited = (header + out)[:]
+            edited[target - 1] += " "
+            path.write_text("\n".join(edited) + "\n", encoding="utf-8")
+            before = sims[0].call(lambda: sims[0].handle.state.snapshot()["counters"])
+            assert run(0) == 2
+            assert sims[0].call(lambda: sims[0].handle.state.snapshot()["counters"]) == before
+            path.write_text("\n".join(header + out) + "\n", encoding="utf-8")
+        code = run(1)
+        assert code == 0, capsys.readouterr().err
+        _check(sims[1], path, fmt, code, reports[1])
+        capsys.readouterr()
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            for schema in schemas:
+                conn.execute(
+                    psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                        psycopg.sql.Identifier(schema)
+                    )
+                )
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_run_migration_over_rows_holds_the_invariant(
+    data: st.DataObject,
+    threaded_simulator: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Rows handed over as an iterable: every row in one report, every success on the
+    service; the same rows reordered under the same input id are refused, nothing sent."""
+    import asyncio
+
+    from bulk import InputMismatchError, MemoryCheckpointStore, ParsedRow, run_migration
+    from schlage_async import SchlageClient
+
+    folder = tmp_path_factory.mktemp("rows-inv")
+    fmt, header, out = _portfolio(data, folder)
+    path = folder / f"residents.{fmt}"
+    path.write_text("\n".join(header + out) + "\n", encoding="utf-8")
+    rows: list[ParsedRow] = list(read_input(path, input_format=fmt))  # type: ignore[arg-type]
+    sim = threaded_simulator()
+    store = MemoryCheckpointStore()
+    reports = folder / "reports"
+
+    async def run(given: list[ParsedRow]) -> Any:
+        async with SchlageClient(
+            base_url=sim.handle.api_base_url,
+            username=SIM_USERNAME,
+            password=SIM_PASSWORD,
+            subscription_key=SIM_KEY,
+        ) as client:
+            return await run_migration(
+                client, given, store=store, input_id="export", reports_dir=reports
+            )
+
+    summary = asyncio.run(run(rows))
+    reported: list[int] = []
+    for name in ("succeeded", "failed", "unprocessed"):
+        reported += [int(r["line"]) for r in _csv(reports / f"{name}.csv")]
+    assert sorted(reported) == sorted(r.line for r in rows)
+    snapshot = sim.call(lambda: sim.handle.state.snapshot())
+    active = {str(c["userId"]).lower() for c in snapshot["credentials"] if not c.get("deleted")}
+    by_line = {r.line: r for r in rows}
+    for row in _csv(reports / "succeeded.csv"):
+        assert by_line[int(row["line"])].user_id.lower() in active  # type: ignore[union-attr]
+    assert summary.unprocessed == 0
+    residents = [r for r in rows if isinstance(r, Resident)]
+    if len(residents) >= 2 and data.draw(st.booleans(), label="reorder"):
+        first, second = residents[0], residents[1]
+        swapped = [
+            replace(first, line=second.line, row_hash=None) if r is second
+            else replace(second, line=first.line, row_hash=None) if r is first
+            else r
+            for r in rows
+        ]  # fmt: skip
+        before = sim.call(lambda: sim.handle.state.snapshot()["counters"])
+        with pytest.raises(InputMismatchError):
+            asyncio.run(run(swapped))
+        assert sim.call(lambda: sim.handle.state.snapshot()["counters"]) == before
