@@ -1,10 +1,10 @@
-"""The project's whole workflow: ``nox -s tests lint typecheck bench``."""
+"""The project's whole workflow: ``nox -s tests lint typecheck docs bench``."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
@@ -31,6 +31,14 @@ def typecheck(session: nox.Session) -> None:
     """Mypy strict on both packages."""
     session.install("-e", ".[test]", "mypy")
     session.run("mypy", *[f"--package={p}" for p in PACKAGES])
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs-material + mkdocstrings), built with ``--strict``."""
+    session.install("-e", ".[docs]")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(session.create_tmp()) + "/site")
 
 
 @nox.session

@@ -6,6 +6,8 @@ one exception tree (drawn in ``schlage_async._errors``).
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 from ._auth import CachedToken, InMemoryTokenCache, SharedTokenCache, TokenCache
 from ._client import SchlageClient
 from ._config import check_base_url
@@ -70,6 +72,12 @@ from ._routes import Operation
 from ._seed_errors import ErrorCode
 from ._stats import ClientStats
 from ._validation import Problem, check_create_credential, check_save_no_tour_payloads
+
+try:
+    __version__: str = _metadata.version("schlage-async")
+    """The installed distribution's version (``pyproject.toml``)."""
+except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree, not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "APIError",
