@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ._figures import markdown_table
-from ._harness import FULL, QUICK, SECTIONS, Outcome, sizes_as_params
+from ._harness import FULL, QUICK, SECTIONS, Outcome, SectionSkipped, sizes_as_params
 from ._machine import machine
 from ._plot import plot_available, plot_rate_series
 from .client_overhead import library_versions
@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     out = Outcome()
     errors: dict[str, str] = {}
+    skips: dict[str, str] = {}  # sections that cannot run here, and why
     timings: dict[str, float] = {}
     started = time.perf_counter()
     load_before = os.getloadavg()
@@ -83,6 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             try:
                 section(sizes, workdir, out)
+            except SectionSkipped as skipped:
+                skips[name] = str(skipped)
+                _say(f"  {name} skipped: {skipped}")
+                continue
             except Exception as exc:
                 errors[name] = f"{type(exc).__name__}: {exc}"
                 _say(traceback.format_exc())
@@ -110,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     versions = library_versions()
     print("\nLibraries: " + ", ".join(f"{k} {v or 'absent'}" for k, v in versions.items()))
+    for name, why in skips.items():
+        print(f"\nSKIPPED {name}: {why}")
     for name, error in errors.items():
         print(f"\nFAILED {name}: {error}")
 

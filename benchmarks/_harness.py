@@ -19,7 +19,6 @@ from . import (
     dry_run,
     engine_ceiling,
     engine_e2e,
-    fleet,
     resume,
     simulator_rps,
     sync_plan,
@@ -29,7 +28,25 @@ from ._rate_series import peak_sent_after_slow_start, steady_rate
 from ._simproc import simulator_process
 from ._standin import standin_process
 
-__all__ = ["FULL", "QUICK", "SECTIONS", "Outcome", "Sizes"]
+__all__ = ["FULL", "QUICK", "SECTIONS", "Outcome", "SectionSkipped", "Sizes"]
+
+
+class SectionSkipped(Exception):
+    """A section that cannot run here (an extra not installed): one line, then the next."""
+
+
+def _fleet_module() -> Any:
+    """``benchmarks.fleet``, which needs the scale extra (psycopg, redis) and its servers."""
+    try:
+        import psycopg  # noqa: F401  # only to say which extra is missing
+        import redis  # noqa: F401
+    except ImportError as exc:
+        raise SectionSkipped(
+            f"needs the scale extra (missing module {exc.name!r}): pip install -e '.[scale]'"
+        ) from None
+    from . import fleet
+
+    return fleet
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,6 +567,7 @@ def _resume(sizes: Sizes, workdir: Path, out: Outcome) -> None:
 
 
 def _fleet(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    fleet = _fleet_module()
     with simulator_process(["--rate-limit", f"{sizes.fleet_rate:g}"]) as sim:
         r = fleet.measure_fleet_rate(
             sim, count=sizes.fleet_residents, workers=sizes.fleet_workers,
@@ -635,6 +653,7 @@ def _sync(sizes: Sizes, workdir: Path, out: Outcome) -> None:
 
 
 def _pg_checkpoint(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    fleet = _fleet_module()
     with simulator_process() as sim:
         r = fleet.measure_pg_checkpoint(
             sim, count=sizes.pg_residents, concurrency=sizes.engine_concurrency,
@@ -655,6 +674,7 @@ def _pg_checkpoint(sizes: Sizes, workdir: Path, out: Outcome) -> None:
 
 
 def _fleet_rss(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    fleet = _fleet_module()
     with simulator_process() as sim:
         r = fleet.measure_worker_rss(
             sim, sizes=sizes.rss_sizes, provision=sizes.rss_provision, workdir=workdir
@@ -708,9 +728,19 @@ SECTIONS: dict[str, tuple[str, Section]] = {
     ),
     "checkpoint": ("checkpoint cost, SQLite against memory", _checkpoint),
     "resume": ("resume: skipping finished rows", _resume),
-    "fleet": ("four workers sharing PostgreSQL and Redis, simulator limited", _fleet),
-    "pg-checkpoint": ("checkpoint cost, PostgreSQL against SQLite", _pg_checkpoint),
-    "fleet-rss": ("worker memory as the work list grows", _fleet_rss),
+    "fleet": (
+        "four workers sharing PostgreSQL and Redis, simulator limited "
+        "(scale extra; PostgreSQL and Redis servers)",
+        _fleet,
+    ),
+    "pg-checkpoint": (
+        "checkpoint cost, PostgreSQL against SQLite (scale extra; a PostgreSQL server)",
+        _pg_checkpoint,
+    ),
+    "fleet-rss": (
+        "worker memory as the work list grows (scale extra; a PostgreSQL server)",
+        _fleet_rss,
+    ),
     "sync": ("sync: plan and apply a moved-on export", _sync),
 }
 """Name, what it measures, and the function, in the order the harness runs them."""
