@@ -4,6 +4,9 @@ Services call :func:`run_migration` (and :func:`dry_run`, :func:`plan_sync`,
 :func:`apply_plan`, :func:`chase_invites`, :func:`decommission_locks`); the command line
 is ``python -m bulk`` (``schlage-bulk``), a thin caller of the same functions.
 
+The picture with every part, where a resident's row goes and where to add a store, a
+sync action or a command is ``docs/architecture.md``; the map below names every module.
+
 The map (arrows point from a caller to what it uses; never back)::
 
     cli/ ─────────────► _service.py ──► _engine.py ──► _state_machine.py

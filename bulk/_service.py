@@ -61,8 +61,8 @@ from ._progress import ProgressSink, ProgressSnapshot
 from ._reports import ReportError, write_reports
 from ._resident import ParsedRow
 from ._summary import MigrationStatus, MigrationSummary
+from .store import open_store
 from .store.protocol import CheckpointStore, ResidentState, WorkQueue
-from .store.sqlite import SQLiteCheckpointStore
 
 __all__ = [
     "MigrationSource",
@@ -450,7 +450,7 @@ async def dry_run(
     if prepared.total_rows is not None:
         options = replace(options, total_rows=prepared.total_rows)
     with tempfile.TemporaryDirectory(prefix="bulk-dry-") as scratch:
-        async with SQLiteCheckpointStore(Path(scratch) / "dry-run.sqlite") as store:
+        async with open_store(Path(scratch) / "dry-run.sqlite") as store:
             summary = await check_rows(
                 prepared.rows,
                 store,

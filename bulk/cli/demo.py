@@ -27,7 +27,8 @@ from .._reports import format_summary, report_paths
 from .._service import run_migration
 from .._summary import MigrationStatus, MigrationSummary, StopReason
 from .._verify import verify_against_state
-from ..store.sqlite import SQLiteCheckpointStore
+from ..store import open_store
+from ..store.protocol import CheckpointStore
 from .exits import EXIT_OK, exit_code_for
 
 __all__ = ["all_runs_line", "run_demo"]
@@ -38,7 +39,7 @@ _ROUNDS: Final = 5  # runs at most: the first, and resumes after a block or defe
 async def _rounds(
     sim: SimulatorHandle,
     client: SchlageClient,
-    store: SQLiteCheckpointStore,
+    store: CheckpointStore,
     input_path: Path,
     report_dir: Path,
     rate: float,
@@ -131,7 +132,7 @@ async def run_demo(
                 password=admin.password,
                 subscription_key=admin.subscription_key,
             ) as client,
-            SQLiteCheckpointStore(state_path) as store,
+            open_store(state_path) as store,
         ):
             # A fresh simulator: the checkpoint starts fresh too (emptied in place).
             service = ServiceIdentity.of(sim.api_base_url, admin.username)

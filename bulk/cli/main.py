@@ -54,8 +54,7 @@ from .._reports import (
 from .._service import dry_run, run_migration
 from .._summary import MigrationStatus, MigrationSummary
 from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
-from ..store import is_postgres_url
-from ..store.sqlite import SQLiteCheckpointStore
+from ..store import is_postgres_url, open_store
 from ._common import (
     UsageError,
     add_output_options,
@@ -438,7 +437,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         stop = asyncio.Event()
         with _signals_installed(stop):  # first: a signal from here on stops resumably
             try:
-                store = SQLiteCheckpointStore(
+                store = open_store(
                     state_path, synchronous="FULL" if args.sync == "full" else "NORMAL"
                 )
                 await store.open()

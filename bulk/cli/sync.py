@@ -48,7 +48,6 @@ from .._reports import ReportPaths, default_report_dir, format_summary, write_re
 from .._summary import MigrationStatus, MigrationSummary, StopReason
 from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
 from ..store import open_store
-from ..store.sqlite import SQLiteCheckpointStore
 from ..sync.apply import (
     DEFAULT_MAX_DELETE_FRACTION,
     ApplyOptions,
@@ -369,9 +368,9 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
         try:
             async with (
                 client,
-                SQLiteCheckpointStore(
+                open_store(
                     state_path, synchronous="FULL" if args.sync == "full" else "NORMAL"
-                ) as store,  # --sync is SQLite's own setting: the one store built here
+                ) as store,
             ):
                 if args.restart and not args.dry_run:
                     await store.reset()

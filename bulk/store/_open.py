@@ -39,6 +39,7 @@ def open_store(
     lease_seconds: float | None = None,
     worker_id: str | None = None,
     create: bool = True,
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
 ) -> SQLiteCheckpointStore | PostgresCheckpointStore:
     """The checkpoint store ``state`` names, not yet opened (``async with`` it).
 
@@ -47,6 +48,7 @@ def open_store(
     options (``lease_seconds``, ``worker_id``) only apply to PostgreSQL. With ``create``
     False (a report of a run) a store that does not exist raises
     :class:`~bulk.StoreNotFoundError` when opened, and nothing is created.
+    ``synchronous="FULL"`` makes an SQLite commit survive a power loss too (``--sync full``).
     """
     if is_postgres_url(state):
         from .postgres import PostgresCheckpointStore  # needs the scale extra
@@ -61,4 +63,4 @@ def open_store(
     path = Path(state)
     if not create and not path.is_file():
         raise StoreNotFoundError(f"no state file at {str(path)!r} (nothing was created)")
-    return SQLiteCheckpointStore(path)
+    return SQLiteCheckpointStore(path, synchronous=synchronous)

@@ -67,8 +67,8 @@ from .._options import MigrationOptions
 from .._progress import ProgressSink
 from .._resident import ParsedRow, Resident
 from .._summary import MigrationStatus, MigrationSummary, StopReason
+from ..store import open_store
 from ..store.protocol import FINAL_STATES, CheckpointStore, ResidentRecord, ResidentState
-from ..store.sqlite import SQLiteCheckpointStore
 from .calls import SyncCallPath
 from .history import KIND_KEY, PLAN_KEY, STARTED_KEY
 from .ledger import ResendLedger
@@ -578,7 +578,7 @@ async def archive_finished_apply(state: Path, plan: Path) -> Path | None:
     if not await asyncio.to_thread(state.is_file):
         return None
     wanted = "sync plan " + json.dumps(plan_fingerprint(plan), sort_keys=True)
-    async with SQLiteCheckpointStore(state) as store:
+    async with open_store(state) as store:
         if await store.get_meta(KIND_KEY) != "apply":
             return None
         bound = json.loads(await store.get_meta(BINDING_KEY) or "{}")
@@ -599,7 +599,7 @@ async def archive_finished_apply(state: Path, plan: Path) -> Path | None:
     if await asyncio.to_thread(kept.is_file):
         moved = target.with_name(f"{target.name}.plan.jsonl")
         await asyncio.to_thread(kept.rename, moved)
-        async with SQLiteCheckpointStore(target) as archived:
+        async with open_store(target) as archived:
             await archived.set_meta(PLAN_KEY, json.dumps(plan_fingerprint(moved)))
     return target
 

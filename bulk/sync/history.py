@@ -50,8 +50,8 @@ from .._input import _json_decoder as JSON_DECODER
 from .._input import _lower_keys as lower_keys
 from .._resident import Resident
 from .._user_ids import user_id_for
+from ..store import open_store
 from ..store.protocol import CheckpointStore, ResidentState
-from ..store.sqlite import SQLiteCheckpointStore
 from .plan_file import PlanError, PlanStep, SyncAction, iter_plan_steps
 
 __all__ = [
@@ -178,7 +178,7 @@ async def _one_history(path: Path) -> AsyncIterator[HistoryItem | _Previous]:
     """What the state file at ``path`` itself knows."""
     if not await asyncio.to_thread(path.is_file):
         raise PlanError(f"history state {str(path)!r} does not exist")
-    store = SQLiteCheckpointStore(path)
+    store = open_store(path)
     try:
         await store.open()
     except StoreError as exc:

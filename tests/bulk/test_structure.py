@@ -82,7 +82,7 @@ def test_bulk_has_no_import_cycles() -> None:
     """No module of ``bulk`` imports, directly or through others, a module importing it."""
     graph = _imports()
     assert "cli.main" in graph
-    assert "store.sqlite" in graph["cli.main"]
+    assert "store.__init__" in graph["cli.main"]  # open_store, through the package
     assert _cycle(graph) is None
 
 
@@ -128,3 +128,23 @@ def test_the_state_diagram_is_at_the_top_of_the_state_machine() -> None:
 
     assert "pending ──► creating ──► created ──► done" in (_state_machine.__doc__ or "")
     assert "──►" not in (protocol.__doc__ or "")
+
+
+def test_stores_are_built_in_one_place() -> None:
+    """Only ``store/_open.py`` constructs a store or asks "is this PostgreSQL?"."""
+    offenders = []
+    for path in sorted(_PACKAGE.rglob("*.py")):
+        rel = path.relative_to(_PACKAGE).as_posix()
+        if rel in ("store/_open.py", "store/__init__.py"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for needle in ("SQLiteCheckpointStore(", "PostgresCheckpointStore(", "is_postgres_url("):
+            for line in text.splitlines():
+                code = line.split("#", 1)[0]
+                if needle in code and "def " not in code and 'f"' not in code:
+                    offenders.append(f"{rel}: {line.strip()}")
+    allowed = {  # the command line picks the fleet's commands by the --state given
+        "cli/main.py: if is_postgres_url(args.state):",
+        "cli/fleet.py: if not is_postgres_url(args.state):",
+    }
+    assert [o for o in offenders if o not in allowed] == []
