@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bulk import ENGINE_RETRY_POLICY
+from bulk._calls import ENGINE_RETRY_POLICY
 from schlage_async import SchlageClient
 
 from ._simproc import ADMIN_PASSWORD, ADMIN_USERNAME, SUBSCRIPTION_KEY

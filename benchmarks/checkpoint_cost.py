@@ -29,11 +29,11 @@ from bulk import (
     MigrationOptions,
     MigrationStatus,
     SQLiteCheckpointStore,
-    UnlimitedLimiter,
     generate_portfolio,
     migrate,
     read_input,
 )
+from bulk._limiter import UnlimitedLimiter
 
 from ._engine_client import engine_client
 from ._log_config import structlog_configured

@@ -24,8 +24,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from bulk import generate_portfolio, read_input
-from bulk._resident import Resident
+from bulk import Resident, generate_portfolio, read_input
 
 from ._simproc import (
     ADMIN_PASSWORD,

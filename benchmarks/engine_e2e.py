@@ -44,8 +44,7 @@ from benchmarks._simproc import (
     SimProcess,
     simulator_process,
 )
-from bulk import generate_portfolio, read_input
-from bulk._verify import verify_against_state
+from bulk import generate_portfolio, read_input, verify_against_state
 
 __all__ = ["ENV", "run_mode"]
 

@@ -40,12 +40,12 @@ from bulk import (
     MigrationOptions,
     MigrationStatus,
     SQLiteCheckpointStore,
-    UnlimitedLimiter,
     generate_portfolio,
     migrate,
     read_input,
+    verify_against_state,
 )
-from bulk._verify import verify_against_state
+from bulk._limiter import UnlimitedLimiter
 from bulk.store.postgres import PostgresCheckpointStore
 
 from ._engine_client import engine_client

@@ -25,15 +25,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from bulk import (
-    MigrationOptions,
-    ParsedRow,
-    SQLiteCheckpointStore,
-    UnlimitedLimiter,
-    generate_portfolio,
-    migrate,
-    read_input,
-)
+from bulk import MigrationOptions, SQLiteCheckpointStore, generate_portfolio, migrate, read_input
+from bulk._limiter import UnlimitedLimiter
+from bulk._resident import ParsedRow
 
 from ._engine_client import engine_client
 from ._log_config import structlog_configured

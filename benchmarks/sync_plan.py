@@ -37,14 +37,14 @@ from bulk import (
     MigrationStatus,
     ServiceIdentity,
     SQLiteCheckpointStore,
-    UnlimitedLimiter,
     bind_input,
     generate_portfolio,
     migrate,
     read_input,
-    read_plan_header,
     verify_against_state,
 )
+from bulk._limiter import UnlimitedLimiter
+from bulk.sync.plan_file import read_plan_header
 
 from ._engine_client import engine_client
 from ._log_config import structlog_configured

@@ -59,13 +59,15 @@ Packages:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import _signals
 
 if _signals.started_as_command():  # before the slow imports: a signal must not kill us
     _signals.hold()
 
-from ._binding import InputScan, ServiceIdentity, bind_input, default_state_path
-from ._engine import ENGINE_RETRY_POLICY, MigrationOptions, ProvisioningClient, migrate
+from ._binding import ServiceIdentity, bind_input
+from ._engine import MigrationOptions, ProvisioningClient, migrate
 from ._errors import (
     AccountBlockedError,
     BulkError,
@@ -73,167 +75,85 @@ from ._errors import (
     InputMismatchError,
     LeaseLostError,
     MigrationOptionsError,
+    PhoneNumberError,
+    PlanError,
     ReportFolderTakenError,
     StateFileError,
     StateInUseError,
-    StoreClosedError,
     StoreError,
     StoreNotFoundError,
 )
-from ._generate import GeneratedPortfolio, generate_portfolio
-from ._input import (
-    Deduplicator,
-    InputFingerprint,
-    ParseOptions,
-    check_input,
-    input_fingerprint,
-    iter_csv,
-    iter_jsonl,
-    parse_jsonl_line,
-    parse_resident,
-    read_input,
-    row_digest,
-)
-from ._limiter import (
-    AdaptiveRateLimiter,
-    AimdController,
-    FixedRateLimiter,
-    RateLimiter,
-    RateReport,
-    UnlimitedLimiter,
-)
-from ._masking import mask_numbers
-from ._pause import PauseGate
-from ._phones import PhoneNumberError, normalize_mobile
-from ._progress import LogProgress, NullProgress, ProgressSink, ProgressSnapshot, RichProgress
-from ._reports import ReportError, ReportPaths, write_reports
-from ._resident import ParsedRow, RejectedRow, Resident
-from ._service import (
-    MigrationSource,
-    ProgressCallback,
-    dry_run,
-    input_binding,
-    report_run,
-    run_migration,
-)
+from ._generate import generate_portfolio
+from ._input import ParseOptions, read_input
+from ._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter
+from ._progress import ProgressSink, ProgressSnapshot
+from ._reports import write_reports
+from ._resident import RejectedRow, Resident
+from ._service import dry_run, report_run, run_migration
 from ._summary import MigrationStatus, MigrationSummary, StopReason
-from ._user_ids import DEFAULT_NAMESPACE, integration_namespace, user_id_for
-from ._verify import Verification, verify_against_state
-from .store import WorkQueue, open_store
+from ._verify import verify_against_state
+from .store import open_store
 from .store.memory import MemoryCheckpointStore
-from .store.protocol import (
-    FINAL_STATES,
-    CheckpointStore,
-    ResidentRecord,
-    ResidentState,
-    ResumeView,
-)
+from .store.protocol import CheckpointStore, ResidentRecord, ResidentState
 from .store.sqlite import SQLiteCheckpointStore
 from .sync.apply import ApplyOptions, apply_plan
 from .sync.chase import ChaseResult, chase_invites
-from .sync.decommission import DecommissionResult, LockOutcome, decommission_locks
+from .sync.decommission import DecommissionResult, decommission_locks
 from .sync.plan import SyncPlan, plan_sync
-from .sync.plan_file import (
-    PlanError,
-    PlanHeader,
-    PlanStep,
-    SyncAction,
-    iter_plan_steps,
-    read_plan_header,
-)
+
+if TYPE_CHECKING:  # imported on first use (the scale extra): the base install has no psycopg
+    from .store.postgres import PostgresCheckpointStore
 
 __all__ = [
-    "DEFAULT_NAMESPACE",
-    "ENGINE_RETRY_POLICY",
-    "FINAL_STATES",
     "AccountBlockedError",
     "AdaptiveRateLimiter",
-    "AimdController",
     "ApplyOptions",
     "BulkError",
     "ChaseResult",
     "CheckpointStore",
     "DecommissionResult",
-    "Deduplicator",
     "FixedRateLimiter",
-    "GeneratedPortfolio",
     "InputError",
-    "InputFingerprint",
     "InputMismatchError",
-    "InputScan",
     "LeaseLostError",
-    "LockOutcome",
-    "LogProgress",
     "MemoryCheckpointStore",
     "MigrationOptions",
     "MigrationOptionsError",
-    "MigrationSource",
     "MigrationStatus",
     "MigrationSummary",
-    "NullProgress",
     "ParseOptions",
-    "ParsedRow",
-    "PauseGate",
     "PhoneNumberError",
     "PlanError",
-    "PlanHeader",
-    "PlanStep",
     "PostgresCheckpointStore",
-    "ProgressCallback",
     "ProgressSink",
     "ProgressSnapshot",
     "ProvisioningClient",
     "RateLimiter",
-    "RateReport",
     "RejectedRow",
-    "ReportError",
     "ReportFolderTakenError",
-    "ReportPaths",
     "Resident",
     "ResidentRecord",
     "ResidentState",
-    "ResumeView",
-    "RichProgress",
     "SQLiteCheckpointStore",
     "ServiceIdentity",
     "StateFileError",
     "StateInUseError",
     "StopReason",
-    "StoreClosedError",
     "StoreError",
     "StoreNotFoundError",
-    "SyncAction",
     "SyncPlan",
-    "UnlimitedLimiter",
-    "Verification",
-    "WorkQueue",
     "apply_plan",
     "bind_input",
     "chase_invites",
-    "check_input",
     "decommission_locks",
-    "default_state_path",
     "dry_run",
     "generate_portfolio",
-    "input_binding",
-    "input_fingerprint",
-    "integration_namespace",
-    "iter_csv",
-    "iter_jsonl",
-    "iter_plan_steps",
-    "mask_numbers",
     "migrate",
-    "normalize_mobile",
     "open_store",
-    "parse_jsonl_line",
-    "parse_resident",
     "plan_sync",
     "read_input",
-    "read_plan_header",
     "report_run",
-    "row_digest",
     "run_migration",
-    "user_id_for",
     "verify_against_state",
     "write_reports",
 ]

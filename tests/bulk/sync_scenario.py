@@ -16,18 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bulk import (
-    DEFAULT_NAMESPACE,
-    ENGINE_RETRY_POLICY,
     MigrationOptions,
     MigrationStatus,
     ServiceIdentity,
     SQLiteCheckpointStore,
     bind_input,
     generate_portfolio,
-    input_fingerprint,
     migrate,
     read_input,
 )
+from bulk._calls import ENGINE_RETRY_POLICY
+from bulk._input import input_fingerprint
+from bulk._user_ids import DEFAULT_NAMESPACE
 from schlage_async import SchlageClient
 from schlage_async.simulator import SimulatorHandle
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from bulk import AimdController, MigrationStatus, MigrationSummary, generate_portfolio
+from bulk import MigrationStatus, MigrationSummary, generate_portfolio
+from bulk._limiter import AimdController
 from bulk._reports import adaptive_advice
 from bulk._summary import ADVICE_MIN_CALLS
 from bulk.cli.main import main

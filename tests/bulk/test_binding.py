@@ -21,12 +21,12 @@ from bulk import (
     SQLiteCheckpointStore,
     StateFileError,
     bind_input,
-    default_state_path,
     generate_portfolio,
     read_input,
-    row_digest,
     verify_against_state,
 )
+from bulk._binding import default_state_path
+from bulk._input import row_digest
 from bulk.cli.main import main
 
 S = ResidentState

@@ -22,8 +22,8 @@ from bulk import (
     ResidentState,
     SQLiteCheckpointStore,
     StateInUseError,
-    StoreClosedError,
 )
+from bulk._errors import StoreClosedError
 
 S = ResidentState
 

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from bulk import generate_portfolio, read_input
-from bulk._verify import verify_against_state
+from bulk import generate_portfolio, read_input, verify_against_state
 from bulk.cli.main import main
 
 

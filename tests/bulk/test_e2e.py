@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from bulk import (
-    ENGINE_RETRY_POLICY,
     FixedRateLimiter,
     MigrationOptions,
     MigrationStatus,
@@ -18,9 +17,10 @@ from bulk import (
     generate_portfolio,
     migrate,
     read_input,
+    verify_against_state,
     write_reports,
 )
-from bulk._verify import verify_against_state
+from bulk._calls import ENGINE_RETRY_POLICY
 from schlage_async import SchlageClient
 from schlage_async.simulator import FaultSpec, SimulatorHandle
 

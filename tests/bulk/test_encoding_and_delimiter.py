@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bulk import ParseOptions, RejectedRow, Resident, check_input, read_input
-from bulk._input import HEAD_BYTES, InputError, check_encoding
+from bulk import InputError, ParseOptions, RejectedRow, Resident, read_input
+from bulk._input import HEAD_BYTES, check_encoding, check_input
 from bulk.cli.main import main
 
 

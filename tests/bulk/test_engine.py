@@ -14,8 +14,6 @@ from bulk import (
     MigrationOptions,
     MigrationOptionsError,
     MigrationStatus,
-    PauseGate,
-    RateReport,
     RejectedRow,
     ResidentRecord,
     ResidentState,
@@ -24,6 +22,8 @@ from bulk import (
     migrate,
     run_migration,
 )
+from bulk._limiter import RateReport
+from bulk._pause import PauseGate
 from bulk.cli.exits import exit_code_for
 from schlage_async import (
     AccountBlockedError,

@@ -18,11 +18,11 @@ from bulk import (
     ResidentState,
     SQLiteCheckpointStore,
     StateInUseError,
-    StoreClosedError,
     StoreError,
-    check_input,
     dry_run,
 )
+from bulk._errors import StoreClosedError
+from bulk._input import check_input
 
 
 @pytest.mark.parametrize(

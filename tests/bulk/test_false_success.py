@@ -16,29 +16,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bulk import (
-    Deduplicator,
     InputError,
     MemoryCheckpointStore,
     MigrationOptions,
+    MigrationStatus,
+    MigrationSummary,
     RejectedRow,
     Resident,
     ServiceIdentity,
     StopReason,
-    default_state_path,
     generate_portfolio,
-    iter_csv,
-    mask_numbers,
     migrate,
-    normalize_mobile,
-    parse_jsonl_line,
-    parse_resident,
     read_input,
     verify_against_state,
     write_reports,
 )
-from bulk._input import CSV_COLUMNS
+from bulk._binding import default_state_path
+from bulk._input import CSV_COLUMNS, Deduplicator, iter_csv, parse_jsonl_line, parse_resident
+from bulk._masking import mask_numbers
+from bulk._phones import normalize_mobile
 from bulk._reports import ReportError
-from bulk._summary import MigrationStatus, MigrationSummary
 from bulk.cli.exits import exit_code_for
 from bulk.cli.main import main
 from schlage_async import ConnectionFailedError, RetryPolicy, SchlageClient, SlidingWindowLimiter

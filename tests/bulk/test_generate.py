@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bulk import Deduplicator, RejectedRow, Resident, generate_portfolio, read_input
+from bulk import RejectedRow, Resident, generate_portfolio, read_input
 from bulk._generate import BAD_ROW_KINDS
+from bulk._input import Deduplicator
 
 
 @pytest.mark.slow

@@ -20,21 +20,24 @@ import pytest
 
 import bulk
 from bulk import (
+    AccountBlockedError,
     BulkError,
     InputError,
     InputMismatchError,
+    LeaseLostError,
     MemoryCheckpointStore,
     MigrationOptions,
     MigrationOptionsError,
     MigrationStatus,
+    PlanError,
     RejectedRow,
+    ReportFolderTakenError,
     ServiceIdentity,
     StateInUseError,
     dry_run,
     read_input,
     run_migration,
 )
-from bulk._errors import AccountBlockedError, LeaseLostError, PlanError, ReportFolderTakenError
 from bulk._guards import check_fraction, check_options, check_rate
 from bulk.cli.main import main
 

@@ -7,19 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bulk import (
-    Deduplicator,
-    InputError,
-    ParseOptions,
-    RejectedRow,
-    Resident,
-    check_input,
-    iter_csv,
-    iter_jsonl,
-    read_input,
-    row_digest,
-    user_id_for,
-)
+from bulk import InputError, ParseOptions, RejectedRow, Resident, read_input
+from bulk._input import Deduplicator, check_input, iter_csv, iter_jsonl, row_digest
+from bulk._user_ids import user_id_for
 from schlage_async import ErrorCode, Operation
 from schlage_async._seed_errors import message_for
 

@@ -26,13 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulk import (
-    Resident,
-    ServiceIdentity,
-    default_state_path,
-    generate_portfolio,
-    read_input,
-)
+from bulk import Resident, ServiceIdentity, generate_portfolio, read_input
+from bulk._binding import default_state_path
 from bulk._input import CSV_COLUMNS, iter_row_numbers
 from bulk._reports import default_report_dir
 from bulk.cli.main import main
@@ -292,7 +287,8 @@ def test_run_migration_over_rows_holds_the_invariant(
     service; the same rows reordered under the same input id are refused, nothing sent."""
     import asyncio
 
-    from bulk import InputMismatchError, MemoryCheckpointStore, ParsedRow, run_migration
+    from bulk import InputMismatchError, MemoryCheckpointStore, run_migration
+    from bulk._resident import ParsedRow
     from schlage_async import SchlageClient
 
     folder = tmp_path_factory.mktemp("rows-inv")

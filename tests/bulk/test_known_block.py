@@ -15,12 +15,12 @@ import pytest
 from bulk import (
     ServiceIdentity,
     SQLiteCheckpointStore,
-    default_state_path,
     generate_portfolio,
     read_input,
+    verify_against_state,
 )
+from bulk._binding import default_state_path
 from bulk._block import BLOCK_KEY, known_block
-from bulk._verify import verify_against_state
 from bulk.cli.main import main
 from schlage_async.simulator import FaultSpec
 

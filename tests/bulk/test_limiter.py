@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bulk import (
-    AdaptiveRateLimiter,
-    AimdController,
-    FixedRateLimiter,
-    RateLimiter,
-    UnlimitedLimiter,
-)
+from bulk import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter
+from bulk._limiter import AimdController, UnlimitedLimiter
 
 
 class _Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bulk import PauseGate
+from bulk._pause import PauseGate
 
 
 class _Clock:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bulk import PhoneNumberError, normalize_mobile
+from bulk import PhoneNumberError
+from bulk._phones import normalize_mobile
 from schlage_async import mask_mobile
 
 

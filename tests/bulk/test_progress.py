@@ -14,7 +14,6 @@ from rich.console import Console
 from structlog.testing import capture_logs
 
 from bulk import (
-    LogProgress,
     MemoryCheckpointStore,
     MigrationOptions,
     MigrationStatus,
@@ -23,11 +22,11 @@ from bulk import (
     ProgressSnapshot,
     ResidentRecord,
     ResidentState,
-    RichProgress,
     StopReason,
     migrate,
     write_reports,
 )
+from bulk._progress import LogProgress, RichProgress
 
 
 def _plain(out: io.StringIO) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from bulk import ServiceIdentity, default_state_path, generate_portfolio
+from bulk import ServiceIdentity, generate_portfolio
+from bulk._binding import default_state_path
 from bulk._reports import default_report_dir
 from bulk.cli.main import main
 

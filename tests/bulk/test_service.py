@@ -10,23 +10,21 @@ from typing import Any
 import pytest
 
 from bulk import (
-    ENGINE_RETRY_POLICY,
     AdaptiveRateLimiter,
-    AimdController,
     FixedRateLimiter,
     InputMismatchError,
     MemoryCheckpointStore,
     MigrationOptions,
     MigrationStatus,
     ProgressSnapshot,
-    RateReport,
     StopReason,
-    UnlimitedLimiter,
     dry_run,
     generate_portfolio,
     migrate,
     run_migration,
 )
+from bulk._calls import ENGINE_RETRY_POLICY
+from bulk._limiter import AimdController, RateReport, UnlimitedLimiter
 from schlage_async import AccountBlockedError, Operation
 
 OPTIONS = MigrationOptions(concurrency=4, seed=1)

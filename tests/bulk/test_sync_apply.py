@@ -13,8 +13,13 @@ from typing import Any
 
 import pytest
 
-from bulk import MigrationStatus, SQLiteCheckpointStore, generate_portfolio, read_input
-from bulk._verify import verify_against_state
+from bulk import (
+    MigrationStatus,
+    SQLiteCheckpointStore,
+    generate_portfolio,
+    read_input,
+    verify_against_state,
+)
 from bulk.cli.main import main
 from bulk.sync.apply import ApplyOptions, apply_plan
 from bulk.sync.plan import plan_sync

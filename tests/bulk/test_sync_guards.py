@@ -175,7 +175,7 @@ async def test_a_history_row_changed_past_the_first_64_kib_is_not_trusted(
 
 
 def _uid(row: dict[str, Any]) -> str:
-    from bulk import DEFAULT_NAMESPACE, user_id_for
+    from bulk._user_ids import DEFAULT_NAMESPACE, user_id_for
 
     if row.get("userId"):
         return str(row["userId"]).lower()

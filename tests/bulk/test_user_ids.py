@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from bulk import DEFAULT_NAMESPACE, integration_namespace, user_id_for
+from bulk._user_ids import DEFAULT_NAMESPACE, integration_namespace, user_id_for
 from schlage_async._validation import check_create_credential
 
 

@@ -24,18 +24,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bulk import (
-    InputError,
-    ParsedRow,
-    PhoneNumberError,
-    RejectedRow,
-    Resident,
-    check_input,
-    normalize_mobile,
-    parse_jsonl_line,
-    read_input,
-)
-from bulk._input import CSV_COLUMNS
+from bulk import InputError, PhoneNumberError, RejectedRow, Resident, read_input
+from bulk._input import CSV_COLUMNS, check_input, parse_jsonl_line
+from bulk._phones import normalize_mobile
+from bulk._resident import ParsedRow
 from schlage_async import Operation
 from schlage_async._validation import (
     check_create_credential,

@@ -28,11 +28,9 @@ from typing import Any, ClassVar, Final
 import pytest
 
 from bulk import (
-    ENGINE_RETRY_POLICY,
     MigrationOptions,
     MigrationStatus,
     MigrationSummary,
-    PauseGate,
     ProgressSnapshot,
     Resident,
     ResidentState,
@@ -44,6 +42,8 @@ from bulk import (
     verify_against_state,
     write_reports,
 )
+from bulk._calls import ENGINE_RETRY_POLICY
+from bulk._pause import PauseGate
 from schlage_async import Operation, SchlageClient
 from schlage_async.simulator import DEFAULT_ACCOUNTS
 

@@ -23,11 +23,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bulk import (
-    ENGINE_RETRY_POLICY,
     MemoryCheckpointStore,
     MigrationOptions,
     MigrationStatus,
-    PauseGate,
     ProgressSnapshot,
     StopReason,
     generate_portfolio,
@@ -35,6 +33,8 @@ from bulk import (
     read_input,
     verify_against_state,
 )
+from bulk._calls import ENGINE_RETRY_POLICY
+from bulk._pause import PauseGate
 from bulk.cli.exits import exit_code_for
 from schlage_async import (
     AuthenticationError,

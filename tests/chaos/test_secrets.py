@@ -25,14 +25,8 @@ from typing import Any, Final
 
 import pytest
 
-from bulk import (
-    Resident,
-    ServiceIdentity,
-    default_state_path,
-    generate_portfolio,
-    read_input,
-    verify_against_state,
-)
+from bulk import Resident, ServiceIdentity, generate_portfolio, read_input, verify_against_state
+from bulk._binding import default_state_path
 from schlage_async import NoTourPayload, RetryPolicy, SchlageClient, SchlageError, mask_mobile
 from schlage_async.simulator import FaultSpec, load_accounts
 from schlage_async.simulator._jwt import TokenSigner

@@ -35,12 +35,12 @@ from bulk import (
     MemoryCheckpointStore,
     MigrationOptions,
     MigrationStatus,
-    PauseGate,
     ResidentRecord,
     ResidentState,
     migrate,
 )
 from bulk import Resident as BulkResident
+from bulk._pause import PauseGate
 from bulk.cli.exits import exit_code_for
 from schlage_async import (
     ClientStats,

@@ -25,14 +25,14 @@ from bulk import (
     PostgresCheckpointStore,
     ResidentRecord,
     ResidentState,
+    ServiceIdentity,
     SQLiteCheckpointStore,
     bind_input,
     generate_portfolio,
     read_input,
     run_migration,
+    verify_against_state,
 )
-from bulk._binding import ServiceIdentity
-from bulk._verify import verify_against_state
 from bulk.cli.main import main
 from schlage_async import SchlageClient
 

@@ -18,8 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from bulk import generate_portfolio, read_input
-from bulk._verify import verify_against_state
+from bulk import generate_portfolio, read_input, verify_against_state
 
 from .conftest import PrivateRedis
 
