@@ -6,6 +6,7 @@ section inherits another's credentials); the sizes come from :data:`QUICK` or :d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -77,6 +78,8 @@ class Sizes:
     rss_sizes: tuple[int, ...]
     rss_provision: int
     sync_rows: int
+    grid_seconds: tuple[float, float, float]
+    floor_residents: int
 
 
 QUICK = Sizes(
@@ -91,6 +94,8 @@ QUICK = Sizes(
     pg_residents=800, pg_rounds=1,
     rss_sizes=(2_000, 20_000), rss_provision=500,
     sync_rows=2_000,
+    grid_seconds=(40.0, 16.0, 12.0),
+    floor_residents=3_000,
 )  # fmt: skip
 """Small sizes: the whole harness in a minute or two (CI runs this so it never rots)."""
 
@@ -106,6 +111,8 @@ FULL = Sizes(
     pg_residents=5_000, pg_rounds=3,
     rss_sizes=(100_000, 1_000_000), rss_provision=5_000,
     sync_rows=50_000,
+    grid_seconds=(120.0, 60.0, 40.0),
+    floor_residents=20_000,
 )  # fmt: skip
 """The full sizes: 20,000 client calls per variant per round over 5 rounds (issue 14),
 the engine sections sized to end within the hour on a loaded 2-core machine."""
@@ -520,6 +527,112 @@ def _adaptive_small_burst(sizes: Sizes, workdir: Path, out: Outcome) -> None:
     ]
 
 
+GRID_RATES = (5.0, 50.0, 500.0)
+"""The gateway rates of the adaptive grid; each meets buckets of 1, 5 and R requests."""
+
+CALLS_PER_RESIDENT = 1.75
+"""A generated resident's calls: a create, and a save for the three in four with doors."""
+
+
+def _adaptive_grid(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    cells: list[dict[str, Any]] = []
+    for rate, seconds in zip(GRID_RATES, sizes.grid_seconds, strict=True):
+        for burst in sorted({1.0, 5.0, rate}):
+            count = math.ceil(rate * seconds / CALLS_PER_RESIDENT)
+            r = engine_e2e.run_mode(
+                "adaptive", count=count, rate=rate, concurrency=sizes.engine_concurrency,
+                workdir=workdir / f"grid-{rate:g}-{burst:g}", trace=True, burst=burst,
+            )  # fmt: skip
+            series = r.pop("series")
+            _check_engine_run(r)
+            cells.append(
+                {
+                    "R": rate,
+                    "burst": burst,
+                    "residents": count,
+                    "api_calls": r["api_calls"],
+                    "utilization": round(steady_rate(series) / rate, 4),
+                    "share_429": r["share_429"],
+                    "rate_limited_429": r["rate_limited_429"],
+                    "wall_s": r["wall_s"],
+                    "advised_rate": r["advised_rate"],
+                }
+            )
+            if rate == GRID_RATES[1] and burst == 5.0:
+                out.series[f"adaptive grid cell R = {rate:g}, burst {burst:g}"] = (rate, series)
+    out.raw["adaptive_grid"] = cells
+    worst_use = min(cells, key=lambda c: c["utilization"])
+    worst_429 = max(cells, key=lambda c: c["share_429"])
+    params = {
+        "rates": list(GRID_RATES),
+        "bursts": "1, 5, R",
+        "seconds_per_cell": list(sizes.grid_seconds),
+        "concurrency": sizes.engine_concurrency,
+        "engine": "--adaptive --verbose",
+    }
+    out.figures += [
+        Figure(
+            "adaptive_grid_worst_utilization",
+            f"adaptive grid (R in 5, 50, 500 x burst 1, 5, R): worst cell's settled rate / R "
+            f"(R = {worst_use['R']:g}, burst {worst_use['burst']:g})",
+            worst_use["utilization"],
+            "x",
+            Target(">=", 0.9),
+            params,
+            {"cells": cells},
+        ),
+        Figure(
+            "adaptive_grid_worst_429_share",
+            f"adaptive grid: worst cell's 429 share of calls (R = {worst_429['R']:g}, "
+            f"burst {worst_429['burst']:g})",
+            worst_429["share_429"],
+            "%",
+            Target("<=", 0.01),
+            params,
+        ),
+    ]
+
+
+def _migration_floor(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    rate, burst = 200.0, 5.0
+    r = engine_e2e.run_mode(
+        "adaptive", count=sizes.floor_residents, rate=rate,
+        concurrency=sizes.engine_concurrency, workdir=workdir, trace=True, burst=burst,
+    )  # fmt: skip
+    series = r.pop("series")
+    _check_engine_run(r)
+    out.series[f"migration against the floor (R = {rate:g}, burst {burst:g}, --adaptive)"] = (
+        rate,
+        series,
+    )
+    out.raw["migration_floor"] = r
+    needed = r["api_calls"] - r["rate_limited_429"]
+    floor_s = needed / rate
+    out.figures.append(
+        Figure(
+            "migration_vs_floor",
+            f"{sizes.floor_residents:,} residents at R = {rate:g}/s, burst {burst:g}, "
+            f"--adaptive: wall time / (calls / R) ({r['wall_s']:.1f} s vs {floor_s:.1f} s)",
+            r["wall_s"] / floor_s,
+            "x",
+            Target("<=", 1.1),
+            {
+                "R": rate,
+                "burst": burst,
+                "residents": sizes.floor_residents,
+                "calls_needed": needed,
+                "engine": "--adaptive (the default), process start-up and discovery included",
+            },
+            {
+                "wall_s": r["wall_s"],
+                "floor_s": round(floor_s, 2),
+                "rate_limited_429": r["rate_limited_429"],
+                "advised_rate": r["advised_rate"],
+            },
+        )
+    )
+
+
 def _checkpoint(sizes: Sizes, workdir: Path, out: Outcome) -> None:
     with simulator_process() as sim:
         r = checkpoint_cost.measure_checkpoint_cost(
@@ -726,6 +839,11 @@ SECTIONS: dict[str, tuple[str, Section]] = {
         "rate-limit use, adaptive, small gateway burst",
         _adaptive_small_burst,
     ),
+    "adaptive-grid": (
+        "adaptive pacing over gateway rates 5, 50, 500 x buckets 1, 5, R",
+        _adaptive_grid,
+    ),
+    "migration-floor": ("time to migrate against calls / R, adaptive", _migration_floor),
     "checkpoint": ("checkpoint cost, SQLite against memory", _checkpoint),
     "resume": ("resume: skipping finished rows", _resume),
     "fleet": (

@@ -127,6 +127,7 @@ def run_mode(
         figures["share_429"] = this_run["rate_limited_429"] / max(this_run["api_calls"], 1)
     if mode == "adaptive":
         figures["adaptive_rate"] = this_run["adaptive_rate"]
+        figures["advised_rate"] = this_run["advised_rate"]
     if burst is not None:
         figures["burst"] = burst
     if trace:

@@ -57,6 +57,9 @@ __all__ = ["ENGINE_RETRY_POLICY", "CallPath", "ProvisioningClient", "Stopped", "
 _T = TypeVar("_T")
 _log = structlog.get_logger("bulk")
 
+_SPACING_ONLY_429S: Final = 3
+"""429s in a row without Retry-After that pause for one interval of the rate only."""
+
 ENGINE_RETRY_POLICY: Final = RetryPolicy(retry_statuses=frozenset({502, 503, 504}))
 """The client's retries under the engine: 5xx and connection errors, never a 429 (the
 engine pauses every worker once for a 429 instead of each call sleeping on its own)."""
@@ -216,11 +219,8 @@ class CallPath:
                 self.consecutive_429 += 1
                 self.limiter.on_throttled()
                 wait = exc.retry_after
-                if wait is None:  # doubling while 429s keep coming, at most 64 times
-                    base = self.options.default_retry_after
-                    wait = exponential_backoff(
-                        self.consecutive_429, base_delay=base, max_delay=base * 64
-                    )
+                if wait is None:
+                    wait = self._pause_without_retry_after()
                 if self.gate.pause_for(wait):
                     _log.info(
                         "migration.paused",
@@ -261,6 +261,23 @@ class CallPath:
             self.consecutive_429 = 0
             self.limiter.on_success()
             return result
+
+    def _pause_without_retry_after(self) -> float:
+        """How long a 429 that names no wait holds every call.
+
+        The first few of a row are the gateway's rate, met by a paced limiter that has just
+        slowed down: one interval of the new rate is enough. From the fourth in a row on
+        (or with no paced rate), the pause doubles from ``default_retry_after``, at most
+        64 times: 429s that keep coming are a sign of a block, obeyed in full.
+        """
+        rate = self.limiter.rate
+        streak = self.consecutive_429
+        if rate and streak <= _SPACING_ONLY_429S:
+            return 1.0 / rate
+        base = self.options.default_retry_after
+        return exponential_backoff(
+            max(1, streak - _SPACING_ONLY_429S), base_delay=base, max_delay=base * 64
+        )
 
     def _utc(self, seconds_from_now: float) -> dt.datetime:
         """The UTC time ``seconds_from_now`` by the injected clock."""

@@ -556,6 +556,8 @@ async def _summarize(run: _Run, store: CheckpointStore) -> MigrationSummary:
         rate=pace.rate,
         adaptive_rate=pace.adaptive_rate,
         adaptive_ceiling=pace.adaptive_ceiling,
+        adaptive_held=pace.adaptive_held,
+        adaptive_recent=pace.adaptive_recent,
         adaptive_found_limit=pace.adaptive_found_limit,
         adaptive_calls=pace.adaptive_calls,
     )

@@ -1,25 +1,32 @@
 """Client-side rate limiting: one shared limiter in front of every API call.
 
-* :class:`FixedRateLimiter`: aiolimiter's ``AsyncLimiter`` at the configured rate with a
-  small burst (a bucket of ``burst`` requests draining at ``rate``/s), so the engine never
-  sends faster than a server bucket of the same rate accepts.
-* :class:`AdaptiveRateLimiter`: the same bucket, its rate steered by an
-  :class:`AimdController` when the service's limit is unknown (``--adaptive``).
+* :class:`FixedRateLimiter`: calls evenly spaced at the configured rate, so the engine
+  never sends faster than a gateway bucket of the same rate accepts, however small.
+* :class:`AdaptiveRateLimiter`: the same spacing (GCRA: each call its own moment,
+  ``1/rate`` after the previous one's, never a bucket's burst) at a rate an
+  :class:`~bulk._rate_controller.AimdController` steers when the service's limit is
+  unknown (``--adaptive``).
 * :class:`UnlimitedLimiter`: no limit (``--rate 0``, benchmarks against an unlimited server).
 
-The AIMD logic is hand-written (no library does AIMD for asyncio); it is a pure object
-driven by an injected clock, so its tests never sleep.
+The spacing is hand-written (a dozen lines) rather than aiolimiter's bucket, which this
+module used before: a bucket releases up to its size at once and keeps a fixed rate (every
+change of rate needed a new bucket), and a gateway with a small bucket answers such bursts
+with 429s, each of which pauses the whole run for its Retry-After.
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from aiolimiter import AsyncLimiter
+import structlog
+
+from ._rate_controller import AimdController
+
+_log = structlog.get_logger("bulk")
 
 __all__ = [
     "AdaptiveRateLimiter",
@@ -27,11 +34,9 @@ __all__ = [
     "FixedRateLimiter",
     "RateLimiter",
     "RateReport",
+    "Spacer",
     "UnlimitedLimiter",
 ]
-
-DEFAULT_BURST: Final = 4.0
-"""Requests the bucket may release at once; small, so bursts stay below the server's bucket."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,7 +48,11 @@ class RateReport:
     adaptive_rate: float | None = None
     """An adaptive limiter's sustained rate after its slow start (req/s)."""
     adaptive_ceiling: float | None = None
-    """Where an adaptive limiter kept probing (the mean rate at its last 429s), req/s."""
+    """Where an adaptive limiter kept probing (the mean rate its last 429s met), req/s."""
+    adaptive_held: float | None = None
+    """The best rate that went through long after any 429 (req/s): advice's ceiling."""
+    adaptive_recent: float | None = None
+    """What went through over the adaptive limiter's last minute, pauses included."""
     adaptive_found_limit: bool = False
     """Whether a 429 ended the adaptive limiter's slow start (the service's limit found)."""
     adaptive_calls: int = 0
@@ -95,40 +104,89 @@ class UnlimitedLimiter:
         return RateReport()
 
 
-def _bucket(rate: float, burst: float) -> AsyncLimiter:
-    """A leaky bucket of ``burst`` requests draining at ``rate`` per second."""
-    size = max(1.0, min(burst, rate))
-    return AsyncLimiter(size, size / rate)
+class Spacer:
+    """Evenly spaced calls: each ``acquire`` takes the next moment on a schedule.
+
+    GCRA (the theoretical arrival time, ``tat``, moves ``1/rate`` per call), served one
+    caller at a time in arrival order: only the caller at the head of the line holds a
+    moment, so a change of rate applies from the next call, never after a queue of
+    moments handed out at the old rate. A late wake-up does not push the schedule back,
+    and an idle spell never saves up a burst (no tolerance): after a pause, the waiting
+    callers leave one interval apart.
+    """
+
+    __slots__ = ("_clock", "_interval", "_line", "_sleep", "_tat")
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if not rate > 0:
+            raise ValueError("rate must be positive")
+        self._clock = clock  # monotonic seconds
+        self._sleep = sleep  # how the head of the line waits for its moment
+        self._interval = 1.0 / rate  # seconds between two calls
+        self._tat = -float("inf")  # the next free moment
+        self._line = asyncio.Lock()  # callers wait their turn here (FIFO)
+
+    @property
+    def rate(self) -> float:
+        """Calls per second."""
+        return 1.0 / self._interval
+
+    @rate.setter
+    def rate(self, rate: float) -> None:
+        if not rate > 0:
+            raise ValueError("rate must be positive")
+        self._interval = 1.0 / rate
+
+    def reserve(self) -> float:
+        """Take the next moment; return the seconds to wait for it (0: go now)."""
+        now = self._clock()
+        moment = max(now, self._tat)
+        self._tat = moment + self._interval
+        return moment - now
+
+    async def acquire(self) -> bool:
+        """Wait for this caller's moment; return whether it had to wait (the bottleneck)."""
+        async with self._line:
+            wait = self.reserve()
+            if wait > 0:
+                await self._sleep(wait)
+        return wait > 0
 
 
 class FixedRateLimiter:
-    """At most ``rate`` requests per second, at most ``burst`` at once (aiolimiter)."""
+    """At most ``rate`` requests per second, evenly spaced (:class:`Spacer`), never a burst."""
 
-    __slots__ = ("_burst", "_limiter", "_rate")
+    __slots__ = ("_rate", "_spacer")
 
-    def __init__(self, rate: float, *, burst: float = DEFAULT_BURST) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive (use UnlimitedLimiter for no limit)")
         self._rate = rate  # requests per second
-        self._burst = burst  # bucket size: requests released back to back at most
-        self._limiter = _bucket(rate, burst)  # the aiolimiter bucket doing the work
+        self._spacer = Spacer(rate, clock=clock, sleep=sleep)  # the schedule
 
     def __repr__(self) -> str:
-        return f"FixedRateLimiter(rate={self._rate}, burst={self._burst})"
+        return f"FixedRateLimiter(rate={self._rate})"
 
     @property
     def rate(self) -> float | None:
         """The configured rate."""
         return self._rate
 
-    @property
-    def bucket(self) -> AsyncLimiter:
-        """The aiolimiter bucket (``max_rate`` requests per ``time_period`` seconds)."""
-        return self._limiter
-
     async def acquire(self) -> None:
-        """Wait for a slot in the bucket."""
-        await self._limiter.acquire()
+        """Wait for the next evenly spaced moment."""
+        await self._spacer.acquire()
 
     def on_success(self) -> None:
         """A fixed rate learns nothing."""
@@ -141,185 +199,24 @@ class FixedRateLimiter:
         return RateReport(rate=self._rate)
 
 
-class AimdController:
-    """Additive-increase, multiplicative-decrease steering of a request rate.
+class AdaptiveRateLimiter:
+    """Evenly spaced calls at a rate an :class:`AimdController` steers from the 429s it hears.
 
-    Starts at ``initial`` and doubles every ``interval`` seconds of clean, saturated
-    traffic (slow start) until the first 429. That first cut starts from the rate that
-    actually succeeded (a server's burst allowance lets slow start overshoot), later ones
-    from the current rate; each multiplies by ``decrease``, at most once per ``interval``
-    (the 429s of one burst count once). Every clean interval after the first cut adds
-    ``increase`` (default 2.5 % of the rate at the first cut). The rate only rises while
-    the limiter is the bottleneck (at least 80 % of the rate used), so a run held back by
-    concurrency does not inflate it.
+    The spacing (:class:`Spacer`) follows every change of the controller's rate at once;
+    no burst ever leaves, so a gateway with a small bucket sees the rate, not its peaks.
     """
 
-    __slots__ = (
-        "_clock",
-        "_cut_rates",
-        "_first_cut_at",
-        "_last_cut",
-        "_measured",
-        "_ok",
-        "_ok_since_cut",
-        "_ok_total",
-        "_peak",
-        "_sent",
-        "_started",
-        "_window_start",
-        "decrease",
-        "increase",
-        "interval",
-        "maximum",
-        "minimum",
-        "rate",
-        "slow_start",
-    )
+    __slots__ = ("_spacer", "controller")
 
     def __init__(
         self,
-        initial: float = 10.0,
+        controller: AimdController | None = None,
         *,
-        minimum: float = 1.0,
-        maximum: float = 2000.0,
-        decrease: float = 0.7,
-        increase: float | None = None,
-        interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        if not 0 < decrease < 1:
-            raise ValueError("decrease must be between 0 and 1")
-        self.rate = min(max(initial, minimum), maximum)  # the current rate (req/s)
-        self.minimum = minimum  # never below this
-        self.maximum = maximum  # never above this
-        self.decrease = decrease  # the factor a 429 applies
-        self.increase = increase  # req/s added per clean interval; None: set at first cut
-        self.interval = interval  # seconds per evaluation window
-        self.slow_start = True  # doubling until the first 429
-        self._clock = clock  # monotonic seconds; injected by tests
-        self._window_start = clock()  # start of the current window
-        self._sent = 0  # requests sent in the current window
-        self._ok = 0  # of which succeeded
-        self._measured: float | None = None  # successes per second in the last window
-        self._last_cut = -math.inf  # when the rate was last cut
-        self._cut_rates: list[float] = []  # the capacity seen at each 429 (latest last)
-        self._peak = 0.0  # the best successes per second of a window after slow start
-        self._started = self._window_start  # when steering began
-        self._ok_total = 0  # successes since steering began
-        self._first_cut_at: float | None = None  # when slow start ended (the first 429)
-        self._ok_since_cut = 0  # successes since then
-
-    def __repr__(self) -> str:
-        return f"AimdController(rate={self.rate:.1f}, slow_start={self.slow_start})"
-
-    @property
-    def converged_rate(self) -> float:
-        """Where the rate settled: the mean rate at the last three 429s, else the current one.
-
-        The slow-start cut does not count: a server's burst allowance lets slow start
-        overshoot the sustained limit. Without later 429s, the best success rate of a
-        window after slow start (at most the current rate).
-        """
-        recent = self._cut_rates[1:][-3:]
-        if recent:
-            return sum(recent) / len(recent)
-        return min(self.rate, self._peak) if self._peak else self.rate
-
-    @property
-    def sustained_rate(self) -> float:
-        """Successes per second since slow start ended: what the service let through.
-
-        This, not the probing ceiling (:attr:`converged_rate`), is the rate to pass as
-        ``--rate`` next time: a gateway's burst allowance lets AIMD climb above the
-        sustained limit between 429s, and each 429 pauses everyone.
-        """
-        now = self._clock()
-        if self._first_cut_at is not None and now > self._first_cut_at:
-            return self._ok_since_cut / (now - self._first_cut_at)
-        if now > self._started:
-            return self._ok_total / (now - self._started)
-        return self.rate
-
-    @property
-    def cuts(self) -> int:
-        """How many times a 429 cut the rate."""
-        return len(self._cut_rates)
-
-    @property
-    def found_limit(self) -> bool:
-        """Whether a 429 ended the slow start (the service's limit was reached)."""
-        return self._first_cut_at is not None
-
-    @property
-    def successes_since_limit(self) -> int:
-        """Successful requests since slow start ended: what :attr:`sustained_rate` rests on."""
-        return self._ok_since_cut
-
-    def on_sent(self) -> None:
-        """Count a request against the current window."""
-        self._sent += 1
-
-    def on_success(self) -> bool:
-        """A request succeeded; return True when the rate was raised."""
-        self._ok += 1
-        self._ok_total += 1
-        if self._first_cut_at is not None:
-            self._ok_since_cut += 1
-        now = self._clock()
-        elapsed = now - self._window_start
-        if elapsed < self.interval:
-            return False
-        sent = self._sent
-        self._measured = self._ok / elapsed
-        if not self.slow_start:
-            self._peak = max(self._peak, self._measured)
-        self._window_start = now
-        self._sent = self._ok = 0
-        if now - self._last_cut < self.interval:
-            return False  # just cut: let the new rate settle first
-        if sent < 0.8 * self.rate * elapsed or self.rate >= self.maximum:
-            return False
-        step = self.rate if self.slow_start else (self.increase or max(0.5, 0.025 * self.rate))
-        self.rate = min(self.rate + step, self.maximum)
-        return True
-
-    def on_throttled(self) -> bool:
-        """A request got a 429; return True when the rate was cut."""
-        now = self._clock()
-        if now - self._last_cut < self.interval:
-            return False  # this burst of 429s was already answered with a cut
-        base = self.rate
-        if self.slow_start:
-            self.slow_start = False
-            self._first_cut_at = now
-            elapsed = now - self._window_start
-            measured = self._ok / elapsed if self._ok and elapsed > 0 else self._measured
-            if measured is not None:
-                base = min(base, max(measured, self.minimum))
-            if self.increase is None:
-                self.increase = max(0.5, 0.025 * base)
-        self._cut_rates.append(base)
-        self.rate = max(base * self.decrease, self.minimum)
-        self._last_cut = now
-        return True
-
-
-class AdaptiveRateLimiter:
-    """A bucket whose rate an :class:`AimdController` steers from the 429s it hears of.
-
-    aiolimiter's bucket has a fixed rate, so a rate change installs a new bucket; the few
-    requests already waiting in the old one leave at the old rate (at most the engine's
-    concurrency, and behind the pause gate after a 429).
-    """
-
-    __slots__ = ("_burst", "_limiter", "controller")
-
-    def __init__(
-        self, controller: AimdController | None = None, *, burst: float = DEFAULT_BURST
-    ) -> None:
-        self.controller = controller or AimdController()  # the AIMD steering
-        self._burst = burst  # bucket size, as for the fixed limiter
-        self._limiter = _bucket(self.controller.rate, burst)  # the current bucket
+        self.controller = controller or AimdController()  # the steering
+        self._spacer = Spacer(self.controller.rate, clock=clock, sleep=sleep)
 
     def __repr__(self) -> str:
         return f"AdaptiveRateLimiter({self.controller!r})"
@@ -330,25 +227,34 @@ class AdaptiveRateLimiter:
         return self.controller.rate
 
     async def acquire(self) -> None:
-        """Wait for a slot at the current rate."""
-        await self._limiter.acquire()
-        self.controller.on_sent()
+        """Wait for the next evenly spaced moment at the current rate."""
+        waited = await self._spacer.acquire()
+        self.controller.on_sent(waited=waited)
 
     def on_success(self) -> None:
-        """Raise the rate after a clean interval."""
+        """Raise the rate when a clean, saturated interval allows."""
         if self.controller.on_success():
-            self._limiter = _bucket(self.controller.rate, self._burst)
+            self._spacer.rate = self.controller.rate
 
     def on_throttled(self) -> None:
-        """Cut the rate."""
+        """Cut the rate (unless the controller takes the 429 for a hiccup)."""
+        before = self.controller.rate
         if self.controller.on_throttled():
-            self._limiter = _bucket(self.controller.rate, self._burst)
+            self._spacer.rate = self.controller.rate
+            _log.info(
+                "migration.rate_cut",
+                rate_before=round(before, 2),
+                rate=round(self.controller.rate, 2),
+                slow_start_ended=self.controller.cuts == 1,
+            )
 
     def report(self) -> RateReport:
-        """The rate sustained after slow start, and the ceiling it probed."""
+        """The rate sustained after slow start, the ceiling probed, the rate held clean."""
         return RateReport(
             adaptive_rate=self.controller.sustained_rate,
             adaptive_ceiling=self.controller.converged_rate,
+            adaptive_held=self.controller.held_rate or None,
+            adaptive_recent=self.controller.recent_rate,
             adaptive_found_limit=self.controller.found_limit,
             adaptive_calls=self.controller.successes_since_limit,
         )

@@ -290,10 +290,12 @@ def adaptive_advice(summary: MigrationSummary) -> str:
     advised = summary.advised_rate
     ceiling = summary.adaptive_ceiling
     if advised is not None and summary.adaptive_rate is not None:
+        held = summary.adaptive_held
+        kept = f", held {held:.1f} req/s without a 429" if held else ""
         probed = f", probed up to {ceiling:.1f} req/s" if ceiling else ""
         return (
             f"sustained {summary.adaptive_rate:.1f} req/s over {summary.adaptive_calls:,} "
-            f"calls after the first 429{probed}; pass --rate {advised} next time"
+            f"calls after the first 429{kept}{probed}; pass --rate {advised:g} next time"
         )
     if not summary.adaptive_found_limit:
         return (

@@ -81,29 +81,40 @@ class MigrationSummary:
     adaptive_rate: float | None = None
     """What ``--adaptive`` sustained after its slow start (req/s): the rate to reuse."""
     adaptive_ceiling: float | None = None
-    """Where ``--adaptive`` kept probing (the mean rate at its last 429s), req/s."""
+    """The highest rate ``--adaptive`` tried after its slow start (req/s)."""
+    adaptive_held: float | None = None
+    """The best rate that went through over a stretch without any 429 (req/s)."""
+    adaptive_recent: float | None = None
+    """What went through over ``--adaptive``'s last minute, pauses included (req/s)."""
     adaptive_found_limit: bool = False
     """Whether a 429 ended ``--adaptive``'s slow start (the service's limit was reached)."""
     adaptive_calls: int = 0
     """Successful calls since that first 429: what ``adaptive_rate`` was measured over."""
 
     @property
-    def advised_rate(self) -> int | None:
+    def advised_rate(self) -> float | None:
         """The ``--rate`` to pass next time, or None when this run measured none.
 
         Only after ``--adaptive`` found the service's limit (a 429 ended its slow start)
-        and measured at least :data:`ADVICE_MIN_CALLS` successes since; never above what
-        it probed, never below 1 (``--rate 0`` means no limit at all).
+        and measured at least :data:`ADVICE_MIN_CALLS` successes since: what went through
+        over its last minute (pauses included), never below what it sustained since
+        slow start, never above what it held without a 429 nor the highest rate it
+        tried; rounded down (to whole requests from 10/s, to tenths below). Never below
+        1 (``--rate 0`` means no limit at all).
         """
-        rate = self.adaptive_rate
-        if rate is None or not self.adaptive_found_limit:
+        sustained = self.adaptive_rate
+        if sustained is None or not self.adaptive_found_limit:
             return None
         if self.adaptive_calls < ADVICE_MIN_CALLS:
             return None
+        rate = max(self.adaptive_recent or sustained, sustained)
+        if self.adaptive_held:
+            rate = min(rate, self.adaptive_held)
         if self.adaptive_ceiling:
             rate = min(rate, self.adaptive_ceiling)
-        advised = math.floor(rate)
-        return advised if advised >= 1 else None
+        if rate < 1:
+            return None
+        return math.floor(rate) if rate >= 10 else math.floor(rate * 10) / 10
 
     @property
     def calls_per_second(self) -> float:
@@ -147,6 +158,10 @@ class MigrationSummary:
                 "adaptive_rate": round(self.adaptive_rate, 2) if self.adaptive_rate else None,
                 "adaptive_ceiling": (
                     round(self.adaptive_ceiling, 2) if self.adaptive_ceiling else None
+                ),
+                "adaptive_held": round(self.adaptive_held, 2) if self.adaptive_held else None,
+                "adaptive_recent": (
+                    round(self.adaptive_recent, 2) if self.adaptive_recent else None
                 ),
                 "adaptive_found_limit": self.adaptive_found_limit,
                 "adaptive_calls": self.adaptive_calls,

@@ -131,9 +131,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     pace.add_argument(
         "--adaptive",
         action="store_true",
-        help="find the rate (the default when neither is given): double while calls "
-        "succeed, cut to 70 %% of what got through on a 429, then add 2.5 %% of that per "
-        "clean second",
+        help="find the rate (the default when neither is given): calls evenly spaced; "
+        "double while calls succeed, then cut to 95 %% of the rate each 429 met, climb "
+        "back just below it and probe above it only after about 30 s",
     )
     parser.add_argument(
         "--concurrency",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -162,6 +163,13 @@ async def _serve(config: SimulatorConfig, host: str, port: int) -> None:
         with contextlib.suppress(NotImplementedError):  # not on Windows
             loop.add_signal_handler(signum, stop.set)
     async with run_simulator(config, host=host, port=port) as sim:
+        # Everything loaded so far (the interpreter, aiohttp, the app) lives as long as
+        # the process: out of the collector's sight, so that a full collection never
+        # stalls the simulator for tens of milliseconds. Such a stall answers the calls
+        # queued behind it at once, and the gateway bucket (read at answer time) would
+        # refuse a burst the client never sent: an artefact of the instrument.
+        gc.collect()
+        gc.freeze()
         # The first line stays "listening on ROOT" (scripts read it); the next two give the
         # base URL of each surface, which is what a client's base_url must be.
         print(

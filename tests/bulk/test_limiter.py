@@ -1,11 +1,13 @@
-"""Rate limiters: the fixed bucket's shape, and AIMD steering with a fake clock."""
+"""Rate limiters: even spacing, and the adaptive steering with a fake clock."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from bulk import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter
-from bulk._limiter import AimdController, UnlimitedLimiter
+from bulk._limiter import AimdController, Spacer, UnlimitedLimiter
 
 
 class _Clock:
@@ -26,19 +28,35 @@ def _saturate(aimd: AimdController, clock: _Clock, seconds: int) -> None:
             aimd.on_success()
 
 
-@pytest.mark.parametrize(
-    ("rate", "burst", "max_rate", "period"),
-    [(50.0, 4.0, 4.0, 0.08), (2.0, 4.0, 2.0, 1.0), (0.5, 4.0, 1.0, 2.0)],
-    ids=["burst-4", "burst-capped-at-rate", "slow-rate"],
-)
-def test_the_fixed_limiter_is_a_small_bucket_draining_at_the_rate(
-    rate: float, burst: float, max_rate: float, period: float
-) -> None:
-    """Never more than ``burst`` back to back, never more than ``rate`` per second."""
-    limiter = FixedRateLimiter(rate, burst=burst)
-    assert limiter.rate == rate
-    assert limiter.bucket.max_rate == max_rate
-    assert limiter.bucket.time_period == pytest.approx(period)
+async def test_the_fixed_limiter_spaces_calls_evenly_never_a_burst() -> None:
+    """Ten callers at once leave one interval apart, however long they waited."""
+    clock = _Clock()
+    sent: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+        sent.append(clock.now + seconds)
+
+    limiter = FixedRateLimiter(50.0, clock=clock, sleep=sleep)
+    clock.now = 100.0  # long idle: nothing saved up
+    await asyncio.gather(*(limiter.acquire() for _ in range(10)))
+    assert sorted(sent) == pytest.approx([100.0 + i / 50.0 for i in range(1, 10)])
+
+
+def test_the_spacer_follows_a_rate_change_at_once() -> None:
+    """A new rate applies from the next moment handed out; a late caller saves nothing."""
+    clock = _Clock()
+    spacer = Spacer(10.0, clock=clock)
+    assert spacer.reserve() == 0.0
+    assert spacer.reserve() == pytest.approx(0.1)
+    spacer.rate = 100.0
+    assert spacer.reserve() == pytest.approx(0.2)  # the moment after the last one given
+    assert spacer.reserve() == pytest.approx(0.21)
+    clock.now = 5.0
+    assert spacer.reserve() == 0.0
+    assert spacer.reserve() == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="positive"):
+        spacer.rate = 0.0
 
 
 def test_every_limiter_satisfies_the_protocol() -> None:
@@ -50,16 +68,18 @@ def test_every_limiter_satisfies_the_protocol() -> None:
         FixedRateLimiter(0)
 
 
-def test_aimd_doubles_in_slow_start_then_cuts_from_what_succeeded() -> None:
-    """Double each clean second; the first 429 cuts from the rate that really went through."""
+def test_aimd_doubles_in_slow_start_then_searches_back_from_half() -> None:
+    """Double each clean interval; the first 429 halves to the last clean rate."""
     clock = _Clock()
-    aimd = AimdController(10, clock=clock)
+    aimd = AimdController(10, interval=1.0, clock=clock)
     _saturate(aimd, clock, 3)
     assert aimd.rate == 80  # 10 -> 20 -> 40 -> 80
-    assert aimd.on_throttled() is True  # at once: only 40/s are known to succeed
-    assert aimd.rate == pytest.approx(0.7 * 40)
+    assert aimd.on_throttled() is True
+    assert aimd.rate == pytest.approx(40)
     assert not aimd.slow_start
-    assert aimd.converged_rate == aimd.rate  # one cut (slow start's) says little yet
+    assert aimd.found_limit
+    _saturate(aimd, clock, 2)
+    assert 40 < aimd.rate < 80  # the search climbs back toward the failing rate
 
 
 def test_aimd_cuts_once_for_a_burst_of_429s() -> None:
@@ -69,25 +89,32 @@ def test_aimd_cuts_once_for_a_burst_of_429s() -> None:
     assert aimd.on_throttled() is True
     for _ in range(15):
         assert aimd.on_throttled() is False
-    assert aimd.rate == pytest.approx(70)
+    assert aimd.rate == pytest.approx(50)
     clock.now += 1.5
-    assert aimd.on_throttled() is True
-    assert aimd.rate == pytest.approx(49)
+    assert aimd.on_throttled() is True  # the search met it at 50: ceiling a step below
+    assert aimd.rate == pytest.approx(50 * 0.95 * 0.95)
 
 
-def test_aimd_adds_a_fixed_step_after_the_first_cut() -> None:
-    """Additive increase: the same step every clean, saturated interval."""
+def test_aimd_plateaus_at_the_ceiling_then_probes_gently() -> None:
+    """After a cut: back near the ceiling well before the plateau ends, barely above it after."""
     clock = _Clock()
-    aimd = AimdController(100, increase=2.0, clock=clock)
-    aimd.on_throttled()
-    _saturate(aimd, clock, 5)
-    assert aimd.rate == pytest.approx(70 + 5 * 2.0)
+    aimd = AimdController(100, interval=1.0, clock=clock)
+    aimd.on_throttled()  # slow start ends at 100
+    _saturate(aimd, clock, 3)  # the search climbs back toward 100
+    clock.now += 1.0
+    aimd.on_throttled()  # met at the rate the search had reached: the ceiling
+    ceiling = aimd.rate / 0.95
+    assert 50 < ceiling <= 100
+    _saturate(aimd, clock, 15)
+    assert 0.99 * ceiling <= aimd.rate <= ceiling  # half the plateau: nearly there
+    _saturate(aimd, clock, 25)
+    assert ceiling < aimd.rate <= 1.03 * ceiling  # past the plateau: a gentle probe
 
 
 def test_aimd_converges_near_a_hidden_limit() -> None:
     """Against a server that refuses beyond 120 requests a second, it settles near 120."""
     clock = _Clock()
-    aimd = AimdController(10, clock=clock)
+    aimd = AimdController(10, interval=1.0, clock=clock)
     for _ in range(300):
         start, n = clock.now, int(aimd.rate)
         for i in range(n):
@@ -97,9 +124,9 @@ def test_aimd_converges_near_a_hidden_limit() -> None:
                 aimd.on_throttled()
             else:
                 aimd.on_success()
-    assert 100 <= aimd.converged_rate <= 130
-    assert aimd.cuts > 3
-    assert 80 <= aimd.rate <= 130
+    assert 110 <= aimd.rate <= 130
+    assert 3 < aimd.cuts < 40
+    assert 110 <= aimd.held_rate <= 121
 
 
 def test_aimd_does_not_inflate_the_rate_while_the_limiter_is_not_the_bottleneck() -> None:
@@ -107,7 +134,7 @@ def test_aimd_does_not_inflate_the_rate_while_the_limiter_is_not_the_bottleneck(
     clock = _Clock()
     aimd = AimdController(50, clock=clock)
     for _ in range(10):
-        aimd.on_sent()
+        aimd.on_sent(waited=False)
         clock.now += 1.0
         aimd.on_success()
     assert aimd.rate == 50
@@ -122,11 +149,12 @@ def test_aimd_stays_within_its_bounds(initial: float, expected: float) -> None:
 
 
 def test_the_adaptive_limiter_follows_its_controller() -> None:
-    """A cut installs a slower bucket."""
+    """A cut slows the spacing at once."""
     clock = _Clock()
-    limiter = AdaptiveRateLimiter(AimdController(100, clock=clock))
+    limiter = AdaptiveRateLimiter(AimdController(100, clock=clock), clock=clock)
     limiter.on_throttled()
-    assert limiter.rate == pytest.approx(70)
+    assert limiter.rate == pytest.approx(50)
+    assert limiter._spacer.rate == pytest.approx(50)
 
 
 def test_the_sustained_rate_is_what_got_through_not_the_probing_ceiling() -> None:
@@ -147,5 +175,5 @@ def test_the_sustained_rate_is_what_got_through_not_the_probing_ceiling() -> Non
                 aimd.on_success()
             else:
                 aimd.on_throttled()
-    assert aimd.converged_rate > 1.1 * limit  # the ceiling overshoots on the burst
+    assert aimd.converged_rate > limit  # probing met the limit
     assert 0.8 * limit <= aimd.sustained_rate <= 1.05 * limit

@@ -1,0 +1,303 @@
+"""Steering ``--adaptive``'s rate toward a gateway limit nobody told us: slow start, then cubic.
+
+The gateway answers a rate it does not publish with 429s, and each 429 carries a
+``Retry-After`` (whole seconds) that the engine obeys by pausing every worker: one 429
+costs a second of the account's whole rate. So the aim is not to bounce off the limit
+(the sawtooth of AIMD, which loses a pause per tooth) but to find it and stay just below
+it, probing above it rarely and gently. The shape is TCP CUBIC's (RFC 9438):
+
+* **Slow start**: double every clean, saturated ``interval`` from ``initial`` until the
+  first 429. The last clean rate is half the failing one.
+* **Search**: from that half, a fast cubic climb back toward the failing rate (``search``
+  seconds to get there), which meets the limit within a second or two; having climbed
+  fast, it overshot by a step or two, so the ceiling it found is taken ``decrease`` lower.
+* **Far above**: a 429 within :data:`QUICK_REPEAT` seconds of the previous cut means the
+  rate is still far above the limit (a large bucket let slow start overshoot): the
+  ceiling drops to what went through since that cut (never below 75 % of the rate met).
+* **Cruise**: every later 429 marks the ceiling ``w_max`` (the rate it met) and cuts to
+  ``decrease`` x ``w_max``; the rate then follows
+  ``W(t) = w_max * (1 - (1 - decrease) * (1 - t / plateau) ** 3)`` over saturated time
+  ``t``: quickly up to just below the ceiling, a long plateau there, then a gentle convex
+  probe above it. A 429 below the previous ceiling lowers it further (the limit moved, or
+  the gateway's bucket is too small for our jitter): fast convergence.
+
+The rate only moves while the limiter is the bottleneck (at least 80 % of the rate sent
+in a window), so a run held back by concurrency does not inflate it. The controller is a
+pure object driven by an injected clock, so its tests never sleep. Hand-written: no
+library does congestion control of a request rate for asyncio (aiolimiter and limits keep
+a rate they are told; they do not look for one).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Final
+
+__all__ = ["AimdController"]
+
+SLOW_START_EVIDENCE: Final = 4
+"""Successes a slow-start window needs before the rate doubles (at low rates, a window
+of one call would double on a gateway bucket's allowance, not on its rate)."""
+
+QUICK_REPEAT: Final = 3.0
+"""A 429 this soon after the last cut (its Retry-After pause included) halves the rate."""
+
+FAR_ABOVE_CUT: Final = 0.75
+"""The deepest cut a quick repeat makes: to this share of the rate it met."""
+
+RECENT: Final = 60.0
+"""Seconds over which :attr:`AimdController.recent_rate` measures what went through."""
+
+
+class AimdController:
+    """Additive (cubic) increase, multiplicative decrease of a request rate, with slow start.
+
+    See the module's docstring for the shape. ``on_sent``/``on_success``/``on_throttled``
+    feed it; :attr:`rate` is what the limiter paces at; :attr:`held_rate`,
+    :attr:`sustained_rate` and :attr:`converged_rate` are what the run's summary reports
+    (and advises from).
+    """
+
+    __slots__ = (
+        "_beta",
+        "_clean_ok",
+        "_clean_since",
+        "_clock",
+        "_cut_rates",
+        "_first_cut_at",
+        "_held",
+        "_k",
+        "_last_cut",
+        "_ok",
+        "_ok_since_cut",
+        "_ok_since_last_cut",
+        "_ok_total",
+        "_samples",
+        "_sent",
+        "_started",
+        "_t",
+        "_tried",
+        "_w_max",
+        "_waited",
+        "_window_start",
+        "decrease",
+        "hold",
+        "interval",
+        "maximum",
+        "minimum",
+        "plateau",
+        "rate",
+        "search",
+        "slow_start",
+    )
+
+    def __init__(
+        self,
+        initial: float = 10.0,
+        *,
+        minimum: float = 1.0,
+        maximum: float = 2000.0,
+        decrease: float = 0.95,
+        interval: float = 0.25,
+        plateau: float = 30.0,
+        search: float = 10.0,
+        hold: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < decrease < 1:
+            raise ValueError("decrease must be between 0 and 1")
+        if not (interval > 0 and plateau > 0 and search > 0 and hold > 0):
+            raise ValueError("interval, plateau, search and hold must be positive")
+        self.rate = min(max(initial, minimum), maximum)  # the current rate (req/s)
+        self.minimum = minimum  # never below this
+        self.maximum = maximum  # never above this
+        self.decrease = decrease  # the cut a 429 applies to the ceiling it met
+        self.interval = interval  # seconds per evaluation window
+        self.plateau = plateau  # saturated seconds from a cut back up to the ceiling
+        self.search = search  # the same after slow start's 429 (a wider, faster climb)
+        self.hold = hold  # seconds without a 429 before a rate counts as held
+        self.slow_start = True  # doubling until the first 429
+        self._clock = clock  # monotonic seconds; injected by tests
+        self._window_start = clock()  # start of the current window
+        self._sent = 0  # requests sent in the current window
+        self._waited = 0  # of which waited for their moment
+        self._ok = 0  # of which succeeded
+        self._w_max = math.inf  # the ceiling: the rate the last 429 met
+        self._beta = 1.0 - decrease  # how deep the last cut went, as a share of the ceiling
+        self._k = plateau  # saturated seconds from the last cut back to the ceiling
+        self._t = 0.0  # saturated seconds since the last cut
+        self._last_cut = -math.inf  # when the rate was last cut
+        self._clean_since = self._window_start  # the first success of the clean stretch
+        self._clean_ok = 0  # successes in the clean stretch (since the last 429)
+        self._tried = 0.0  # the highest rate tried since slow start ended (by 429s met)
+        self._cut_rates: list[float] = []  # the rate each 429 met (latest last)
+        self._held = 0.0  # best success rate of a saturated window long after any 429
+        self._started = self._window_start  # when steering began
+        self._ok_total = 0  # successes since steering began
+        self._first_cut_at: float | None = None  # when slow start ended (the first 429)
+        self._ok_since_cut = 0  # successes since then
+        self._ok_since_last_cut = 0  # successes since the last cut
+        # (when, successes since slow start ended) at each window's end, the last RECENT s.
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def __repr__(self) -> str:
+        return f"AimdController(rate={self.rate:.1f}, slow_start={self.slow_start})"
+
+    @property
+    def converged_rate(self) -> float:
+        """The probed ceiling: the highest rate actually tried since slow start ended.
+
+        Before slow start ended, the highest rate tried that far (the current one).
+        """
+        return self._tried if self._first_cut_at is not None else self.rate
+
+    @property
+    def held_rate(self) -> float:
+        """The best success rate over a stretch of at least :attr:`hold` s without a 429.
+
+        Measured from the first success after a 429 (or the first after slow start) to
+        the end of a saturated window; what the service let through while it refused
+        nothing, never a rate merely tried. Zero until such a stretch was seen.
+        """
+        return self._held
+
+    @property
+    def sustained_rate(self) -> float:
+        """Successes per second since slow start ended: what the service let through."""
+        now = self._clock()
+        if self._first_cut_at is not None and now > self._first_cut_at:
+            return self._ok_since_cut / (now - self._first_cut_at)
+        if now > self._started:
+            return self._ok_total / (now - self._started)
+        return self.rate
+
+    @property
+    def recent_rate(self) -> float:
+        """Successes per second over the last :data:`RECENT` s since slow start ended.
+
+        Pauses included: what the run got lately, once the search was over; the rate
+        to pass as ``--rate`` next time (within :attr:`sustained_rate` and
+        :attr:`held_rate`).
+        """
+        now = self._clock()
+        if self._samples and now - self._samples[0][0] >= self.hold:
+            then, ok = self._samples[0]
+            return (self._ok_since_cut - ok) / (now - then)
+        return self.sustained_rate
+
+    @property
+    def cuts(self) -> int:
+        """How many times a 429 cut the rate."""
+        return len(self._cut_rates)
+
+    @property
+    def found_limit(self) -> bool:
+        """Whether a 429 ended the slow start (the service's limit was reached)."""
+        return self._first_cut_at is not None
+
+    @property
+    def successes_since_limit(self) -> int:
+        """Successful requests since slow start ended: what :attr:`sustained_rate` rests on."""
+        return self._ok_since_cut
+
+    def on_sent(self, *, waited: bool = True) -> None:
+        """Count a request against the current window.
+
+        ``waited``: whether it waited for its moment (the limiter was the bottleneck).
+        """
+        self._sent += 1
+        if waited:
+            self._waited += 1
+
+    def on_success(self) -> bool:
+        """A request succeeded; return True when the rate was raised."""
+        self._ok += 1
+        self._ok_total += 1
+        now = self._clock()
+        if self._first_cut_at is not None:
+            self._ok_since_cut += 1
+            if not self._clean_ok:
+                self._clean_since = now  # the stretch starts with its first success
+            self._clean_ok += 1
+        self._ok_since_last_cut += 1
+        elapsed = now - self._window_start
+        if elapsed < self.interval or (self.slow_start and self._ok < SLOW_START_EVIDENCE):
+            return False
+        sent, waited = self._sent, self._waited
+        # The limiter is the bottleneck when most calls waited for their moment, or
+        # (callers that do not say) when the calls sent filled the rate, give or take one.
+        saturated = sent > 0 and (2 * waited > sent or sent + 1 >= 0.8 * self.rate * elapsed)
+        if self._first_cut_at is not None:
+            samples = self._samples
+            samples.append((now, self._ok_since_cut))
+            while len(samples) > 1 and now - samples[1][0] >= RECENT:
+                samples.popleft()
+        self._window_start = now
+        self._sent = self._ok = self._waited = 0
+        stretch = now - self._clean_since
+        if saturated and self._clean_ok and stretch >= self.hold:
+            self._held = max(self._held, self._clean_ok / stretch)
+        if now - self._last_cut < self.interval:
+            return False  # just cut: let the new rate settle first
+        if not saturated or self.rate >= self.maximum:
+            return False
+        if self.slow_start:
+            self.rate = min(self.rate * 2.0, self.maximum)
+            return True
+        self._t += elapsed
+        self.rate = self._cubic(self._t)
+        self._tried = max(self._tried, self.rate)
+        return True
+
+    def _cubic(self, t: float) -> float:
+        """The rate ``t`` saturated seconds after the last cut."""
+        w = self._w_max * (1.0 - self._beta * (1.0 - t / self._k) ** 3)
+        return min(max(w, self.minimum), self.maximum)
+
+    def on_throttled(self) -> bool:
+        """A request got a 429; return True when the rate was cut."""
+        now = self._clock()
+        self._clean_ok = 0  # a 429 ends the clean stretch
+        if now - self._last_cut < self.interval:
+            return False  # this burst of 429s was already answered with a cut
+        # The rate this 429 met: the current one (in slow start, halving it gives the
+        # last clean rate).
+        met = self.rate
+        if self.slow_start:
+            # The last clean rate is half the failing one: search back up quickly.
+            self.slow_start = False
+            self._first_cut_at = now
+            self._w_max, self._beta, self._k = met, 0.5, self.search
+        elif len(self._cut_rates) == 1:
+            # The search met the limit while climbing fast: it overshot by a step or
+            # two; the ceiling is taken a step below.
+            self._w_max = met * self.decrease
+            self._beta, self._k = 1.0 - self.decrease, self.plateau
+        elif now - self._last_cut < QUICK_REPEAT:
+            # The rate after the last cut failed at once: still far above the limit (a
+            # large gateway bucket let slow start overshoot). What went through since
+            # that cut, its pause included, is what the bucket's refill and rate let
+            # through: aim there (never below FAR_ABOVE_CUT of the rate met: a small
+            # bucket lets little through), and climb back within the search time.
+            got = self._ok_since_last_cut / max(now - self._last_cut, self.interval)
+            self._w_max = max(got, met * FAR_ABOVE_CUT)
+            self._beta, self._k = 1.0 - self.decrease, self.search
+        else:
+            # Below the previous ceiling: the limit is lower than thought; aim lower still.
+            lower = met < self._w_max
+            self._w_max = met * (1.0 + self.decrease) / 2.0 if lower else met
+            self._beta, self._k = 1.0 - self.decrease, self.plateau
+        self._cut_rates.append(met)
+        if len(self._cut_rates) > 1:
+            self._tried = max(self._tried, met)
+        else:
+            self._tried = 0.0  # slow start's overshoot is not a rate probed
+        self._t = 0.0
+        self._ok_since_last_cut = 0
+        self.rate = self._cubic(0.0)
+        self._tried = max(self._tried, self.rate)
+        self._last_cut = now
+        return True
