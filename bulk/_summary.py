@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = [
+    "ADVICE_MARGIN",
     "ADVICE_MIN_CALLS",
     "MigrationStatus",
     "MigrationSummary",
@@ -16,6 +17,9 @@ __all__ = [
 ]
 
 ADVICE_MIN_CALLS: Final = 50
+
+ADVICE_MARGIN: Final = 0.98
+"""The share of the last minute's rate that ``--adaptive`` advises as ``--rate``."""
 """Successful calls after the first 429 below which ``--adaptive`` advises no ``--rate``."""
 
 
@@ -96,10 +100,11 @@ class MigrationSummary:
         """The ``--rate`` to pass next time, or None when this run measured none.
 
         Only after ``--adaptive`` found the service's limit (a 429 ended its slow start)
-        and measured at least :data:`ADVICE_MIN_CALLS` successes since: what went through
-        over its last minute (pauses included), never below what it sustained since
-        slow start, never above what it held without a 429 nor the highest rate it
-        tried; rounded down (to whole requests from 10/s, to tenths below). Never below
+        and measured at least :data:`ADVICE_MIN_CALLS` successes since: :data:`ADVICE_MARGIN`
+        of what went through over its last minute (pauses included; the margin keeps a
+        gateway's bucket, which lends a short run more than its rate, out of the advice),
+        never below what it sustained since slow start, never above what it held without
+        a 429 nor the highest rate it tried; rounded down (to whole requests from 10/s, to tenths below). Never below
         1 (``--rate 0`` means no limit at all).
         """
         sustained = self.adaptive_rate
@@ -107,7 +112,7 @@ class MigrationSummary:
             return None
         if self.adaptive_calls < ADVICE_MIN_CALLS:
             return None
-        rate = max(self.adaptive_recent or sustained, sustained)
+        rate = max(ADVICE_MARGIN * (self.adaptive_recent or sustained), sustained)
         if self.adaptive_held:
             rate = min(rate, self.adaptive_held)
         if self.adaptive_ceiling:

