@@ -102,7 +102,7 @@ class AimdController:
         maximum: float = 2000.0,
         decrease: float = 0.95,
         interval: float = 0.25,
-        plateau: float = 30.0,
+        plateau: float = 45.0,
         search: float = 10.0,
         hold: float = 5.0,
         clock: Callable[[], float] = time.monotonic,

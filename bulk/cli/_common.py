@@ -133,7 +133,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="find the rate (the default when neither is given): calls evenly spaced; "
         "double while calls succeed, then cut to 95 %% of the rate each 429 met, climb "
-        "back just below it and probe above it only after about 30 s",
+        "back just below it and probe above it only after about 45 s",
     )
     parser.add_argument(
         "--concurrency",

@@ -98,7 +98,7 @@ def test_aimd_cuts_once_for_a_burst_of_429s() -> None:
 def test_aimd_plateaus_at_the_ceiling_then_probes_gently() -> None:
     """After a cut: back near the ceiling well before the plateau ends, barely above it after."""
     clock = _Clock()
-    aimd = AimdController(100, interval=1.0, clock=clock)
+    aimd = AimdController(100, interval=1.0, plateau=30.0, clock=clock)
     aimd.on_throttled()  # slow start ends at 100
     _saturate(aimd, clock, 3)  # the search climbs back toward 100
     clock.now += 1.0
