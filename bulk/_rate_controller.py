@@ -13,7 +13,7 @@ it, probing above it rarely and gently. The shape is TCP CUBIC's (RFC 9438):
   fast, it overshot by a step or two, so the ceiling it found is taken ``decrease`` lower.
 * **Far above**: a 429 within :data:`QUICK_REPEAT` seconds of the previous cut means the
   rate is still far above the limit (a large bucket let slow start overshoot): the
-  ceiling drops to what went through since that cut (never below 75 % of the rate met).
+  ceiling drops to what went through since that cut (never below 90 % of the rate met).
 * **Cruise**: every later 429 marks the ceiling ``w_max`` (the rate it met) and cuts to
   ``decrease`` x ``w_max``; the rate then follows
   ``W(t) = w_max * (1 - (1 - decrease) * (1 - t / plateau) ** 3)`` over saturated time
@@ -45,7 +45,7 @@ of one call would double on a gateway bucket's allowance, not on its rate)."""
 QUICK_REPEAT: Final = 3.0
 """A 429 this soon after the last cut (its Retry-After pause included) halves the rate."""
 
-FAR_ABOVE_CUT: Final = 0.75
+FAR_ABOVE_CUT: Final = 0.9
 """The deepest cut a quick repeat makes: to this share of the rate it met."""
 
 RECENT: Final = 60.0
@@ -281,10 +281,10 @@ class AimdController:
             # large gateway bucket let slow start overshoot). What went through since
             # that cut, its pause included, is what the bucket's refill and rate let
             # through: aim there (never below FAR_ABOVE_CUT of the rate met: a small
-            # bucket lets little through), and climb back within the search time.
+            # bucket lets little through), then the plateau as after any cut.
             got = self._ok_since_last_cut / max(now - self._last_cut, self.interval)
             self._w_max = max(got, met * FAR_ABOVE_CUT)
-            self._beta, self._k = 1.0 - self.decrease, self.search
+            self._beta, self._k = 1.0 - self.decrease, self.plateau
         else:
             # Below the previous ceiling: the limit is lower than thought; aim lower still.
             lower = met < self._w_max
