@@ -1,9 +1,9 @@
 """The engine's spans and metrics through OpenTelemetry (the ``otel`` extra), when recorded.
 
-Like the client's (``schlage_async._telemetry``, whose :class:`Signals` it shares), the
-engine takes the tracer and meter providers passed to the entry point, else the global
-ones, and never configures one. Without the extra, or with no provider that records,
-every hook below is a test of one attribute.
+Like the client, the engine takes the tracer and meter providers passed to the entry
+point, else the global ones (as they are when the run starts), and never configures one.
+Without the extra, or with no provider that records (the API's own no-op and proxy
+providers record nothing), every hook below is a test of one attribute.
 
 Spans: one per run of an entry point (``bulk.migration``, ``bulk.apply``, ``bulk.chase``,
 ``bulk.decommission``) with the client's spans under it, and one per 429 pause
@@ -15,12 +15,11 @@ outcomes only: never a row's values, a path's contents, a user id or a number.
 
 from __future__ import annotations
 
+import importlib.metadata
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
-
-from schlage_async._telemetry import DURATION_BUCKETS, OTEL_AVAILABLE, Signals
 
 from ._summary import MigrationStatus, MigrationSummary, StopReason
 
@@ -28,8 +27,20 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
     from opentelemetry.metrics import MeterProvider as MeterProvider
-    from opentelemetry.trace import Span
+    from opentelemetry.trace import Span, Tracer
     from opentelemetry.trace import TracerProvider as TracerProvider
+
+try:
+    from opentelemetry import context as _context
+    from opentelemetry import metrics as _metrics
+    from opentelemetry import trace as _trace
+except ImportError:  # the otel extra is not installed: nothing is ever recorded
+    _IMPORTED = False
+else:
+    _IMPORTED = True
+
+OTEL_AVAILABLE: Final = _IMPORTED
+"""Whether ``opentelemetry-api`` is installed (the ``otel`` extra)."""
 
 __all__ = [
     "EngineTelemetry",
@@ -40,6 +51,22 @@ __all__ = [
 ]
 
 _SCOPE: Final = "bulk"
+_API_MODULES: Final = ("opentelemetry.trace", "opentelemetry.metrics")  # no-op and proxies
+_SECONDS: Final = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0,
+)  # fmt: skip
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("schlage-async")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a source tree
+        return "0+unknown"
+
+
+def _records(provider: object) -> bool:
+    """Whether ``provider`` is a real one (not the API's no-op or proxy stand-in)."""
+    return not type(provider).__module__.startswith(_API_MODULES)
 
 
 def exit_status(summary: MigrationSummary) -> str:
@@ -91,13 +118,13 @@ class _Instruments:
             "bulk.pause.duration",
             unit="s",
             description="Seconds each 429 pause held every worker",
-            explicit_bucket_boundaries_advisory=(*DURATION_BUCKETS, 60.0, 300.0, 900.0),
+            explicit_bucket_boundaries_advisory=(*_SECONDS, 60.0, 300.0, 900.0),
         )
         self.limiter_wait: Histogram = meter.create_histogram(
             "bulk.limiter.wait",
             unit="s",
             description="Seconds a call waited for the rate limiter's slot",
-            explicit_bucket_boundaries_advisory=(0.0, *DURATION_BUCKETS),
+            explicit_bucket_boundaries_advisory=(0.0, *_SECONDS),
         )
         # Every run's queue on this meter, read when the gauge is collected: nothing is
         # spent per row, and runs that ended drop out with their streams.
@@ -170,14 +197,7 @@ class EngineTelemetry:
     the run starts); each hook costs one attribute test when nothing records.
     """
 
-    __slots__ = (
-        "_instruments",
-        "_parent",
-        "_signals",
-        "_tracing",
-        "meter_provider",
-        "tracer_provider",
-    )
+    __slots__ = ("_instruments", "_parent", "_tracer", "meter_provider", "tracer_provider")
 
     def __init__(
         self,
@@ -187,19 +207,17 @@ class EngineTelemetry:
     ) -> None:
         self.tracer_provider = tracer_provider  # as given, for the parts a run hands on
         self.meter_provider = meter_provider
-        self._signals: Signals | None = None  # None: records nothing (or no otel extra)
+        self._tracer: Tracer | None = None  # None: no spans (no provider, or no otel extra)
         self._instruments: _Instruments | None = None  # None: no metrics
-        self._tracing = False  # whether a tracer provider records
         # The context pause spans start in (the run span's), whatever task begins them.
         self._parent: Context | None = None
         if OTEL_AVAILABLE:
-            signals = Signals(
-                _SCOPE, tracer_provider=tracer_provider, meter_provider=meter_provider
-            )
-            meter = signals.meter()
-            self._instruments = _for(meter) if meter is not None else None
-            self._tracing = signals.tracer() is not None
-            self._signals = signals
+            tracers = tracer_provider or _trace.get_tracer_provider()
+            if _records(tracers):
+                self._tracer = tracers.get_tracer(_SCOPE, _version())
+            meters = meter_provider or _metrics.get_meter_provider()
+            if _records(meters):
+                self._instruments = _for(meters.get_meter(_SCOPE, _version()))
 
     @classmethod
     def disabled(cls) -> EngineTelemetry:
@@ -207,9 +225,8 @@ class EngineTelemetry:
         telemetry = cls.__new__(cls)
         telemetry.tracer_provider = None
         telemetry.meter_provider = None
-        telemetry._signals = None
+        telemetry._tracer = None
         telemetry._instruments = None
-        telemetry._tracing = False
         telemetry._parent = None
         return telemetry
 
@@ -225,27 +242,30 @@ class EngineTelemetry:
         An exception leaving the block marks it failed: ``error.type`` (the class name),
         ``bulk.outcome`` ``error`` and the status ERROR.
         """
-        signals = self._signals
-        if signals is None or not self._tracing:
+        tracer = self._tracer
+        if tracer is None:
             yield RunSpan(None)
             return
-        with signals.span(name, attributes) as span:
-            from opentelemetry import context
-
-            self._parent = context.get_current()
-            try:
-                yield RunSpan(span)
-            except BaseException:
-                if span is not None:
-                    span.set_attribute("bulk.outcome", "error")
-                raise
+        span = tracer.start_span(
+            name, attributes=dict(attributes), record_exception=False, set_status_on_exception=False
+        )
+        token = _context.attach(_trace.set_span_in_context(span))
+        self._parent = _context.get_current()
+        try:
+            yield RunSpan(span)
+        except BaseException as exc:
+            # The class name only: an error's text may quote an answer or a row.
+            span.set_attributes({"error.type": type(exc).__name__, "bulk.outcome": "error"})
+            span.set_status(_trace.StatusCode.ERROR)
+            raise
+        finally:
+            _context.detach(token)
+            span.end()
 
     def adopt_parent(self) -> None:
         """Start pause spans in the current context (a run span an outer entry opened)."""
-        if self._tracing and self._parent is None:
-            from opentelemetry import context
-
-            self._parent = context.get_current()
+        if self._tracer is not None and self._parent is None:
+            self._parent = _context.get_current()
 
     def row(self, state: str) -> None:
         """A resident reached ``state`` (``done``, ``failed`` or ``deferred``) in this run."""
@@ -260,12 +280,11 @@ class EngineTelemetry:
 
     def pause_began(self, seconds: float, source: str) -> PauseSpan | None:
         """A pause of ``seconds`` began (``source``: ``local`` 429, or the ``fleet``'s)."""
-        if not self._tracing and self._instruments is None:
+        tracer = self._tracer
+        if tracer is None and self._instruments is None:
             return None
         span = None
-        if self._tracing and self._signals is not None:
-            tracer = self._signals.tracer()
-            assert tracer is not None  # it was seen recording: it stays
+        if tracer is not None:
             span = tracer.start_span(
                 "bulk.pause",
                 context=self._parent,
