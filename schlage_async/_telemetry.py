@@ -4,8 +4,9 @@
 else in the client. Without it :data:`OTEL_AVAILABLE` is False and the transport holds no
 telemetry at all (one ``is None`` test per call). With it, a call asks :class:`Signals`
 for a tracer and a meter, which answers None while no provider records: none was passed
-in and the global providers are still the API's own no-op or proxy ones. A global
-provider set later is picked up by the next call. The library never configures a
+in and the global providers are still the API's own no-op or proxy ones; that answer is
+kept for a second (:data:`RECHECK_SECONDS`), so a call then costs a clock read. A global
+provider set later is picked up within that second. The library never configures a
 provider, a processor or an exporter: that is the application's business.
 
 What is recorded (``docs/observability.md`` has the tables):
@@ -25,6 +26,7 @@ and error class names. Secrets, tokens, mobile numbers and user ids cannot get i
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
@@ -54,6 +56,7 @@ OTEL_AVAILABLE: Final = _IMPORTED
 __all__ = [
     "DURATION_BUCKETS",
     "OTEL_AVAILABLE",
+    "RECHECK_SECONDS",
     "CallRecord",
     "ClientTelemetry",
     "Signals",
@@ -71,6 +74,9 @@ def _version() -> str:
 
 
 _VERSION: Final = _version()  # the instrumentation scope's version
+
+RECHECK_SECONDS: Final = 1.0
+"""How long "nothing records" is believed before the global providers are asked again."""
 
 DURATION_BUCKETS: Final = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0,
@@ -232,7 +238,14 @@ class _Instruments:
 class ClientTelemetry:
     """What one client's transport records: its signals, and the route attributes it reuses."""
 
-    __slots__ = ("_instruments", "_meter", "_route_attributes", "_server", "signals")
+    __slots__ = (
+        "_instruments",
+        "_meter",
+        "_quiet_until",
+        "_route_attributes",
+        "_server",
+        "signals",
+    )
 
     def __init__(
         self,
@@ -248,6 +261,8 @@ class ClientTelemetry:
         self._route_attributes: dict[Route, Mapping[str, Any]] = {}  # a call span's, per route
         self._meter: Meter | None = None  # the meter the instruments belong to
         self._instruments: _Instruments | None = None
+        # Until when (monotonic) nothing records, as last asked: a call costs a clock read.
+        self._quiet_until = -1.0
 
     def _instruments_now(self) -> _Instruments | None:
         meter = self.signals.meter()
@@ -259,9 +274,13 @@ class ClientTelemetry:
 
     def begin(self, route: Route) -> CallRecord | None:
         """Start recording one call of ``route``; None when nothing records."""
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return None
         tracer = self.signals.tracer()
         instruments = self._instruments_now()
         if tracer is None and instruments is None:
+            self._quiet_until = now + RECHECK_SECONDS
             return None
         span: Span | None = None
         token: object = None
