@@ -1,14 +1,28 @@
-"""The project's whole workflow: ``nox -s tests lint typecheck docs bench``."""
+"""The project's whole workflow: ``nox -s tests tests_without_otel lint typecheck docs bench``."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
+nox.options.sessions = ["tests", "tests_without_otel", "lint", "typecheck", "docs"]
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
 PACKAGES = ["schlage_async", "bulk"]
+
+WITHOUT_OTEL_TESTS = [
+    "tests/telemetry",
+    "tests/test_public_api.py",
+    "tests/bulk/test_public_api.py",
+    "tests/bulk/test_structure.py",
+    "tests/client/test_against_simulator.py",
+    "tests/bulk/test_e2e.py",
+    "-m",
+    "not slow",
+]
+"""What ``tests_without_otel`` runs by default: the tests that touch telemetry (most skip,
+needing the SDK), the public surfaces, and a client and an engine run: seconds, not the
+suite's minutes."""
 
 
 @nox.session
@@ -16,6 +30,30 @@ def tests(session: nox.Session) -> None:
     """Run the whole test suite against the in-process simulator."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def tests_without_otel(session: nox.Session) -> None:
+    """Without OpenTelemetry (``.[test-base]``): it must stay optional and cost nothing.
+
+    An import check (no ``opentelemetry`` at all, the packages import), then the tests
+    that touch telemetry; ``-- tests`` (or ``-- tests -m "not slow"``) runs the whole
+    suite the same way.
+    """
+    session.install("-e", ".[test-base]")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util as u, sys; "
+        "sys.exit('opentelemetry is installed' if u.find_spec('opentelemetry') else 0); ",
+    )
+    session.run(
+        "python",
+        "-c",
+        "import bulk, bulk.cli.main, schlage_async; "
+        "from schlage_async._telemetry import OTEL_AVAILABLE; assert not OTEL_AVAILABLE",
+    )
+    session.run("pytest", *(session.posargs or WITHOUT_OTEL_TESTS))
 
 
 @nox.session

@@ -40,6 +40,8 @@ Engine core (top level):
   ``_block.py``: a known account block, honoured before any call.
 * ``_reports.py``: the report files; ``_verify.py``: a service's state against the input;
   ``_generate.py``: synthetic portfolios; ``_signals.py``: signals from the first instant.
+* ``_telemetry.py``: the runs' spans and the engine's metrics through OpenTelemetry (the
+  ``otel`` extra; nothing is recorded without it or a configured provider).
 
 Packages:
 
@@ -54,7 +56,8 @@ Packages:
 * ``cli/``: ``cli/main.py`` (parser, migrate, dry run, demo), ``cli/fleet.py`` and
   ``cli/fleet_args.py`` (migrate into PostgreSQL, work, report), ``cli/sync.py`` (plan,
   apply, chase, decommission), ``cli/demo.py``, ``cli/exits.py`` (exit codes, only here),
-  ``cli/logs.py`` (log set-up), ``cli/_common.py`` (what every command shares).
+  ``cli/logs.py`` (log set-up), ``cli/metrics.py`` (``--metrics-port``: a Prometheus
+  endpoint, the ``metrics`` extra), ``cli/_common.py`` (what every command shares).
 * ``__main__.py``: ``python -m bulk``.
 """
 

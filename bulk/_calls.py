@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Final, Protocol, TypeVar
 
@@ -51,6 +52,7 @@ from ._limiter import RateLimiter
 from ._options import MigrationOptions
 from ._pause import PauseGate
 from ._summary import StopReason
+from ._telemetry import EngineTelemetry
 
 __all__ = ["ENGINE_RETRY_POLICY", "CallPath", "ProvisioningClient", "Stopped", "describe"]
 
@@ -134,6 +136,7 @@ class CallPath:
         "stop_detail",
         "stop_reason",
         "stopped",
+        "telemetry",
         "unreachable_since",
         "url",
     )
@@ -147,8 +150,12 @@ class CallPath:
         sleep: Callable[[float], Awaitable[object]],
         clock: Callable[[], float],
         url: str | None = None,
+        telemetry: EngineTelemetry | None = None,
     ) -> None:
         self.gate = gate  # one 429 pauses every worker, once
+        # The run's spans and metrics; the gate records its pauses through it too.
+        self.telemetry = telemetry if telemetry is not None else EngineTelemetry.disabled()
+        gate.instrument(self.telemetry)
         self.clock = clock  # monotonic seconds, for how long the service has been silent
         self.url = url  # the service's base URL, for the "unreachable" message
         # Since when no call has had an answer: the start of the earliest call that got
@@ -194,7 +201,12 @@ class CallPath:
             await self.gate.wait()
             if self.stopped.is_set():
                 raise Stopped
-            await self.limiter.acquire()
+            if self.telemetry.metering:
+                asked = time.monotonic()
+                await self.limiter.acquire()
+                self.telemetry.limiter_waited(time.monotonic() - asked)
+            else:
+                await self.limiter.acquire()
             if self.gate.paused:
                 # A pause began while this worker waited for a slot: the slot belongs to
                 # before the pause. Spending it when the gate opens would send every

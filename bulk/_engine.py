@@ -22,7 +22,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import msgspec
@@ -41,7 +41,12 @@ from ._progress import NullProgress, ProgressSink, ProgressSnapshot
 from ._resident import ParsedRow, RejectedRow, Resident
 from ._state_machine import ResidentMachine
 from ._summary import MigrationStatus, MigrationSummary, StopReason
+from ._telemetry import EngineTelemetry
 from .store.protocol import CheckpointStore, ResidentRecord, ResidentState
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -202,6 +207,7 @@ class _Run:
         sleep: Callable[[float], Awaitable[object]],
         clock: Callable[[], float],
         monotonic: Callable[[], float],
+        telemetry: EngineTelemetry,
     ) -> None:
         self.client = client
         self.store = store
@@ -219,6 +225,7 @@ class _Run:
             sleep=sleep,
             clock=clock,
             url=getattr(client, "base_url", None),
+            telemetry=telemetry,
         )
         self.machine = ResidentMachine(
             client=client, store=store, calls=self.calls, options=options
@@ -351,6 +358,8 @@ async def migrate(
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     check_final: bool = True,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> MigrationSummary:
     """Provision every resident of ``rows`` through ``client``, checkpointing to ``store``.
 
@@ -365,6 +374,9 @@ async def migrate(
     With ``check_final`` (the default) a row at a line the store finished is skipped only
     when it is the same row (by its digest), and a line given twice is refused; a caller
     that compared the rows already (a file bound by :func:`bind_input`) may pass False.
+    With OpenTelemetry installed, pauses and the engine's metrics are recorded through
+    ``tracer_provider`` and ``meter_provider``, else the global providers (see
+    ``docs/observability.md``); the client records its calls through its own.
     """
     return await _execute(
         client,
@@ -380,6 +392,7 @@ async def migrate(
         clock=clock,
         monotonic=monotonic,
         check_final=check_final,
+        telemetry=EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider),
     )
 
 
@@ -414,10 +427,13 @@ async def _execute(
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
     check_final: bool = False,
+    telemetry: EngineTelemetry | None = None,
 ) -> MigrationSummary:
     """One run: a live one through ``client``, or a dry run when ``client`` is None."""
     if options.concurrency < 1:
         raise MigrationOptionsError("concurrency must be at least 1")
+    telemetry = telemetry or EngineTelemetry()
+    telemetry.adopt_parent()  # pauses go under the entry point's span (run_migration's)
     run = _Run(
         client,
         store,
@@ -430,6 +446,7 @@ async def _execute(
         sleep=sleep,
         clock=clock,
         monotonic=monotonic,
+        telemetry=telemetry,
     )
     view = await store.resume_view()
     # A store that claims work as it goes (PostgreSQL) hands a live dict it keeps
@@ -461,6 +478,8 @@ async def _execute(
                 helpers.start_soon(run.watch, stop)
             try:
                 send, receive = anyio.create_memory_object_stream[_Job](options.concurrency * 4)
+                # Read when the gauge is collected: nothing is spent per row.
+                telemetry.watch_queue(run, lambda: send.statistics().current_buffer_used)
                 async with anyio.create_task_group() as group:
                     group.start_soon(
                         run.read, rows, send, view.final_lines, open_records, final_rows
@@ -475,6 +494,7 @@ async def _execute(
         # the group cancelled the rest: raise that one error, not a group of one.
         raise _first(failure) from None
     finally:
+        telemetry.unwatch_queue(run)
         await run.gate.aclose()
         with contextlib.suppress(Exception):
             await store.flush()

@@ -40,7 +40,7 @@ class FleetPauseGate(PauseGate):
             self._watcher = asyncio.get_running_loop().create_task(self._shared.watch(self._follow))
 
     def _follow(self, seconds: float) -> None:
-        super().pause_for(seconds)
+        self._pause(seconds, "fleet")
 
     def pause_for(self, seconds: float) -> bool:
         """Pause this worker and announce the pause to the fleet."""

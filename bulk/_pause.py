@@ -8,6 +8,8 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 
+from ._telemetry import EngineTelemetry, PauseSpan
+
 __all__ = ["PauseGate"]
 
 
@@ -26,6 +28,8 @@ class PauseGate:
         "_episode_start",
         "_open",
         "_sleep",
+        "_span",
+        "_telemetry",
         "_until",
         "_waker",
         "paused_seconds",
@@ -48,6 +52,12 @@ class PauseGate:
         self._closed = False  # close() opened the gate for good (the run is stopping)
         self.pauses = 0  # pause episodes so far
         self.paused_seconds = 0.0  # time spent in finished pauses
+        self._telemetry = EngineTelemetry.disabled()  # a run's, once it instruments the gate
+        self._span: PauseSpan | None = None  # the current pause's span and timing, if recorded
+
+    def instrument(self, telemetry: EngineTelemetry) -> None:
+        """Record every pause from now on as a ``bulk.pause`` span and in its histogram."""
+        self._telemetry = telemetry
 
     def __repr__(self) -> str:
         state = f"paused for {self.remaining:.1f}s" if self.paused else "open"
@@ -78,6 +88,10 @@ class PauseGate:
 
     def pause_for(self, seconds: float) -> bool:
         """Hold every call for ``seconds`` from now; return True when this began a pause."""
+        return self._pause(seconds, "local")
+
+    def _pause(self, seconds: float, source: str) -> bool:
+        """:meth:`pause_for`, saying where the pause came from (``local`` or ``fleet``)."""
         if self._closed:
             return False
         now = self._clock()
@@ -90,6 +104,9 @@ class PauseGate:
             self.pauses += 1
             self._episode_start = now
             self._open.clear()
+            self._span = self._telemetry.pause_began(seconds, source)
+        else:
+            self._telemetry.pause_extended(self._span, seconds)
         if self._waker is None or self._waker.done():
             self._waker = asyncio.get_running_loop().create_task(self._wake())
         return began
@@ -101,8 +118,11 @@ class PauseGate:
 
     def _finish(self) -> None:
         if not self._open.is_set():
-            self.paused_seconds += max(0.0, min(self._clock(), self._until) - self._episode_start)
+            held = max(0.0, min(self._clock(), self._until) - self._episode_start)
+            self.paused_seconds += held
             self._open.set()
+            span, self._span = self._span, None
+            self._telemetry.pause_ended(span, held)
 
     async def wait(self) -> None:
         """Return once calls may go (at once when the gate is open)."""

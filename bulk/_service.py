@@ -26,7 +26,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import structlog
@@ -61,8 +61,13 @@ from ._progress import ProgressSink, ProgressSnapshot
 from ._reports import ReportError, write_reports
 from ._resident import ParsedRow
 from ._summary import MigrationStatus, MigrationSummary
+from ._telemetry import EngineTelemetry, summary_attributes
 from .store import open_store
 from .store.protocol import CheckpointStore, ResidentState, WorkQueue
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "MigrationSource",
@@ -210,6 +215,8 @@ async def run_migration(
     service: ServiceIdentity | None = None,
     force: bool = False,
     gate: PauseGate | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> MigrationSummary:
     """Provision every resident of ``source`` through ``client``, exactly once, resumably.
 
@@ -239,7 +246,49 @@ async def run_migration(
     the run resumably when set. With ``reports_dir`` the reports are written there
     (``report_extra``, fields or a function of the summary, is merged into
     ``summary.json``). Returns the run's summary.
+
+    With OpenTelemetry installed the run is a ``bulk.migration`` span (its input's name,
+    rows, outcome and exit status; the client's calls and the 429 pauses under it) and
+    the engine's metrics are recorded, through ``tracer_provider`` and
+    ``meter_provider``, else the global providers; nothing when none is configured.
     """
+    telemetry = EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    name = Path(source).name if isinstance(source, str | os.PathLike) else input_id or "joined run"
+    attributes = {"bulk.input.name": name, "bulk.concurrency": options.concurrency}
+    with telemetry.run("bulk.migration", attributes) as span:
+        summary = await _run_migration(
+            client, source, store=store, reports_dir=reports_dir, input_id=input_id,
+            options=options, parse_options=parse_options, input_format=input_format,
+            limiter=limiter, progress=progress, stop=stop, report_extra=report_extra,
+            restart=restart, service=service, force=force, gate=gate,
+            tracer_provider=tracer_provider, meter_provider=meter_provider,
+        )  # fmt: skip
+        span.finish(summary_attributes(summary))
+    return summary
+
+
+async def _run_migration(
+    client: ProvisioningClient,
+    source: MigrationSource | None,
+    *,
+    store: CheckpointStore | str | os.PathLike[str],
+    reports_dir: str | os.PathLike[str] | None,
+    input_id: str | None,
+    options: MigrationOptions,
+    parse_options: ParseOptions,
+    input_format: InputFormat | None,
+    limiter: RateLimiter | None,
+    progress: ProgressSink | ProgressCallback | None,
+    stop: asyncio.Event | None,
+    report_extra: ReportExtra | None,
+    restart: bool,
+    service: ServiceIdentity | None,
+    force: bool,
+    gate: PauseGate | None,
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+) -> MigrationSummary:
+    """:func:`run_migration`'s work, inside its span."""
     check_options(options)
     identity = service_identity(client, service)
     path = Path(source) if isinstance(source, str | os.PathLike) else None
@@ -286,6 +335,8 @@ async def run_migration(
             stop=stop,
             gate=gate,
             check_final=check_final,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
         )
         if isinstance(opened, WorkQueue):  # the whole run's rows, not this worker's share
             summary = replace(summary, total_rows=await opened.loaded_rows() or 0)

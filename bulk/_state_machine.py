@@ -130,6 +130,7 @@ class ResidentMachine:
             )
         )
         self.failed += 1
+        self.calls.telemetry.row("failed")
         _log.info("resident.rejected", line=row.line, user_id=row.user_id, reason=row.reason)
 
     async def admit(self, resident: Resident, *, provisioning: bool) -> int | None:
@@ -187,6 +188,7 @@ class ResidentMachine:
                     )
                     await self.store.write(deferred)
                     self.deferred += 1
+                    self.calls.telemetry.row("deferred")
                     _log.warning(
                         "resident.deferred",
                         line=resident.line,
@@ -212,8 +214,10 @@ class ResidentMachine:
                 continue
             if final.state is ResidentState.DONE:
                 self.succeeded += 1
+                self.calls.telemetry.row("done")
             else:
                 self.failed += 1
+                self.calls.telemetry.row("failed")
                 _log.info(
                     "resident.failed",
                     line=resident.line,

@@ -19,6 +19,8 @@ from typing import Final, Protocol, runtime_checkable
 
 import msgspec
 
+from ._telemetry import ClientTelemetry
+
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
     "BearerAuthorizer",
@@ -171,7 +173,9 @@ class TokenRefresher:
         "_key",
         "_lease",
         "_login",
+        "_logins",
         "_margin",
+        "_telemetry",
     )
 
     def __init__(
@@ -182,6 +186,7 @@ class TokenRefresher:
         login: Callable[[], Awaitable[str]],
         clock: Callable[[], float],
         margin: float,
+        telemetry: ClientTelemetry | None = None,
     ) -> None:
         self._key = key  # this account's key in the cache
         self._cache = cache  # where tokens are kept (maybe shared with other processes)
@@ -191,6 +196,8 @@ class TokenRefresher:
         self._generation = 0  # logins completed (or tokens adopted) by this refresher
         self._inflight: asyncio.Task[TokenLease] | None = None  # the one login under way
         self._lease: TokenLease | None = None  # the last lease handed out, reused while valid
+        self._telemetry = telemetry  # a span per renewal (None without the otel extra)
+        self._logins = 0  # logins this refresher made (not tokens adopted from the cache)
 
     @property
     def generation(self) -> int:
@@ -217,7 +224,8 @@ class TokenRefresher:
         cached = await self._cache.get(self._key)
         if cached is not None and cached.fresh(self._clock()):
             return self._lease_for(cached)
-        return await self._renew(seen, cached.token if cached is not None else None)
+        reason = "expiring" if cached is not None else "none"
+        return await self._renew(seen, cached.token if cached is not None else None, reason)
 
     def _lease_for(self, cached: CachedToken) -> TokenLease:
         # The same lease object while the token and the generation stand.
@@ -228,19 +236,34 @@ class TokenRefresher:
 
     async def refresh(self, stale: TokenLease) -> TokenLease:
         """Return a token to replace ``stale``, which the service refused."""
-        return await self._renew(stale.generation, stale.token.token)
+        return await self._renew(stale.generation, stale.token.token, "refused")
 
-    async def _renew(self, seen: int, stale: str | None) -> TokenLease:
+    async def _renew(self, seen: int, stale: str | None, reason: str) -> TokenLease:
         if self._generation != seen:
             # A login finished since the caller's token was issued: use its result.
             cached = await self._cache.get(self._key)
             if cached is not None and cached.token != stale and cached.fresh(self._clock()):
                 return TokenLease(cached, self._generation)
         if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._obtain(stale))
+            self._inflight = asyncio.ensure_future(self._traced(stale, reason))
             self._inflight.add_done_callback(_consume_result)
         # shield: one caller being cancelled must not cancel the login the others await.
         return await asyncio.shield(self._inflight)
+
+    async def _traced(self, stale: str | None, reason: str) -> TokenLease:
+        """:meth:`_obtain` in a ``schlage.token_renewal`` span, when one records.
+
+        ``reason``: ``none`` (no token yet), ``expiring`` (due for renewal) or ``refused``
+        (the service answered 401); the span says whether it logged in or adopted a token
+        another process stored.
+        """
+        if self._telemetry is None:
+            return await self._obtain(stale)
+        with self._telemetry.renewal(reason) as outcome:
+            logins = self._logins
+            lease = await self._obtain(stale)
+            outcome["schlage.token.outcome"] = "login" if self._logins > logins else "adopted"
+            return lease
 
     async def _obtain(self, stale: str | None) -> TokenLease:
         cache = self._cache
@@ -276,6 +299,7 @@ class TokenRefresher:
 
     async def _log_in(self) -> TokenLease:
         raw = await self._login()
+        self._logins += 1
         token = issue_token(raw, now=self._clock(), margin=self._margin)
         await self._cache.set(self._key, token)
         self._generation += 1

@@ -7,7 +7,7 @@ import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from random import Random
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 import msgspec
@@ -49,6 +49,10 @@ from ._validation import (
     check_save_no_tour_payloads,
     check_serial_number_path,
 )
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["SchlageClient"]
 
@@ -127,6 +131,12 @@ class SchlageClient(BaseClient):
     passing ``token_cache``, ``login_limiter``, ``rate_limiter`` and ``pause`` backed by
     a shared server (``schlage_async.shared`` has Redis ones): every request then waits
     for the pause and a rate slot, and a 429's Retry-After pauses them all.
+
+    With OpenTelemetry installed (the ``otel`` extra) every call is a span and every
+    request counted, through ``tracer_provider`` and ``meter_provider`` or else the
+    global providers; nothing is recorded while none is configured. ``propagate=True``
+    sends the current span's ``traceparent`` to the service (off by default: it tells a
+    third party your trace ids). See ``docs/observability.md``.
     """
 
     __slots__ = ("_auth", "_limiter", "_login_max_wait", "_refresher")
@@ -156,6 +166,9 @@ class SchlageClient(BaseClient):
         sleep: Callable[[float], Awaitable[None]] | None = None,
         random: Random | int | None = None,
         clock: Callable[[], float] | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        propagate: bool = False,
     ) -> None:
         if token_refresh_margin < 0 or login_max_wait < 0:
             raise ConfigurationError("token_refresh_margin and login_max_wait must not be negative")
@@ -176,6 +189,9 @@ class SchlageClient(BaseClient):
             sleep=sleep,
             random=random,
             clock=clock,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            propagate=propagate,
             rate_limiter=rate_limiter,
             pause=pause,
         )
@@ -187,6 +203,7 @@ class SchlageClient(BaseClient):
             login=self._login,
             clock=self._wall_clock,
             margin=token_refresh_margin,
+            telemetry=self._transport.telemetry,
         )
         self._auth = BearerAuthorizer(self._refresher)
 

@@ -8,12 +8,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from random import Random
 from types import TracebackType
-from typing import ClassVar, NoReturn, Self, TypeVar, overload
+from typing import TYPE_CHECKING, ClassVar, NoReturn, Self, TypeVar, overload
 
 import aiohttp
 
 from ._config import build_timeout, check_base_url
-from ._errors import ClientClosedError
+from ._errors import ClientClosedError, ConfigurationError
 from ._outcomes import classify_error
 from ._pacing import RequestLimiter, RequestPause
 from ._redact import Secret
@@ -21,8 +21,13 @@ from ._retry import RetryPolicy
 from ._routes import Operation, Route
 from ._seed_errors import lookup
 from ._stats import ClientStats
+from ._telemetry import OTEL_AVAILABLE, ClientTelemetry
 from ._transport import Authorizer, Transport
 from ._validation import Problem
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 _T = TypeVar("_T")
 
@@ -82,14 +87,28 @@ class BaseClient:
         extra_secrets: Sequence[Secret] = (),
         rate_limiter: RequestLimiter | None = None,
         pause: RequestPause | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        propagate: bool = False,
     ) -> None:
+        if propagate and not OTEL_AVAILABLE:
+            raise ConfigurationError(
+                "propagate=True sends the trace context through OpenTelemetry, which is not "
+                "installed: pip install 'schlage-async[otel]'"
+            )
         self._username = username  # shown in repr; not a secret
         self._password = password  # wrapped: never in a repr
         self._validate = validate  # refuse what the service would refuse, before sending
         self._sleep = sleep or asyncio.sleep  # every wait goes through it (tests record)
         self._wall_clock = clock or time.time  # epoch seconds: token expiry, HTTP dates
+        checked = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        telemetry = None
+        if OTEL_AVAILABLE:  # without the extra the transport records nothing, at no cost
+            telemetry = ClientTelemetry(
+                checked, tracer_provider=tracer_provider, meter_provider=meter_provider
+            )
         self._transport = Transport(
-            base_url=check_base_url(base_url, allow_insecure_http=allow_insecure_http),
+            base_url=checked,
             subscription_key=subscription_key,
             secrets=(password, *extra_secrets),
             session=session,
@@ -102,6 +121,8 @@ class BaseClient:
             connector_limit=connector_limit,
             rate_limiter=rate_limiter,
             pause=pause,
+            telemetry=telemetry,
+            propagate=propagate,
         )
 
     @property

@@ -7,7 +7,7 @@ import datetime as dt
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from random import Random
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 import aiohttp
 
@@ -24,6 +24,10 @@ from ._models import (
 from ._redact import Secret
 from ._retry import RetryPolicy
 from ._routes import ENGAGE_ROUTES, Operation
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["DEFAULT_ENGAGE_BASE_URL", "EngageClient"]
 
@@ -71,7 +75,8 @@ class EngageClient(BaseClient):
     ``ENGAGE_PASSWORD`` and ``SCHLAGE_SUBSCRIPTION_KEY``; one missing everywhere is a
     :class:`ConfigurationError`, as for :class:`SchlageClient`: no silent default to
     production (the seed's server is :data:`DEFAULT_ENGAGE_BASE_URL`, to pass knowingly).
-    Retries, errors and the lifecycle are those of :class:`SchlageClient`.
+    Retries, errors, the lifecycle and the telemetry (``tracer_provider``,
+    ``meter_provider``, ``propagate``) are those of :class:`SchlageClient`.
     """
 
     __slots__ = ("_auth",)
@@ -95,6 +100,9 @@ class EngageClient(BaseClient):
         sleep: Callable[[float], Awaitable[None]] | None = None,
         random: Random | int | None = None,
         clock: Callable[[], float] | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        propagate: bool = False,
     ) -> None:
         user = setting(username, "ENGAGE_USERNAME", what="username")
         secret = Secret(setting(password, "ENGAGE_PASSWORD", what="password"))
@@ -116,6 +124,9 @@ class EngageClient(BaseClient):
             sleep=sleep,
             random=random,
             clock=clock,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            propagate=propagate,
             extra_secrets=[Secret(s) for s in auth.secrets()],
         )
         self._auth = auth

@@ -45,6 +45,7 @@ from ._redact import Secret, mask_mobile, mask_mobiles_in, scrub
 from ._retry import NoAnswer, RetryPolicy, Verdict, decide_retry, parse_retry_after
 from ._routes import Operation, Route
 from ._stats import ClientStats, StatsCounter
+from ._telemetry import ClientTelemetry, inject_trace_context
 
 __all__ = [
     "NO_AUTH",
@@ -249,6 +250,7 @@ class Transport:
         "_monotonic",
         "_owns_session",
         "_pause",
+        "_propagate",
         "_rate_limiter",
         "_retry",
         "_rng",
@@ -258,6 +260,7 @@ class Transport:
         "_ssl",
         "_ssl_arg",
         "_stats",
+        "_telemetry",
         "_timeout",
         "_urls",
         "_wall_clock",
@@ -281,6 +284,8 @@ class Transport:
         monotonic: Callable[[], float] = time.monotonic,
         rate_limiter: RequestLimiter | None = None,
         pause: RequestPause | None = None,
+        telemetry: ClientTelemetry | None = None,
+        propagate: bool = False,
     ) -> None:
         self._base_url = base_url  # no trailing slash; route paths are appended
         self._base_url_text = str(base_url)
@@ -309,6 +314,8 @@ class Transport:
         self._with_auth: tuple[Mapping[str, str], dict[str, str]] | None = None
         self._rate_limiter = rate_limiter  # a request rate shared with other processes
         self._pause = pause  # a 429 pause shared with other processes
+        self._telemetry = telemetry  # None without the otel extra: one test per call
+        self._propagate = propagate  # send the current span's traceparent
 
     @property
     def base_url(self) -> yarl.URL:
@@ -319,6 +326,11 @@ class Transport:
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
         return self._closed
+
+    @property
+    def telemetry(self) -> ClientTelemetry | None:
+        """What this transport records through OpenTelemetry (None without the extra)."""
+        return self._telemetry
 
     @property
     def stats(self) -> ClientStats:
@@ -434,48 +446,69 @@ class Transport:
         )
         url = self.url_for(route, path_params, query)
         payload = msgspec.json.encode(body) if body is not None else None
-        while True:
-            session = self._open_session()
-            auth_headers, lease = await auth.authorize()
-            if self._pause is not None:
-                await self._pause.wait()
-            if self._rate_limiter is not None:
-                await self._rate_limiter.acquire()
-            attempt.tries += 1
-            self._stats.requests += 1
-            if route.operation is Operation.LOGIN:
-                self._stats.logins += 1
-            started = self._monotonic()
-            try:
-                # Inline rather than a helper coroutine: one frame less on every resume.
-                async with session.request(
-                    route.method,
-                    url,
-                    headers=self._headers(auth_headers),
-                    data=payload,
-                    allow_redirects=False,
-                    timeout=self._timeout,
-                    ssl=self._ssl_arg,
-                ) as response:
-                    answer = Answer(response.status, await response.read(), response.headers)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                delay = self._after_failure(exc, attempt, auth, started)
-            else:
-                self._stats.by_status[answer.status] += 1
-                if answer.status == 429:
-                    self._stats.rate_limited += 1
-                    if self._pause is not None:
-                        self._pause.pause_for(self._retry_after(answer) or _DEFAULT_PAUSE)
-                if 200 <= answer.status < 300:
-                    return self._after_success(answer, attempt, expect, auth, started)
-                step = self._after_error(answer, attempt, auth, started)
-                if step is _RENEW:
-                    await auth.refresh(lease)
-                    continue
-                delay = step
-            attempt.retries += 1
-            self._stats.retries += 1
-            await self._sleep(delay)
+        telemetry = self._telemetry
+        record = telemetry.begin(route) if telemetry is not None else None
+        try:
+            while True:
+                session = self._open_session()
+                auth_headers, lease = await auth.authorize()
+                if self._pause is not None:
+                    await self._pause.wait()
+                if self._rate_limiter is not None:
+                    await self._rate_limiter.acquire()
+                attempt.tries += 1
+                self._stats.requests += 1
+                if route.operation is Operation.LOGIN:
+                    self._stats.logins += 1
+                headers = self._headers(auth_headers)
+                if self._propagate:
+                    headers = inject_trace_context(headers)
+                started = self._monotonic()
+                try:
+                    # Inline rather than a helper coroutine: one frame less on every resume.
+                    async with session.request(
+                        route.method,
+                        url,
+                        headers=headers,
+                        data=payload,
+                        allow_redirects=False,
+                        timeout=self._timeout,
+                        ssl=self._ssl_arg,
+                    ) as response:
+                        answer = Answer(response.status, await response.read(), response.headers)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    if record is not None:
+                        record.no_answer(self._monotonic() - started)
+                    delay = self._after_failure(exc, attempt, auth, started)
+                else:
+                    if record is not None:
+                        record.answered(answer.status, self._monotonic() - started)
+                    self._stats.by_status[answer.status] += 1
+                    if answer.status == 429:
+                        self._stats.rate_limited += 1
+                        if self._pause is not None:
+                            self._pause.pause_for(self._retry_after(answer) or _DEFAULT_PAUSE)
+                    if 200 <= answer.status < 300:
+                        result = self._after_success(answer, attempt, expect, auth, started)
+                        if record is not None:
+                            record.end(None, attempt.retries)
+                        return result
+                    step = self._after_error(answer, attempt, auth, started)
+                    if step is _RENEW:
+                        if record is not None:
+                            record.token_refused()
+                        await auth.refresh(lease)
+                        continue
+                    delay = step
+                attempt.retries += 1
+                self._stats.retries += 1
+                if record is not None:
+                    record.retry(attempt.retries, delay, attempt.error)
+                await self._sleep(delay)
+        except BaseException as exc:
+            if record is not None:
+                record.end(exc, attempt.retries)
+            raise
 
     def _after_failure(
         self, exc: BaseException, attempt: _Attempt, auth: Authorizer, started: float
@@ -494,6 +527,7 @@ class Transport:
             no_answer=failure.kind,
         )
         if decision.verdict is Verdict.RETRY:
+            attempt.error = type(failure.error).__name__
             self._log(attempt, None, started, "retry", error=failure.error)
             return decision.wait
         error = failure.unknown if decision.verdict is Verdict.OUTCOME_UNKNOWN else failure.error
@@ -565,6 +599,7 @@ class Transport:
             blocked=isinstance(error, AccountBlockedError),
         )
         if decision.verdict is Verdict.RETRY:
+            attempt.error = type(error).__name__
             self._log(attempt, answer, started, "retry", error=error)
             return decision.wait
         if decision.verdict is Verdict.OUTCOME_UNKNOWN:
@@ -702,7 +737,16 @@ _RENEW: Final = _Renew.RENEW
 class _Attempt:
     """The running state of one call: what is sent, how, and how it has gone so far."""
 
-    __slots__ = ("log_fields", "policy", "renewed", "replay_safe", "retries", "route", "tries")
+    __slots__ = (
+        "error",
+        "log_fields",
+        "policy",
+        "renewed",
+        "replay_safe",
+        "retries",
+        "route",
+        "tries",
+    )
 
     def __init__(
         self,
@@ -719,3 +763,4 @@ class _Attempt:
         self.tries = 0  # requests sent so far for this call
         self.retries = 0  # of which retries after a transient failure
         self.renewed = False  # whether the token was renewed once already
+        self.error: str | None = None  # the class name of the last retried failure

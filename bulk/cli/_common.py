@@ -23,6 +23,7 @@ from .._summary import MigrationStatus, MigrationSummary, StopReason
 
 __all__ = [
     "UsageError",
+    "add_metrics_option",
     "add_output_options",
     "add_run_options",
     "concurrency_arg",
@@ -31,6 +32,7 @@ __all__ = [
     "limiter_for",
     "migration_options",
     "non_negative_seconds_arg",
+    "port_arg",
     "positive_int_arg",
     "rate_arg",
     "rerun_command",
@@ -117,6 +119,28 @@ non_negative_seconds_arg: Final = _argument(_non_negative_seconds)
 """A finite number of seconds >= 0."""
 fraction_arg: Final = _argument(_fraction)
 """A share from 0 to 1."""
+
+
+def _port(text: str) -> int:
+    value = _whole(text)
+    if not 1 <= value <= 65535:
+        raise MigrationOptionsError(f"must be a TCP port from 1 to 65535, not {value:,}")
+    return value
+
+
+port_arg: Final = _argument(_port)
+"""A TCP port: 1 to 65535."""
+
+
+def add_metrics_option(parser: argparse.ArgumentParser) -> None:
+    """``--metrics-port N``: the run's metrics for Prometheus on 127.0.0.1:N (``metrics``)."""
+    parser.add_argument(
+        "--metrics-port",
+        type=port_arg,
+        metavar="PORT",
+        help="serve the run's metrics in Prometheus's text format on 127.0.0.1:PORT/metrics "
+        "while it runs (needs the metrics extra: pip install 'schlage-async[metrics]')",
+    )
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from .._summary import MigrationStatus, MigrationSummary, StopReason
+from .._summary import MigrationSummary
+from .._telemetry import exit_status
 
 __all__ = ["EXIT_OK", "EXIT_RESUMABLE", "EXIT_USAGE", "exit_code_for"]
 
@@ -20,10 +21,13 @@ EXIT_RESUMABLE: Final = 75
 """Stopped resumably (EX_TEMPFAIL): rerun the same command, after ``resume_at`` if given."""
 
 
+_CODES: Final = {"ok": EXIT_OK, "refused": EXIT_USAGE, "resumable": EXIT_RESUMABLE}
+
+
 def exit_code_for(summary: MigrationSummary) -> int:
-    """The command's exit code for a run: 0, 75 (resumable) or 2 (access refused)."""
-    if summary.stop_reason is StopReason.ACCESS_REFUSED:
-        return EXIT_USAGE
-    if summary.status in (MigrationStatus.COMPLETED, MigrationStatus.DRY_RUN):
-        return EXIT_OK
-    return EXIT_RESUMABLE
+    """The command's exit code for a run: 0, 75 (resumable) or 2 (access refused).
+
+    The rule is the library's (:func:`bulk._telemetry.exit_status`, which a run's span
+    reports too); only the numbers are the command line's.
+    """
+    return _CODES[exit_status(summary)]

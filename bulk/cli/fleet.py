@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import phonenumbers
@@ -83,7 +83,11 @@ from ._common import (
 )
 from .exits import EXIT_OK, EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
 from .logs import configure_logging
+from .metrics import metrics_endpoint
 from .sync import CliTools
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
 
 __all__ = ["run_fleet_migrate", "run_report", "run_work"]
 
@@ -236,6 +240,26 @@ async def _work(
         raise UsageError("--base-url is required (or set SCHLAGE_BASE_URL)")
     options = migration_options(args)
     username, password, key = tools.read_secrets()
+    with metrics_endpoint(args.metrics_port) as meter_provider:
+        return await _work_sharing(
+            args, argv, tools, base_url, (username, password, key), options,
+            load=load, report_dir=report_dir, meter_provider=meter_provider,
+        )  # fmt: skip
+
+
+async def _work_sharing(
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    tools: CliTools,
+    base_url: str,
+    secrets: tuple[str, str, str],
+    options: MigrationOptions,
+    *,
+    load: tuple[Path, InputFormat, ParseOptions] | None,
+    report_dir: Path | None,
+    meter_provider: MeterProvider | None,
+) -> int:
+    """One worker with what the fleet shares (``--shared``), Redis closed at the end."""
     shared: _Shared | None = None
     if args.shared:
         redis, prefix = _redis_from(args.shared)
@@ -244,8 +268,8 @@ async def _work(
         if shared is not None:
             await _check_redis(shared, args.shared)
         return await _work_with(
-            args, argv, tools, shared, base_url, (username, password, key), options,
-            load=load, report_dir=report_dir,
+            args, argv, tools, shared, base_url, secrets, options,
+            load=load, report_dir=report_dir, meter_provider=meter_provider,
         )  # fmt: skip
     finally:
         if shared is not None:
@@ -264,6 +288,7 @@ async def _work_with(
     *,
     load: tuple[Path, InputFormat, ParseOptions] | None,
     report_dir: Path | None,
+    meter_provider: MeterProvider | None = None,
 ) -> int:
     """One worker: ``run_migration`` on the PostgreSQL work list, with what the fleet shares."""
     username, password, key = secrets
@@ -283,6 +308,7 @@ async def _work_with(
                 if shared
                 else None
             ),
+            meter_provider=meter_provider,
         )
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
@@ -324,6 +350,7 @@ async def _work_with(
                     gate=gate,
                     restart=bool(getattr(args, "restart", False)),
                     force=args.force,
+                    meter_provider=meter_provider,
                     report_extra=lambda _: {
                         "state": store.location,
                         "worker": store.worker_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from ..store import is_postgres_url
-from ._common import add_output_options, add_run_options, seconds_arg
+from ._common import add_metrics_option, add_output_options, add_run_options, seconds_arg
 
 __all__ = ["add_fleet_commands", "add_fleet_options", "is_postgres_url"]
 
@@ -43,6 +43,7 @@ def add_fleet_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     work.add_argument("--report-dir", help="also write the run's reports here at the end")
     add_fleet_options(work)
     add_output_options(work)
+    add_metrics_option(work)
 
     report = commands.add_parser(
         "report", help="write the reports of a run from its state (SQLite file or PostgreSQL)"

@@ -14,7 +14,7 @@ import tempfile
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import phonenumbers
 
@@ -57,6 +57,7 @@ from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
 from ..store import is_postgres_url, open_store
 from ._common import (
     UsageError,
+    add_metrics_option,
     add_output_options,
     add_run_options,
     concurrency_arg,
@@ -69,7 +70,11 @@ from ._common import (
 from .exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
 from .fleet_args import add_fleet_commands, add_fleet_options
 from .logs import configure_logging
+from .metrics import metrics_endpoint
 from .sync import SYNC_COMMANDS, CliTools, add_sync_commands, run_sync_command
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
 
 __all__ = [
     "UsageError",
@@ -194,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         '(default: "default"; keep it the same across runs)',
     )
     add_output_options(mig)
+    add_metrics_option(mig)
     add_fleet_options(mig)  # --shared, --lease: a fleet with --state postgresql://...
 
     demo = commands.add_parser("demo", help="simulator + synthetic portfolio + migration")
@@ -375,6 +381,14 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return run_fleet_migrate(args, argv, _tools())
     if args.shared:
         raise UsageError("--shared is for a fleet: pass a PostgreSQL --state too")
+    with metrics_endpoint(args.metrics_port) as meter_provider:
+        return _migrate_file(args, argv, meter_provider)
+
+
+def _migrate_file(
+    args: argparse.Namespace, argv: Sequence[str], meter_provider: MeterProvider | None
+) -> int:
+    """``migrate`` with a state file (or a dry run); metrics through ``meter_provider``."""
     configure_logging(args.log_format, verbose=args.verbose)
     input_path = Path(args.input)
     check_input(input_path)  # InputError: exit 2
@@ -397,7 +411,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if not base_url:
             raise UsageError("--base-url is required (or set SCHLAGE_BASE_URL)")
         _check_plain_http(base_url, allowed=args.allow_insecure_http)
-        client = _client(args, base_url)
+        client = _client(args, base_url, meter_provider)
         # The state file is bound to the service and the account: one per pair by default.
         service = ServiceIdentity.of(client.base_url, client.username)
         state_path = Path(args.state) if args.state else default_state_path(input_path, service)
@@ -453,6 +467,7 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
                         stop=stop,
                         restart=args.restart,  # emptied in place, under the store's lock
                         force=args.force,
+                        meter_provider=meter_provider,
                         **common,
                     )
             finally:
@@ -511,7 +526,9 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return exit_code_for(summary)
 
 
-def _client(args: argparse.Namespace, base_url: str) -> SchlageClient:
+def _client(
+    args: argparse.Namespace, base_url: str, meter_provider: MeterProvider | None = None
+) -> SchlageClient:
     """The client of a live run, for ``base_url`` and the account's secrets."""
     username, password, key = _read_secrets(os.environ)
     try:
@@ -527,6 +544,7 @@ def _client(args: argparse.Namespace, base_url: str) -> SchlageClient:
             # (schlage_async._validation), before a worker sees it: checking each row
             # again per call would only cost CPU.
             validate=False,
+            meter_provider=meter_provider,
         )
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None

@@ -37,7 +37,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from schlage_async import (
     APIError,
@@ -67,6 +67,7 @@ from .._options import MigrationOptions
 from .._progress import ProgressSink
 from .._resident import ParsedRow, Resident
 from .._summary import MigrationStatus, MigrationSummary, StopReason
+from .._telemetry import EngineTelemetry, summary_attributes
 from ..store import open_store
 from ..store.protocol import FINAL_STATES, CheckpointStore, ResidentRecord, ResidentState
 from .calls import SyncCallPath
@@ -97,6 +98,10 @@ __all__ = [
 
 DEFAULT_MAX_DELETE_FRACTION: Final = 0.05
 _BATCH: Final = 512
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
 _DEFAULT_MIGRATION: Final = MigrationOptions()
 
 
@@ -426,6 +431,8 @@ async def apply_plan(
     now: Callable[[], dt.datetime] | None = None,
     service: ServiceIdentity | None = None,
     force: bool = False,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> MigrationSummary:
     """Apply the plan at ``plan`` through ``client``, checkpointing to ``store`` (open).
 
@@ -435,19 +442,28 @@ async def apply_plan(
     path of every entry (:mod:`bulk._guards`): the options' limits, the store bound to the
     client's service and account (``service`` for a client that cannot say), one run per
     store, and a known account block honoured (:class:`AccountBlockedError`) unless ``force``.
+    The run is a ``bulk.apply`` span, with ``tracer_provider`` and ``meter_provider``
+    as :func:`~bulk.run_migration` takes them.
     """
-    check_options(options.migration)
-    if client is None or options.dry_run:
-        return await _apply_plan(
-            client, plan, store, options=options, limiter=limiter, progress=progress,
-            stop=stop, now=now, service=None,
-        )  # fmt: skip
-    identity = service_identity(client, service)
-    async with guarded_store(store, force=force) as claimed:
-        return await _apply_plan(
-            client, plan, claimed, options=options, limiter=limiter, progress=progress,
-            stop=stop, now=now, service=identity,
-        )  # fmt: skip
+    telemetry = EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    attributes = {"bulk.input.name": Path(plan).name, "bulk.dry_run": options.dry_run}
+    with telemetry.run("bulk.apply", attributes) as span:
+        check_options(options.migration)
+        if client is None or options.dry_run:
+            summary = await _apply_plan(
+                client, plan, store, options=options, limiter=limiter, progress=progress,
+                stop=stop, now=now, service=None, telemetry=telemetry,
+            )  # fmt: skip
+        else:
+            identity = service_identity(client, service)
+            async with guarded_store(store, force=force) as claimed:
+                summary = await _apply_plan(
+                    client, plan, claimed, options=options, limiter=limiter,
+                    progress=progress, stop=stop, now=now, service=identity,
+                    telemetry=telemetry,
+                )  # fmt: skip
+        span.finish(summary_attributes(summary))
+    return summary
 
 
 async def _apply_plan(
@@ -461,6 +477,7 @@ async def _apply_plan(
     stop: asyncio.Event | None,
     now: Callable[[], dt.datetime] | None,
     service: ServiceIdentity | None,
+    telemetry: EngineTelemetry,
 ) -> MigrationSummary:
     started = time.monotonic()
     clock = now or (lambda: dt.datetime.now(dt.UTC))
@@ -470,7 +487,7 @@ async def _apply_plan(
     check_plan_rails(header, options, steps)
     export, parse, fmt = _check_export(header)
     limiter = limiter or UnlimitedLimiter()
-    calls = SyncCallPath(options.migration, limiter)
+    calls = SyncCallPath(options.migration, limiter, telemetry=telemetry)
     total = sum(steps.get(a.value, 0) for a in ACTIONS_THAT_CALL)
     resuming = await store.get_meta(STARTED_KEY) is not None
     if client is None and not options.dry_run:
@@ -531,6 +548,8 @@ async def _apply_plan(
                     limiter=limiter,
                     progress=progress,
                     stop=engine_stop,
+                    tracer_provider=telemetry.tracer_provider,
+                    meter_provider=telemetry.meter_provider,
                 )
             finally:
                 relay.cancel()

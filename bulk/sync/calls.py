@@ -20,6 +20,7 @@ from .._calls import CallPath, Stopped
 from .._limiter import RateLimiter
 from .._options import MigrationOptions
 from .._pause import PauseGate
+from .._telemetry import EngineTelemetry
 
 __all__ = ["Stopped", "SyncCallPath"]
 
@@ -36,6 +37,7 @@ class SyncCallPath(CallPath):
         *,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        telemetry: EngineTelemetry | None = None,
     ) -> None:
         super().__init__(
             gate=PauseGate(sleep=sleep),
@@ -43,6 +45,7 @@ class SyncCallPath(CallPath):
             options=options,
             sleep=sleep,
             clock=clock,
+            telemetry=telemetry,
         )
         self.rng = random.Random(options.seed)  # backoff jitter (seeded in tests)
 

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from schlage_async import Credential
 
@@ -28,6 +28,7 @@ from .._guards import check_options, guarded_store, service_identity
 from .._limiter import RateLimiter, UnlimitedLimiter
 from .._options import MigrationOptions
 from .._summary import MigrationStatus, MigrationSummary, StopReason
+from .._telemetry import EngineTelemetry, summary_attributes
 from ..store.protocol import CheckpointStore, ResidentRecord, ResidentState
 from .calls import SyncCallPath
 from .history import (
@@ -42,6 +43,10 @@ from .ledger import ResendLedger
 from .plan import DEFAULT_RESEND_AFTER_HOURS, ListingClient, SyncIndex, invite_decision
 from .plan_file import PlanError, SyncAction
 from .resend import ResendClient, resend_once
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["ChaseClient", "ChaseResult", "chase_invites"]
 
@@ -95,23 +100,40 @@ async def chase_invites(
     now: Callable[[], dt.datetime] | None = None,
     service: ServiceIdentity | None = None,
     force: bool = False,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> ChaseResult:
     """Resend every due invite once, at most ``daily_cap`` a UTC day (``store`` open).
 
     The store is bound to the client's service and account (``service`` for a client that
     cannot say); one run per store; a known account block is honoured unless ``force``.
+    The run is a ``bulk.chase`` span, with ``tracer_provider`` and ``meter_provider`` as
+    :func:`~bulk.run_migration` takes them.
     """
-    check_options(options)
-    if daily_cap is not None and daily_cap < 0:
-        raise MigrationOptionsError(f"daily_cap must be >= 0, not {daily_cap}")
-    identity = service_identity(client, service)
-    async with guarded_store(store, force=force) as claimed:
-        await bind_source(claimed, input_id="chase", service=identity)
-        return await _chase(
-            client, claimed, older_than_hours=older_than_hours, daily_cap=daily_cap,
-            history=history, options=options, limiter=limiter, stop=stop, now=now,
-            ledger=ResendLedger(identity),
-        )  # fmt: skip
+    telemetry = EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    with telemetry.run("bulk.chase", {"bulk.chase.older_than_hours": older_than_hours}) as span:
+        check_options(options)
+        if daily_cap is not None and daily_cap < 0:
+            raise MigrationOptionsError(f"daily_cap must be >= 0, not {daily_cap}")
+        identity = service_identity(client, service)
+        async with guarded_store(store, force=force) as claimed:
+            await bind_source(claimed, input_id="chase", service=identity)
+            result = await _chase(
+                client, claimed, older_than_hours=older_than_hours, daily_cap=daily_cap,
+                history=history, options=options, limiter=limiter, stop=stop, now=now,
+                ledger=ResendLedger(identity), telemetry=telemetry,
+            )  # fmt: skip
+        span.finish(
+            {
+                **summary_attributes(result.summary),
+                "bulk.chase.listed": result.listed,
+                "bulk.chase.due": result.due,
+                "bulk.chase.resent": result.resent,
+                "bulk.chase.capped": result.capped,
+                "bulk.chase.unknown": result.unknown,
+            }
+        )
+    return result
 
 
 async def _chase(
@@ -126,6 +148,7 @@ async def _chase(
     stop: asyncio.Event | None,
     now: Callable[[], dt.datetime] | None,
     ledger: ResendLedger,
+    telemetry: EngineTelemetry,
 ) -> ChaseResult:
     started = time.monotonic()
     clock = now or (lambda: dt.datetime.now(dt.UTC))
@@ -157,7 +180,7 @@ async def _chase(
                 elif isinstance(item, Decommissioned):
                     index.add_decommissioned(item)
         rules = index.rules(moment, older_than_hours)
-        calls = SyncCallPath(options, limiter or UnlimitedLimiter())
+        calls = SyncCallPath(options, limiter or UnlimitedLimiter(), telemetry=telemetry)
         counts = {"listed": 0, "due": 0, "capped": 0, "unknown": 0, "queued": 0}
         unknown_sample: list[str] = []
 

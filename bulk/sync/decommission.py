@@ -16,7 +16,7 @@ import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from schlage_async import APIError, InvalidResponseError, NotFoundError, ServerError, TransportError
 
@@ -25,10 +25,15 @@ from .._guards import check_options, guarded_store, service_identity
 from .._limiter import RateLimiter, UnlimitedLimiter
 from .._options import MigrationOptions
 from .._summary import StopReason
+from .._telemetry import EngineTelemetry
 from ..store.protocol import CheckpointStore
 from .calls import Stopped, SyncCallPath
 from .history import KIND_KEY, SERIALS_KEY
 from .plan_file import PlanError
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["DecommissionClient", "DecommissionResult", "LockOutcome", "decommission_locks"]
 
@@ -88,21 +93,41 @@ async def decommission_locks(
     now: Callable[[], dt.datetime] | None = None,
     service: ServiceIdentity | None = None,
     force: bool = False,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
 ) -> DecommissionResult:
     """Delete the payloads of every lock in ``serials`` exactly once (``store`` open).
 
     The store is bound to the client's service and account (``service`` for a client that
     cannot say): reused against another service it is refused
     (:class:`InputMismatchError`), never read as "deleted by an earlier run". One run per
-    store; a known account block is honoured unless ``force``.
+    store; a known account block is honoured unless ``force``. The run is a
+    ``bulk.decommission`` span (the locks' outcomes counted, never a serial number), with
+    ``tracer_provider`` and ``meter_provider`` as :func:`~bulk.run_migration` takes them.
     """
-    check_options(options)
-    identity = service_identity(client, service)
-    async with guarded_store(store, force=force) as claimed:
-        await bind_source(claimed, input_id="decommission", service=identity)
-        return await _decommission(
-            client, serials, claimed, options=options, limiter=limiter, stop=stop, now=now
+    telemetry = EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    with telemetry.run("bulk.decommission", {"bulk.locks": len(serials)}) as span:
+        check_options(options)
+        identity = service_identity(client, service)
+        async with guarded_store(store, force=force) as claimed:
+            await bind_source(claimed, input_id="decommission", service=identity)
+            result = await _decommission(
+                client, serials, claimed, options=options, limiter=limiter, stop=stop, now=now,
+                telemetry=telemetry,
+            )  # fmt: skip
+        outcomes: dict[str, Any] = {}
+        for lock in result.locks:
+            key = f"bulk.locks.{lock.outcome}"
+            outcomes[key] = outcomes.get(key, 0) + 1
+        span.finish(
+            {
+                "bulk.outcome": "completed" if result.complete else "incomplete",
+                "bulk.api_calls": result.calls,
+                **({"bulk.stop_reason": result.stop_reason.value} if result.stop_reason else {}),
+                **outcomes,
+            }
         )
+    return result
 
 
 async def _decommission(
@@ -114,6 +139,7 @@ async def _decommission(
     limiter: RateLimiter | None,
     stop: asyncio.Event | None,
     now: Callable[[], dt.datetime] | None,
+    telemetry: EngineTelemetry,
 ) -> DecommissionResult:
     clock = now or (lambda: dt.datetime.now(dt.UTC))
     kind = await store.get_meta(KIND_KEY)
@@ -122,7 +148,7 @@ async def _decommission(
     await store.set_meta(KIND_KEY, "decommission")
     raw = await store.get_meta(SERIALS_KEY)
     known: dict[str, dict[str, str]] = json.loads(raw) if raw else {}
-    calls = SyncCallPath(options, limiter or UnlimitedLimiter())
+    calls = SyncCallPath(options, limiter or UnlimitedLimiter(), telemetry=telemetry)
     outcomes: list[LockOutcome] = []
 
     async def keep(serial: str, state: str, detail: str = "") -> str:
