@@ -104,8 +104,8 @@ class MigrationSummary:
         of what went through over its last minute (pauses included; the margin keeps a
         gateway's bucket, which lends a short run more than its rate, out of the advice),
         never below what it sustained since slow start, never above what it held without
-        a 429 nor the highest rate it tried; rounded down (to whole requests from 10/s, to tenths below). Never below
-        1 (``--rate 0`` means no limit at all).
+        a 429 nor the highest rate it tried; rounded down (to whole requests from 10/s,
+        to tenths below). Never below 1 (``--rate 0`` means no limit at all).
         """
         sustained = self.adaptive_rate
         if sustained is None or not self.adaptive_found_limit:
