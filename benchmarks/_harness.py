@@ -216,6 +216,15 @@ def _client(sizes: Sizes, workdir: Path, out: Outcome) -> None:
             },
         ),
         Figure(
+            "client_cpu_otel_sdk_vs_off",
+            "client CPU per request with the OpenTelemetry SDK recording every span and "
+            "metric / with no provider (the API installed, nothing configured)",
+            r["client_cpu_otel_sdk_vs_off"]["value"],
+            "x",
+            params={**params, "telemetry": "SDK TracerProvider + MeterProvider passed in"},
+            details=_ratio_details(r["client_cpu_otel_sdk_vs_off"]),
+        ),
+        Figure(
             "client_vs_aiohttp",
             "client throughput / raw aiohttp + json",
             r["client_vs_aiohttp"]["value"],

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import importlib.util
 import json
 import os
 import statistics
@@ -108,7 +109,7 @@ async def _bounded(n: int, concurrency: int, call: Callable[[int], Awaitable[Non
 # --- (a) our client -------------------------------------------------------------------------
 
 
-async def _ours(base_url: str, n: int, concurrency: int) -> int:
+async def _ours(base_url: str, n: int, concurrency: int, **telemetry: Any) -> int:
     from schlage_async import SchlageClient
 
     ids: list[str] = [""] * n
@@ -117,6 +118,7 @@ async def _ours(base_url: str, n: int, concurrency: int) -> int:
         username=ADMIN_USERNAME,
         password=ADMIN_PASSWORD,
         subscription_key=SUBSCRIPTION_KEY,
+        **telemetry,
     ) as client:
 
         async def create(i: int) -> None:
@@ -141,6 +143,31 @@ async def _ours(base_url: str, n: int, concurrency: int) -> int:
 async def _ours_under_structlog(base_url: str, n: int, concurrency: int) -> int:
     with structlog_configured():
         return await _ours(base_url, n, concurrency)
+
+
+async def _ours_recording_telemetry(base_url: str, n: int, concurrency: int) -> int:
+    """(a'') our client with the OpenTelemetry SDK's providers passed in: every span kept
+    (an in-memory exporter behind a simple processor) and every metric recorded."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    try:
+        return await _ours(
+            base_url,
+            n,
+            concurrency,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+        )
+    finally:
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
 
 
 # --- (b) raw aiohttp + stdlib json ----------------------------------------------------------
@@ -320,6 +347,8 @@ VARIANTS: dict[str, Callable[[str, int, int], Coroutine[Any, Any, int]]] = {
     "schlage_async_structlog": _ours_under_structlog,
     "httpx_pydantic_tenacity": _httpx_pydantic,
 }
+if importlib.util.find_spec("opentelemetry.sdk") is not None:  # the metrics extra
+    VARIANTS["schlage_async_otel_sdk"] = _ours_recording_telemetry
 
 
 def _run(server: SimProcess, name: str, n: int, concurrency: int) -> ClientRun:
@@ -400,6 +429,9 @@ def measure_client_overhead(
             "schlage_async", "aiohttp_pydantic_tenacity", "cpu_per_1000"
         ),
         "client_vs_httpx_pydantic": ratio("schlage_async", "httpx_pydantic_tenacity"),
+        "client_cpu_otel_sdk_vs_off": ratio(
+            "schlage_async_otel_sdk", "schlage_async", "cpu_per_1000"
+        ),
         "server_cpu_share_max": max(v["server_cpu_share"] for v in medians.values()),
         "load_average": {"before": list(load_before), "after": list(load_after)},
         "versions": library_versions(),
