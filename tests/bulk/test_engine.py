@@ -22,7 +22,7 @@ from bulk import (
     migrate,
     run_migration,
 )
-from bulk._limiter import RateReport
+from bulk._limiter import FixedRateLimiter, RateReport
 from bulk._pause import PauseGate
 from bulk.cli.exits import exit_code_for
 from schlage_async import (
@@ -665,4 +665,31 @@ async def test_a_slot_granted_during_a_pause_is_not_spent_after_it(
     assert summary.status is MigrationStatus.COMPLETED
     assert granted_paused > 0  # the scenario did grant slots during the pause
     assert summary.api_calls == granted_open  # ...and none of those was spent
+    _assert_exactly_once(service, residents)
+
+
+async def test_a_429_without_retry_after_pauses_one_interval_then_doubles(
+    service: Any, clock: Any, make_resident: Any
+) -> None:
+    """No Retry-After: the first three in a row pause one interval of the paced rate (the
+    limiter has slowed down already); from the fourth on, 1 s doubling, as for a block."""
+    refused: list[int] = []
+
+    def before(op: str, kwargs: Mapping[str, object]) -> BaseException | None:
+        if op == "create" and len(refused) < 5:
+            refused.append(1)
+            return RateLimitedError(Operation.CREATE_CREDENTIAL, 429, ["Rate limit is exceeded."])
+        return None
+
+    service.before = before
+    residents = [make_resident(n) for n in range(1, 4)]
+    limiter = FixedRateLimiter(20.0, clock=clock, sleep=clock.sleep)
+    options = MigrationOptions(concurrency=1, seed=1, default_retry_after=1.0)
+    summary = await _run(
+        service, residents, MemoryCheckpointStore(), clock, options=options, limiter=limiter
+    )
+    assert summary.status is MigrationStatus.COMPLETED
+    assert summary.rate_limited == 5
+    assert summary.pauses == 5
+    assert summary.paused_seconds == pytest.approx(3 * (1 / 20.0) + 1.0 + 2.0)
     _assert_exactly_once(service, residents)
