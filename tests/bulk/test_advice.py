@@ -104,3 +104,29 @@ def test_a_failed_login_gives_no_rate_advice(
     assert "  adaptive     " in out
     assert "pass --rate" not in out
     assert "no --rate advice" in out
+
+
+@pytest.mark.parametrize(
+    ("recent", "sustained", "held", "advised"),
+    [
+        (200.0, 180.0, 199.0, 196),  # 98 % of the last minute
+        (200.0, 199.0, 250.0, 199),  # never below what was sustained
+        (260.0, 180.0, 210.0, 210),  # never above what was held without a 429
+        (4.97, 4.6, 5.5, 4.8),  # tenths below 10 req/s (0.98 x 4.97 = 4.87)
+    ],
+    ids=["margin", "sustained-floor", "held-ceiling", "tenths"],
+)
+def test_the_advice_is_the_last_minute_within_sustained_and_held(
+    recent: float, sustained: float, held: float, advised: float
+) -> None:
+    """What went through lately, never below the sustained rate nor above the held one."""
+    summary = _adaptive(
+        adaptive_rate=sustained,
+        adaptive_recent=recent,
+        adaptive_held=held,
+        adaptive_ceiling=300.0,
+        adaptive_found_limit=True,
+        adaptive_calls=5_000,
+    )
+    assert summary.advised_rate == advised
+    assert f"pass --rate {advised:g} next time" in adaptive_advice(summary)
