@@ -14,12 +14,16 @@ import shlex
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
 
+import phonenumbers
+
 from .._block import SUPPORT_ADVICE
 from .._errors import MigrationOptionsError
 from .._guards import MAX_CONCURRENCY, check_fraction, check_rate, check_seconds
+from .._input import ParseOptions, check_encoding
 from .._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, UnlimitedLimiter
 from .._options import DEFAULT_CONCURRENCY, MigrationOptions
 from .._summary import MigrationStatus, MigrationSummary, StopReason
+from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
 
 __all__ = [
     "UsageError",
@@ -32,6 +36,7 @@ __all__ = [
     "limiter_for",
     "migration_options",
     "non_negative_seconds_arg",
+    "parse_options",
     "port_arg",
     "positive_int_arg",
     "rate_arg",
@@ -274,3 +279,19 @@ def format_stop(summary: MigrationSummary, rerun: str) -> str:
         f"{summary.deferred:,} resident(s) deferred after retryable errors (see failed.csv, "
         f"retryable=true); rerun to retry them:\n  {rerun}"
     )
+
+
+def parse_options(args: argparse.Namespace) -> ParseOptions:
+    """How every command reads rows: ``--region``, ``--namespace`` and ``--encoding``.
+
+    Raises :class:`UsageError` (exit 2, one line) for a region or an encoding Python does
+    not know, the same for every command that reads an input.
+    """
+    if args.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise UsageError(f"--region {args.region!r} is not a region code (e.g. US, CA, GB)")
+    namespace = integration_namespace(args.namespace) if args.namespace else DEFAULT_NAMESPACE
+    try:
+        encoding = check_encoding(args.encoding)
+    except ValueError as exc:
+        raise UsageError(f"--encoding: {exc}") from None
+    return ParseOptions(region=args.region, namespace=namespace, encoding=encoding)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import phonenumbers
 import psycopg
 import structlog
 from redis.asyncio import Redis
@@ -56,7 +55,6 @@ from .._fleet_pause import FleetPauseGate
 from .._input import (
     InputFormat,
     ParseOptions,
-    check_encoding,
     detect_format,
 )
 from .._limiter import (
@@ -70,7 +68,6 @@ from .._progress import ProgressSink, ProgressSnapshot
 from .._reports import format_summary, report_paths
 from .._service import report_run, run_migration
 from .._summary import MigrationSummary
-from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
 from ..store import is_postgres_url, open_store
 from ..store.postgres import DEFAULT_SCHEMA, LeaseLostError, PostgresCheckpointStore
 from ..store.protocol import ResidentState
@@ -78,6 +75,7 @@ from ._common import (
     UsageError,
     format_stop,
     migration_options,
+    parse_options,
     rerun_command,
     without_passwords,
 )
@@ -438,12 +436,7 @@ def _fleet_migrate(args: argparse.Namespace, argv: Sequence[str], tools: CliTool
         raise UsageError("--dry-run checks an input on its own: leave out the PostgreSQL --state")
     input_path = Path(args.input)
     input_format = detect_format(input_path, args.format)
-    if args.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise UsageError(f"--region {args.region!r} is not a region code (e.g. US, CA, GB)")
-    namespace = integration_namespace(args.namespace) if args.namespace else DEFAULT_NAMESPACE
-    parse_options = ParseOptions(
-        region=args.region, namespace=namespace, encoding=check_encoding(args.encoding)
-    )
+    reading = parse_options(args)
     # By default beside the input, named after the run's schema (one run per schema), and
     # owned by that run: another run's reports in the folder are refused, never overwritten.
     schema = urlsplit(args.state).query
@@ -458,7 +451,7 @@ def _fleet_migrate(args: argparse.Namespace, argv: Sequence[str], tools: CliTool
             args,
             argv,
             tools,
-            load=(input_path, input_format, parse_options),
+            load=(input_path, input_format, reading),
             report_dir=report_dir,
         ),
         argv,

@@ -16,8 +16,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import phonenumbers
-
 from schlage_async import ConfigurationError, SchlageClient, check_base_url
 
 from .. import _signals
@@ -37,8 +35,6 @@ from .._errors import (
 from .._generate import generate_portfolio
 from .._input import (
     DEFAULT_ENCODING,
-    ParseOptions,
-    check_encoding,
     check_input,
     detect_format,
 )
@@ -53,7 +49,6 @@ from .._reports import (
 )
 from .._service import dry_run, run_migration
 from .._summary import MigrationStatus, MigrationSummary
-from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
 from ..store import is_postgres_url, open_store
 from ._common import (
     UsageError,
@@ -64,6 +59,7 @@ from ._common import (
     format_stop,
     limiter_for,
     migration_options,
+    parse_options,
     rate_arg,
     rerun_command,
 )
@@ -393,14 +389,7 @@ def _migrate_file(
     input_path = Path(args.input)
     check_input(input_path)  # InputError: exit 2
     input_format = detect_format(input_path, args.format)
-    if args.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise UsageError(f"--region {args.region!r} is not a region code (e.g. US, CA, GB)")
-    namespace = integration_namespace(args.namespace) if args.namespace else DEFAULT_NAMESPACE
-    try:
-        encoding = check_encoding(args.encoding)
-    except ValueError as exc:
-        raise UsageError(f"--encoding: {exc}") from None
-    parse_options = ParseOptions(region=args.region, namespace=namespace, encoding=encoding)
+    reading = parse_options(args)
     options = migration_options(args)
     rerun = rerun_command(argv)
     client: SchlageClient | None = None
@@ -436,7 +425,7 @@ def _migrate_file(
     common: dict[str, Any] = {
         "reports_dir": report_dir,
         "options": options,
-        "parse_options": parse_options,
+        "parse_options": reading,
         "input_format": input_format,
         "progress": _progress_sink(args.progress),
         "report_extra": lambda summary: {**extra, "exit_code": exit_code_for(summary)},

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
 
-import phonenumbers
 from rich.console import Console
 from rich.table import Table
 
@@ -39,14 +38,13 @@ from .._errors import (
     StoreError,
 )
 from .._guards import claim_report_folder, report_owner
-from .._input import DEFAULT_ENCODING, ParseOptions, check_encoding
+from .._input import DEFAULT_ENCODING, ParseOptions
 from .._limiter import RateLimiter
 from .._options import DEFAULT_CONCURRENCY
 from .._phones import DEFAULT_REGION
 from .._progress import ProgressSink
 from .._reports import ReportPaths, default_report_dir, format_summary, write_reports
 from .._summary import MigrationStatus, MigrationSummary, StopReason
-from .._user_ids import DEFAULT_NAMESPACE, integration_namespace
 from ..store import open_store
 from ..sync.apply import (
     DEFAULT_MAX_DELETE_FRACTION,
@@ -66,7 +64,14 @@ from ..sync.plan_file import (
     count_steps,
     read_plan_header,
 )
-from ._common import add_output_options, add_run_options, fraction_arg, migration_options
+from ._common import (
+    UsageError,
+    add_output_options,
+    add_run_options,
+    fraction_arg,
+    migration_options,
+    parse_options,
+)
 from .exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
 from .logs import configure_logging
 
@@ -242,14 +247,10 @@ def _client(args: argparse.Namespace, tools: CliTools) -> SchlageClient:
 
 
 def _parse_options(args: argparse.Namespace) -> ParseOptions:
-    if args.region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise PlanError(f"--region {args.region!r} is not a region code (e.g. US, CA, GB)")
-    namespace = integration_namespace(args.namespace) if args.namespace else DEFAULT_NAMESPACE
     try:
-        encoding = check_encoding(args.encoding)
-    except ValueError as exc:
-        raise PlanError(f"--encoding: {exc}") from None
-    return ParseOptions(region=args.region, namespace=namespace, encoding=encoding)
+        return parse_options(args)
+    except UsageError as exc:
+        raise PlanError(str(exc)) from None
 
 
 _ORDER: Final = (

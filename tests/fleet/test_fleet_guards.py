@@ -332,3 +332,32 @@ async def test_run_migration_works_a_postgres_store_alone(
     assert again.status.value == "completed"
     assert again.succeeded_this_run == 0
     assert verify_against_state(read_input(path), simulator.state.snapshot()).ok
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--encoding", "no-such-codec", "is not a text encoding"),
+        ("--region", "ZZ", "is not a region code"),
+    ],
+    ids=["encoding", "region"],
+)
+def test_the_fleet_migrate_reads_rows_with_the_same_checks_as_migrate(
+    simulator_process: Any, postgres_url: str, state_url: str, tmp_path: Path, account: None,
+    capsys: pytest.CaptureFixture[str], flag: str, value: str, words: str,
+) -> None:  # fmt: skip
+    """A bad --encoding or --region: exit 2 and one line, as the single-machine migrate
+    says it (the fleet's copy of the check once let a bad encoding end in a traceback);
+    nothing claimed, nothing sent."""
+    sim = simulator_process()
+    path = generate_portfolio(tmp_path / "p.jsonl", 5, seed=5).path
+    code = main(
+        ["migrate", str(path), "--state", state_url, "--base-url", sim.api_base_url,
+         flag, value, "--rate", "10", "--progress", "none"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert words in err
+    assert "Traceback" not in err
+    assert not _schema_exists(postgres_url, _schema(state_url))
+    assert _requests(sim) == 0
