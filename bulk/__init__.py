@@ -29,7 +29,7 @@ Engine core (top level):
   transition (reject, admit, reconcile, create, save, done, deferred) is one method.
 * ``_calls.py``: the path every API call takes out: the pause gate (``_pause.py``, and
   ``_fleet_pause.py`` joining a fleet's), the limiter (``_limiter.py``: evenly spaced
-  calls, steered under ``--adaptive`` by ``_rate_controller.py``), the 429 policy and the
+  calls, steered under ``--adaptive`` by ``schlage_async.AimdController``), the 429 policy and the
   conditions that stop a run.
 * ``_options.py``: :class:`MigrationOptions`; ``_summary.py``: what a run reports;
   ``_progress.py``: progress snapshots and sinks; ``_errors.py``: the error tree.

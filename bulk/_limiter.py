@@ -4,7 +4,7 @@
   never sends faster than a gateway bucket of the same rate accepts, however small.
 * :class:`AdaptiveRateLimiter`: the same spacing (GCRA: each call its own moment,
   ``1/rate`` after the previous one's, never a bucket's burst) at a rate an
-  :class:`~bulk._rate_controller.AimdController` steers when the service's limit is
+  :class:`~schlage_async.AimdController` steers when the service's limit is
   unknown (``--adaptive``).
 * :class:`UnlimitedLimiter`: no limit (``--rate 0``, benchmarks against an unlimited server).
 
@@ -24,7 +24,7 @@ from typing import Final, Protocol, runtime_checkable
 
 import structlog
 
-from ._rate_controller import AimdController
+from schlage_async import AimdController
 
 _log = structlog.get_logger("bulk")
 

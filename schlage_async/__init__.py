@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
+from ._aimd import AimdController
 from ._auth import CachedToken, InMemoryTokenCache, SharedTokenCache, TokenCache
+from ._budget import AccountBudget, LaneLimiter
 from ._client import SchlageClient
 from ._config import check_base_url
 from ._engage import EngageClient
@@ -50,6 +52,9 @@ from ._errors import (
     ValidationError,
     WrongCredentialsError,
 )
+from ._lane_scheduler import LocalLaneScheduler
+from ._lanes import Lane, LaneScheduler, LaneShares, current_lane, lane_context
+from ._local_pause import LocalPause
 from ._login_limiter import SlidingWindowLimiter
 from ._models import (
     CardFormat,
@@ -65,7 +70,7 @@ from ._models import (
     EngageDeviceModel,
     NoTourPayload,
 )
-from ._pacing import LoginLimiter, RequestLimiter, RequestPause
+from ._pacing import LoginLimiter, RateFeedback, RequestLimiter, RequestPause
 from ._redact import mask_mobile
 from ._retry import RetryPolicy, exponential_backoff
 from ._routes import Operation
@@ -82,9 +87,11 @@ except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree, not 
 __all__ = [
     "APIError",
     "AccountBlockedError",
+    "AccountBudget",
     "AccountInactiveError",
     "AccountNotFoundError",
     "AccountNotVerifiedError",
+    "AimdController",
     "AuthenticationError",
     "CachedToken",
     "CardFormat",
@@ -113,6 +120,12 @@ __all__ = [
     "InMemoryTokenCache",
     "InvalidResponseError",
     "InvalidTokenError",
+    "Lane",
+    "LaneLimiter",
+    "LaneScheduler",
+    "LaneShares",
+    "LocalLaneScheduler",
+    "LocalPause",
     "LoginError",
     "LoginLimiter",
     "MobileNumberConflictError",
@@ -123,6 +136,7 @@ __all__ = [
     "OutcomeUnknownError",
     "PermissionDeniedError",
     "Problem",
+    "RateFeedback",
     "RateLimitedError",
     "RequestLimiter",
     "RequestPause",
@@ -146,6 +160,8 @@ __all__ = [
     "check_base_url",
     "check_create_credential",
     "check_save_no_tour_payloads",
+    "current_lane",
     "exponential_backoff",
+    "lane_context",
     "mask_mobile",
 ]

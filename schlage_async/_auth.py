@@ -12,8 +12,8 @@ import asyncio
 import base64
 import binascii
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Final, Protocol, runtime_checkable
 
@@ -121,12 +121,26 @@ class SharedTokenCache(TokenCache, Protocol):
 
 
 class InMemoryTokenCache:
-    """The default :class:`TokenCache`: a dict in this process."""
+    """The default :class:`TokenCache`: a dict in this process.
 
-    __slots__ = ("_tokens",)
+    Clients that share one (through an :class:`~schlage_async.AccountBudget`) log in
+    once for all of them: :meth:`renewal` is a lock per key, as a shared cache's is.
+    """
+
+    __slots__ = ("_renewals", "_tokens")
 
     def __init__(self) -> None:
         self._tokens: dict[str, CachedToken] = {}  # key -> the latest token stored
+        self._renewals: dict[str, asyncio.Lock] = {}  # key -> held by the one logging in
+
+    @asynccontextmanager
+    async def renewal(self, key: str) -> AsyncIterator[None]:
+        """Hold ``key``'s renewal lock: one client of this cache logs in, the rest adopt."""
+        lock = self._renewals.get(key)
+        if lock is None:
+            lock = self._renewals[key] = asyncio.Lock()
+        async with lock:
+            yield
 
     async def get(self, key: str) -> CachedToken | None:
         """Return the token kept for ``key``, if any."""

@@ -13,6 +13,7 @@ import aiohttp
 import msgspec
 
 from ._auth import BearerAuthorizer, InMemoryTokenCache, TokenCache, TokenRefresher
+from ._budget import AccountBudget
 from ._client_base import BaseClient, refuse
 from ._config import setting
 from ._errors import (
@@ -23,6 +24,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._lanes import Lane
 from ._login_limiter import SlidingWindowLimiter
 from ._models import (
     AuthToken,
@@ -139,7 +141,7 @@ class SchlageClient(BaseClient):
     third party your trace ids). See ``docs/observability.md``.
     """
 
-    __slots__ = ("_auth", "_limiter", "_login_max_wait", "_refresher")
+    __slots__ = ("_auth", "_budget", "_lane", "_limiter", "_login_max_wait", "_refresher")
 
     _routes = ROUTES
 
@@ -169,12 +171,43 @@ class SchlageClient(BaseClient):
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         propagate: bool = False,
+        budget: AccountBudget | None = None,
+        lane: Lane | str | None = Lane.INTERACTIVE,
+        send_lane_header: bool = False,
     ) -> None:
         if token_refresh_margin < 0 or login_max_wait < 0:
             raise ConfigurationError("token_refresh_margin and login_max_wait must not be negative")
+        base_url = setting(base_url, "SCHLAGE_BASE_URL", what="base_url")
+        username = setting(username, "SCHLAGE_USERNAME", what="username")
+        paced_lane = _lane(lane)
+        if budget is not None:
+            given = [
+                name
+                for name, value in (
+                    ("token_cache", token_cache),
+                    ("login_limiter", login_limiter),
+                    ("rate_limiter", rate_limiter),
+                    ("pause", pause),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ConfigurationError(
+                    f"budget= holds the token cache, login budget, rate and pause: drop "
+                    f"{', '.join(given)}"
+                )
+            token_cache, login_limiter, pause = (
+                budget.token_cache,
+                budget.login_limiter,
+                budget.pause,
+            )
+            if paced_lane is not None:
+                rate_limiter = budget.limiter(paced_lane)
+        self._budget = budget  # shared with the account's other callers, if any
+        self._lane = paced_lane if budget is not None else None  # what this client's calls wait in
         super().__init__(
-            base_url=setting(base_url, "SCHLAGE_BASE_URL", what="base_url"),
-            username=setting(username, "SCHLAGE_USERNAME", what="username"),
+            base_url=base_url,
+            username=username,
             password=Secret(setting(password, "SCHLAGE_PASSWORD", what="password")),
             subscription_key=Secret(
                 setting(subscription_key, "SCHLAGE_SUBSCRIPTION_KEY", what="subscription_key")
@@ -194,7 +227,10 @@ class SchlageClient(BaseClient):
             propagate=propagate,
             rate_limiter=rate_limiter,
             pause=pause,
+            lane_header=(paced_lane or Lane.INTERACTIVE) if send_lane_header else None,
         )
+        if budget is not None:
+            budget.bind(self.base_url, self.username)
         self._limiter: LoginLimiter = login_limiter or SlidingWindowLimiter()  # 100 logins / 15 min
         self._login_max_wait = login_max_wait  # seconds to wait for a login slot
         self._refresher = TokenRefresher(
@@ -206,6 +242,16 @@ class SchlageClient(BaseClient):
             telemetry=self._transport.telemetry,
         )
         self._auth = BearerAuthorizer(self._refresher)
+
+    @property
+    def budget(self) -> AccountBudget | None:
+        """The account budget this client shares with the account's other callers, if any."""
+        return self._budget
+
+    @property
+    def lane(self) -> Lane | None:
+        """The lane this client's calls wait in on its budget (None: it does not pace)."""
+        return self._lane
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
@@ -604,3 +650,12 @@ class SchlageClient(BaseClient):
             retry=retry,
             log_fields={"user_id": user_id},
         )
+
+
+def _lane(lane: Lane | str | None) -> Lane | None:
+    if lane is None:
+        return None
+    try:
+        return Lane.parse(lane)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None

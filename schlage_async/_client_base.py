@@ -14,6 +14,7 @@ import aiohttp
 
 from ._config import build_timeout, check_base_url
 from ._errors import ClientClosedError, ConfigurationError
+from ._lanes import Lane
 from ._outcomes import classify_error
 from ._pacing import RequestLimiter, RequestPause
 from ._redact import Secret
@@ -90,6 +91,7 @@ class BaseClient:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         propagate: bool = False,
+        lane_header: Lane | None = None,
     ) -> None:
         if propagate and not OTEL_AVAILABLE:
             raise ConfigurationError(
@@ -123,6 +125,7 @@ class BaseClient:
             pause=pause,
             telemetry=telemetry,
             propagate=propagate,
+            lane=lane_header,
         )
 
     @property

@@ -104,8 +104,10 @@ class ConfigurationError(SchlageError, ValueError):
 class ClientClosedError(SchlageError, RuntimeError):
     """A request was made on a client after ``aclose()``."""
 
-    def __init__(self) -> None:
-        super().__init__("the client is closed; create a new one or use it inside `async with`")
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message or "the client is closed; create a new one or use it inside `async with`"
+        )
 
 
 class TransportError(SchlageError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-__all__ = ["LoginLimiter", "RequestLimiter", "RequestPause"]
+__all__ = ["LoginLimiter", "RateFeedback", "RequestLimiter", "RequestPause"]
 
 
 @runtime_checkable
@@ -19,6 +19,17 @@ class RequestLimiter(Protocol):
 
     async def acquire(self) -> None:
         """Wait for a slot."""
+
+
+@runtime_checkable
+class RateFeedback(Protocol):
+    """A limiter that hears how each call went (an account budget's steers its rate by it)."""
+
+    def on_success(self) -> None:
+        """An answer other than 429 came back."""
+
+    def on_throttled(self) -> None:
+        """A 429 came back."""
 
 
 @runtime_checkable

@@ -37,10 +37,11 @@ from ._errors import (
     SubscriptionKeyError,
     TransportError,
 )
+from ._lanes import LANE_HEADER, Lane, current_lane
 from ._logging import EventLogger
 from ._models import decode_answer, error_messages
 from ._outcomes import classify_error
-from ._pacing import RequestLimiter, RequestPause
+from ._pacing import RateFeedback, RequestLimiter, RequestPause
 from ._redact import Secret, mask_mobile, mask_mobiles_in, scrub
 from ._retry import NoAnswer, RetryPolicy, Verdict, decide_retry, parse_retry_after
 from ._routes import Operation, Route
@@ -247,6 +248,8 @@ class Transport:
         "_base_url_text",
         "_closed",
         "_connector_limit",
+        "_feedback",
+        "_lane",
         "_monotonic",
         "_owns_session",
         "_pause",
@@ -286,6 +289,7 @@ class Transport:
         pause: RequestPause | None = None,
         telemetry: ClientTelemetry | None = None,
         propagate: bool = False,
+        lane: Lane | None = None,
     ) -> None:
         self._base_url = base_url  # no trailing slash; route paths are appended
         self._base_url_text = str(base_url)
@@ -314,6 +318,9 @@ class Transport:
         self._with_auth: tuple[Mapping[str, str], dict[str, str]] | None = None
         self._rate_limiter = rate_limiter  # a request rate shared with other processes
         self._pause = pause  # a 429 pause shared with other processes
+        # Told how each answer went, when the limiter listens (an account budget's does).
+        self._feedback = _feedback_of(rate_limiter)
+        self._lane = lane  # the lane the header names (None: no lane header)
         self._telemetry = telemetry  # None without the otel extra: one test per call
         self._propagate = propagate  # send the current span's traceparent
 
@@ -461,6 +468,8 @@ class Transport:
                 if route.operation is Operation.LOGIN:
                     self._stats.logins += 1
                 headers = self._headers(auth_headers)
+                if self._lane is not None:
+                    headers = {**headers, LANE_HEADER: current_lane() or self._lane}
                 if self._propagate:
                     headers = inject_trace_context(headers)
                 started = self._monotonic()
@@ -484,6 +493,11 @@ class Transport:
                     if record is not None:
                         record.answered(answer.status, self._monotonic() - started)
                     self._stats.by_status[answer.status] += 1
+                    if self._feedback is not None:
+                        if answer.status == 429:
+                            self._feedback.on_throttled()
+                        else:
+                            self._feedback.on_success()
                     if answer.status == 429:
                         self._stats.rate_limited += 1
                         if self._pause is not None:
@@ -764,3 +778,8 @@ class _Attempt:
         self.retries = 0  # of which retries after a transient failure
         self.renewed = False  # whether the token was renewed once already
         self.error: str | None = None  # the class name of the last retried failure
+
+
+def _feedback_of(limiter: object) -> RateFeedback | None:
+    """``limiter`` when it listens to how calls went, else None."""
+    return limiter if isinstance(limiter, RateFeedback) else None
