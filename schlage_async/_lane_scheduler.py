@@ -11,6 +11,11 @@ Which waiter gets a slot: the highest lane that waits, unless a lower lane's flo
 job with the least virtual time (slots received divided by weight), a job that comes
 back starting level with the jobs already waiting so it claims no backlog.
 
+While the rate is being found (no rate told), a probe above the gateway's rate can empty
+its bucket; so an interactive call goes no sooner than two slots after the last
+lower-lane call, a slot left empty before it: the bucket has refilled by a call's worth
+and the front desk does not meet the 429 a migration's probing earned.
+
 Written by hand: aiolimiter and limits keep one rate for everyone; no asyncio library
 schedules a rate between priorities and weights.
 """
@@ -66,6 +71,7 @@ class LocalLaneScheduler:
         "_floor_due",
         "_grants",
         "_jobs",
+        "_lower_sent",
         "_rate",
         "_sleep",
         "_started",
@@ -102,6 +108,7 @@ class LocalLaneScheduler:
         self._tat = -math.inf  # when the next slot is due without burst (GCRA)
         self._jobs: dict[Lane, dict[str, _Job]] = {lane: {} for lane in Lane}
         self._floor_due: dict[Lane, float] = {}  # lane -> when its floor makes it next
+        self._lower_sent = -math.inf  # when a sync or bulk call last had a slot
         self._waiting = 0  # callers queued, every lane
         self._wake = asyncio.Event()  # set: a caller queued while the dispatcher idled
         self._dispatcher: asyncio.Task[None] | None = None  # runs while callers wait
@@ -131,7 +138,7 @@ class LocalLaneScheduler:
             return
         entry = self._job(Lane(lane), job, weight)
         now = self._clock()
-        if self._waiting == 0 and self._tat - self._tolerance(rate) <= now:
+        if self._waiting == 0 and self._due(Lane(lane), rate) <= now:
             self._grant(entry, Lane(lane), now, rate, waited=False)
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -195,6 +202,13 @@ class LocalLaneScheduler:
     def _tolerance(self, rate: float) -> float:
         return (min(self._burst, max(rate, 1.0)) - 1.0) / rate
 
+    def _due(self, lane: Lane, rate: float) -> float:
+        """When ``lane``'s next call may go."""
+        due = self._tat - self._tolerance(rate)
+        if lane is Lane.INTERACTIVE and self.controller is not None:
+            due = max(due, self._lower_sent + 2.0 / rate)  # a slot left empty before it
+        return due
+
     def _job(self, lane: Lane, job: str, weight: float) -> _Job:
         jobs = self._jobs[lane]
         entry = jobs.get(job)
@@ -211,8 +225,10 @@ class LocalLaneScheduler:
     def _grant(self, entry: _Job, lane: Lane, now: float, rate: float, *, waited: bool) -> None:
         self._tat = max(self._tat, now) + 1.0 / rate
         entry.vt += 1.0 / entry.weight
-        if lane is not Lane.INTERACTIVE and self._floor > 0:
-            self._floor_due[lane] = now + 1.0 / (self._floor * rate)
+        if lane is not Lane.INTERACTIVE:
+            self._lower_sent = now
+            if self._floor > 0:
+                self._floor_due[lane] = now + 1.0 / (self._floor * rate)
         if self.controller is not None:
             self.controller.on_sent(waited=waited)
         self._record(lane, entry.key.partition("/")[2])
@@ -251,16 +267,16 @@ class LocalLaneScheduler:
                 continue
             rate = self.rate
             now = self._clock()
-            if rate is not None:
-                due = self._tat - self._tolerance(rate)
-                if due > now:
-                    await self._sleep(due - now)
-                    continue  # the rate or the waiters may have changed meanwhile
-            chosen = self._choose(self._clock())
+            chosen = self._choose(now)
             if chosen is None:
                 self._waiting = 0
                 continue
             lane, entry = chosen
+            if rate is not None:
+                due = self._due(lane, rate)
+                if due > now:
+                    await self._sleep(due - now)
+                    continue  # the rate or the waiters may have changed meanwhile
             waiter = entry.waiters.popleft()
             self._waiting -= 1
             if waiter.done():

@@ -213,3 +213,23 @@ def test_bad_settings_are_refused(kwargs: dict[str, float], message: str) -> Non
     """Settings outside their range are refused with the setting's name."""
     with pytest.raises(ValueError, match=message):
         LocalLaneScheduler(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_while_the_rate_is_found_an_interactive_call_has_an_empty_slot_before_it() -> None:
+    """Adaptive: the slot before a front-desk call stays unused, so a probe's empty bucket
+    has refilled by one call when it goes."""
+    clock = _Clock()
+    scheduler = _scheduler(None, clock, controller=AimdController(50.0, clock=clock))
+    sent: list[tuple[str, float]] = []
+
+    async def take(lane: Lane) -> None:
+        await scheduler.acquire(lane, "m")
+        sent.append((lane.value, clock.now))
+
+    bulk = [asyncio.create_task(take(Lane.BULK)) for _ in range(20)]
+    await asyncio.sleep(0)
+    await take(Lane.INTERACTIVE)
+    await asyncio.gather(*bulk)
+    at = next(t for lane, t in sent if lane == "interactive")
+    before = max(t for lane, t in sent if lane == "bulk" and t < at)
+    assert at - before >= 2 / 50 - 1e-9
