@@ -213,9 +213,9 @@ class AccountBudget:
             raise ConfigurationError(str(exc)) from None
         return LaneLimiter(self.scheduler, parsed, job, float(weight))
 
-    async def shares(self) -> LaneShares:
-        """Slots per second by lane and by job over the last minute, every caller's."""
-        return await self.scheduler.shares()
+    async def shares(self, window: float = 60.0) -> LaneShares:
+        """Slots per second by lane and by job over the last ``window`` s (<= 60), everyone's."""
+        return await self.scheduler.shares(window)
 
     async def aclose(self) -> None:
         """Stop the scheduler and release what :meth:`connect` opened."""

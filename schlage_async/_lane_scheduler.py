@@ -165,12 +165,13 @@ class LocalLaneScheduler:
         else:
             self.controller.on_success()
 
-    async def shares(self) -> LaneShares:
-        """Slots per second by lane and by job over the last minute."""
+    async def shares(self, window: float = SHARES_WINDOW) -> LaneShares:
+        """Slots per second by lane and by job over the last ``window`` seconds (<= 60)."""
         now = self._clock()
         self._trim(now)
-        window = max(min(SHARES_WINDOW, now - self._started), 1e-9)
-        by_job = Counter(key for _, key in self._grants)
+        window = max(min(window, SHARES_WINDOW, now - self._started), 1e-9)
+        since = now - window
+        by_job = Counter(key for at, key in self._grants if at >= since)
         by_lane: Counter[str] = Counter()
         for key, count in by_job.items():
             by_lane[key.partition("/")[0]] += count

@@ -134,8 +134,8 @@ class LaneScheduler(Protocol):
     def feedback(self, lane: Lane, *, throttled: bool) -> None:
         """How a call sent in a granted slot went: a 429 (``throttled``) or not."""
 
-    async def shares(self) -> LaneShares:
-        """Grants per lane and per job over the last minute."""
+    async def shares(self, window: float = 60.0) -> LaneShares:
+        """Grants per second by lane and by job over the last ``window`` seconds (<= 60)."""
 
     async def aclose(self) -> None:
         """Stop serving: waiters are released with an error, background work ends."""
