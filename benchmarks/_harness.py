@@ -80,6 +80,8 @@ class Sizes:
     sync_rows: int
     grid_seconds: tuple[float, float, float]
     floor_residents: int
+    lanes_seconds: float
+    lanes_residents: int
 
 
 QUICK = Sizes(
@@ -96,6 +98,8 @@ QUICK = Sizes(
     sync_rows=2_000,
     grid_seconds=(40.0, 16.0, 12.0),
     floor_residents=3_000,
+    lanes_seconds=30.0,
+    lanes_residents=3_000,
 )  # fmt: skip
 """Small sizes: the whole harness in a minute or two (CI runs this so it never rots)."""
 
@@ -113,6 +117,8 @@ FULL = Sizes(
     sync_rows=50_000,
     grid_seconds=(120.0, 60.0, 40.0),
     floor_residents=20_000,
+    lanes_seconds=60.0,
+    lanes_residents=6_000,
 )  # fmt: skip
 """The full sizes: 20,000 client calls per variant per round over 5 rounds (issue 14),
 the engine sections sized to end within the hour on a loaded 2-core machine."""
@@ -642,6 +648,55 @@ def _migration_floor(sizes: Sizes, workdir: Path, out: Outcome) -> None:
     )
 
 
+def _lanes_module() -> Any:
+    """``benchmarks.lanes``, which needs the scale extra (redis) and a Redis server."""
+    try:
+        import psycopg  # noqa: F401  # benchmarks.fleet (its Redis URL) imports it
+        import redis  # noqa: F401
+    except ImportError as exc:
+        raise SectionSkipped(
+            f"needs the scale extra (missing module {exc.name!r}): pip install -e '.[scale]'"
+        ) from None
+    from . import lanes
+
+    return lanes
+
+
+def _lanes(sizes: Sizes, workdir: Path, out: Outcome) -> None:
+    lanes = _lanes_module()
+    rate = 50.0
+    with simulator_process(["--rate-limit", f"{rate:g}", "--burst", "5"]) as sim:
+        r = lanes.measure_lanes(
+            sim, seconds=sizes.lanes_seconds, rate=rate, residents=sizes.lanes_residents,
+            workdir=workdir,
+        )  # fmt: skip
+    out.raw["lanes"] = r
+    params = r["params"]
+    scene = (
+        f"R = {rate:g}/s, burst 5: migrations A (weight 1) and B (weight 3, after "
+        f"{params['join_after_s']:g} s), a front desk at {params['desk_rate']:g} calls/s"
+    )
+    out.figures += [
+        Figure("lanes_interactive_429s", f"{scene}: 429s the front desk met",
+               r["interactive_429s"], "", Target("==", 0), params,
+               {"interactive_calls": r["interactive_calls"], "bulk_429s": r["bulk_429s"]}),
+        Figure("lanes_interactive_added_wait_p99_ms",
+               "the front desk's wait in the budget beyond an idle account's, p99",
+               r["interactive_added_wait_p99_ms"], "ms", Target("<=", 100), params,
+               {"max_ms": r["interactive_added_wait_max_ms"],
+                "idle_latency_ms": r["idle_latency_ms"]}),
+        Figure("lanes_bulk_utilization",
+               "bulk answers/s while both migrations run / (R - the front desk's rate)",
+               r["bulk_utilization"], "x", Target(">=", 0.95), params,
+               {"bulk_rate": r["bulk_rate"]}),
+        Figure("lanes_fair_share_error", "|B's share of the bulk lane - 3/4|, same window",
+               r["fair_share_error"], "", Target("<=", 0.05), params,
+               {"share_b": r["share_b"], "shares": r["shares"]}),
+        Figure("lanes_logins", "logins over the whole run, every process",
+               r["logins"], "", Target("==", 1), params),
+    ]  # fmt: skip
+
+
 def _checkpoint(sizes: Sizes, workdir: Path, out: Outcome) -> None:
     with simulator_process() as sim:
         r = checkpoint_cost.measure_checkpoint_cost(
@@ -853,6 +908,11 @@ SECTIONS: dict[str, tuple[str, Section]] = {
         _adaptive_grid,
     ),
     "migration-floor": ("time to migrate against calls / R, adaptive", _migration_floor),
+    "lanes": (
+        "one account shared by a front desk and two migrations through Redis, by lane "
+        "(scale extra; a Redis server)",
+        _lanes,
+    ),
     "checkpoint": ("checkpoint cost, SQLite against memory", _checkpoint),
     "resume": ("resume: skipping finished rows", _resume),
     "fleet": (
