@@ -36,8 +36,8 @@ from typing import Any
 from bulk import generate_portfolio
 from schlage_async import AccountBudget, Lane, RetryPolicy, SchlageClient, SchlageError
 
-from .fleet import ENV, redis_url, sim_state
 from ._simproc import ADMIN_PASSWORD, ADMIN_USERNAME, SUBSCRIPTION_KEY, SimProcess
+from .fleet import ENV, redis_url, sim_state
 
 __all__ = ["measure_lanes"]
 
@@ -50,12 +50,29 @@ def _start_migration(
     log = (workdir / f"lanes-{name}.log").open("ab")
     return subprocess.Popen(
         [
-            sys.executable, "-m", "bulk", "migrate", str(portfolio),
-            "--base-url", sim.api_base_url, "--state", str(workdir / f"lanes-{name}.db"),
-            "--report-dir", str(workdir / f"lanes-{name}-reports"),
-            "--shared", shared, "--weight", f"{weight:g}", "--send-lane-header",
-            "--concurrency", "32", "--progress", "none", "--log-format", "json",
-        ],  # fmt: skip
+            sys.executable,
+            "-m",
+            "bulk",
+            "migrate",
+            str(portfolio),
+            "--base-url",
+            sim.api_base_url,
+            "--state",
+            str(workdir / f"lanes-{name}.db"),
+            "--report-dir",
+            str(workdir / f"lanes-{name}-reports"),
+            "--shared",
+            shared,
+            "--weight",
+            f"{weight:g}",
+            "--send-lane-header",
+            "--concurrency",
+            "32",
+            "--progress",
+            "none",
+            "--log-format",
+            "json",
+        ],
         env={**os.environ, **ENV},
         stdout=log,
         stderr=log,
@@ -98,8 +115,7 @@ async def _desk(
             await client.get_credential(created.credential_id)
             idle.append(loop.time() - t0)
             await asyncio.sleep(0.05)
-        while loop.time() < start:
-            await asyncio.sleep(0.05)
+        await asyncio.sleep(max(0.0, start - loop.time()))
         beat = loop.time()
         while beat < stop:
             t0 = loop.time()
@@ -194,8 +210,14 @@ def measure_lanes(
         "exit_codes": r["exit_codes"],
         "wall_s": time.monotonic() - started,
         "params": {
-            "R": rate, "burst": 5, "seconds": seconds, "residents_per_migration": residents,
-            "weights": list(_WEIGHTS), "join_after_s": join_after, "desk_after_s": desk_after,
-            "desk_rate": desk_rate, "window_s": round(window, 2),
-        },  # fmt: skip
+            "R": rate,
+            "burst": 5,
+            "seconds": seconds,
+            "residents_per_migration": residents,
+            "weights": list(_WEIGHTS),
+            "join_after_s": join_after,
+            "desk_after_s": desk_after,
+            "desk_rate": desk_rate,
+            "window_s": round(window, 2),
+        },
     }
