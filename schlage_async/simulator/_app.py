@@ -18,6 +18,7 @@ from typing import Final
 
 from aiohttp import web
 
+from .._lanes import LANE_HEADER, Lane
 from .._models import AuthToken
 from .._routes import ENGAGE_ROUTES, ROUTES, Operation, Route
 from .._seed_errors import ErrorCode, lookup
@@ -59,6 +60,7 @@ SUBSCRIPTION_KEY_HEADER: Final = "alle-subscription-key"
 _RATE_REMAINING: Final = "x-ratelimit-remaining"
 _C = ErrorCode
 _O = Operation
+_LANES: Final = {lane.value: lane.value for lane in Lane}  # any other header value: "other"
 
 _BAD_GATEWAY_PAGE: Final = (
     b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
@@ -171,11 +173,14 @@ class SimulatorApp:
             headers=headers,
         )
 
-    def _count(self, operation: str, status: int) -> None:
+    def _count(self, operation: str, status: int, request: web.Request | None = None) -> None:
         counters = self.state.counters
         counters.requests[(operation, status)] += 1
         if status == 429:
             counters.too_many_requests += 1
+        if request is not None:
+            lane = request.headers.get(LANE_HEADER)
+            counters.lanes[(_LANES.get(lane, "other") if lane is not None else "none", status)] += 1
 
     def _surface_a(self, route: Route, handler: _Handler | None) -> _WebHandler:
         op = route.operation
@@ -220,7 +225,7 @@ class SimulatorApp:
                     answer.body = answer.body[: len(answer.body) // 2]
                 elif fault is FaultKind.HTML:
                     answer = Answer(200, _HTML_PAGE, content_type=HTML, headers=answer.headers)
-            self._count(name, answer.status)
+            self._count(name, answer.status, request)
             return self._respond(answer, request_id)
 
         return handle
@@ -230,7 +235,7 @@ class SimulatorApp:
         transport = request.transport
         if transport is not None:
             transport.abort()
-        self._count(operation, 0)
+        self._count(operation, 0, request)
         return _Dropped(status=204)
 
     def _fault_answer(self, op: Operation, fault: FaultKind) -> Answer:
@@ -306,7 +311,7 @@ class SimulatorApp:
                     answer = error.answer()
                 except web.HTTPException as exc:
                     answer = EngageError(exc.status, "bad_request", exc.reason).answer()
-            self._count(name, answer.status)
+            self._count(name, answer.status, request)
             return self._respond(answer, request_id)
 
         return handle

@@ -192,6 +192,8 @@ class Counters:
     login_attempts: int = 0
     logins_succeeded: int = 0
     too_many_requests: int = 0  # 429 answers of every kind
+    # (lane, status): answers by the X-Schlage-Lane header ("none" without one)
+    lanes: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, object]:
         """The counters as JSON: requests by operation, then by status."""
@@ -202,7 +204,22 @@ class Counters:
             "requests": by_op,
             "logins": {"attempts": self.login_attempts, "succeeded": self.logins_succeeded},
             "tooManyRequests": self.too_many_requests,
+            "lanes": self.lanes_json(),
         }
+
+    def lanes_json(self) -> dict[str, dict[str, int]]:
+        """Answers by lane: ``total``, ``ok`` (2xx), ``429``, and each status by its code."""
+        lanes: dict[str, dict[str, int]] = {}
+        for (lane, status), count in sorted(self.lanes.items()):
+            entry = lanes.setdefault(lane, {"total": 0, "ok": 0, "429": 0})
+            entry["total"] += count
+            if 200 <= status < 300:
+                entry["ok"] += count
+            if status != 429:
+                entry[str(status)] = entry.get(str(status), 0) + count
+            else:
+                entry["429"] += count
+        return lanes
 
 
 class SimulatorState:
