@@ -135,6 +135,8 @@ class AccountBudget:
             return budget
         try:
             from redis.asyncio import Redis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import ExponentialBackoff
 
             from . import shared
         except ImportError:
@@ -143,7 +145,14 @@ class AccountBudget:
                 "pip install 'schlage-async[scale]'"
             ) from None
         try:
-            redis = Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
+            redis = Redis.from_url(
+                url,
+                socket_connect_timeout=2.0,
+                socket_timeout=5.0,
+                # Two quick tries, not redis-py's ten with backoff: a Redis gone away is
+                # noticed in a fraction of a second and every process paces alone.
+                retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 2),
+            )
         except ValueError:
             raise ConfigurationError(
                 "the budget's Redis URL is not one redis-py reads (redis://, rediss:// or unix://)"

@@ -138,7 +138,7 @@ class LocalLaneScheduler:
             return
         entry = self._job(Lane(lane), job, weight)
         now = self._clock()
-        if self._waiting == 0 and self._due(Lane(lane), rate) <= now:
+        if self._waiting == 0 and self._queue_free() and self._due(Lane(lane), rate) <= now:
             self._grant(entry, Lane(lane), now, rate, waited=False)
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -230,9 +230,13 @@ class LocalLaneScheduler:
             self._lower_sent = now
             if self._floor > 0:
                 self._floor_due[lane] = now + 1.0 / (self._floor * rate)
+        self._sent(waited=waited)
+        self._record(lane, entry.key.partition("/")[2])
+
+    def _sent(self, *, waited: bool) -> None:
+        """Tell the controller a call went (``waited``: it queued for its slot)."""
         if self.controller is not None:
             self.controller.on_sent(waited=waited)
-        self._record(lane, entry.key.partition("/")[2])
 
     def _record(self, lane: Lane, job: str) -> None:
         now = self._clock()
@@ -244,6 +248,20 @@ class LocalLaneScheduler:
         grants = self._grants
         while grants and grants[0][0] < now - SHARES_WINDOW:
             grants.popleft()
+
+    def _queue_free(self) -> bool:
+        """Whether a caller who finds nobody waiting may take a free slot without queuing."""
+        return True
+
+    async def _take_slot(self, lane: Lane, entry: _Job, rate: float) -> bool:
+        """True when the next slot is ``entry``'s now; else wait and say False (choose again)."""
+        del entry  # one schedule for every job here
+        now = self._clock()
+        due = self._due(lane, rate)
+        if due > now:
+            await self._sleep(due - now)
+            return False
+        return True
 
     def _choose(self, now: float) -> tuple[Lane, _Job] | None:
         """The lane and job the next slot goes to, or None when nobody waits."""
@@ -273,11 +291,10 @@ class LocalLaneScheduler:
                 self._waiting = 0
                 continue
             lane, entry = chosen
-            if rate is not None:
-                due = self._due(lane, rate)
-                if due > now:
-                    await self._sleep(due - now)
-                    continue  # the rate or the waiters may have changed meanwhile
+            if rate is not None and not await self._take_slot(lane, entry, rate):
+                continue  # the rate or the waiters may have changed meanwhile
+            if not entry.waiters:
+                continue  # its caller was cancelled while the slot came due
             waiter = entry.waiters.popleft()
             self._waiting -= 1
             if waiter.done():

@@ -20,6 +20,7 @@ When Redis goes away each piece falls back to this process alone (see each class
 from __future__ import annotations
 
 from ._keys import DEFAULT_PREFIX, account_key
+from ._lanes import RedisLaneScheduler
 from ._login_budget import RedisLoginBudget
 from ._pause import RedisPause
 from ._rate import RedisRateLimiter
@@ -27,6 +28,7 @@ from ._token_cache import RedisTokenCache
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "RedisLaneScheduler",
     "RedisLoginBudget",
     "RedisPause",
     "RedisRateLimiter",
