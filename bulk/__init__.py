@@ -36,6 +36,8 @@ Engine core (top level):
 * ``_input.py``: the readers (JSON Lines, CSV) and the deduplicator; ``_resident.py``: what
   a row becomes; ``_phones.py``: mobile numbers; ``_user_ids.py``: stable user ids;
   ``_masking.py``: masking numbers in any text we repeat.
+* ``_lanes.py``: ``budget=`` (an account shared with other callers): the run's lane of
+  the :class:`~schlage_async.AccountBudget` as its limiter, and the weight's limits.
 * ``_binding.py``: what a checkpoint is bound to (service, account, each input row);
   ``_block.py``: a known account block, honoured before any call.
 * ``_reports.py``: the report files; ``_verify.py``: a service's state against the input;

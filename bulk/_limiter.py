@@ -39,6 +39,7 @@ __all__ = [
     "RateReport",
     "Spacer",
     "UnlimitedLimiter",
+    "controller_report",
 ]
 
 
@@ -265,11 +266,16 @@ class AdaptiveRateLimiter:
 
     def report(self) -> RateReport:
         """The rate sustained after slow start, the ceiling probed, the rate held clean."""
-        return RateReport(
-            adaptive_rate=self.controller.sustained_rate,
-            adaptive_ceiling=self.controller.converged_rate,
-            adaptive_held=self.controller.held_rate or None,
-            adaptive_recent=self.controller.recent_rate,
-            adaptive_found_limit=self.controller.found_limit,
-            adaptive_calls=self.controller.successes_since_limit,
-        )
+        return controller_report(self.controller)
+
+
+def controller_report(controller: AimdController) -> RateReport:
+    """What an adaptive rate's controller tells the summary (and the advice)."""
+    return RateReport(
+        adaptive_rate=controller.sustained_rate,
+        adaptive_ceiling=controller.converged_rate,
+        adaptive_held=controller.held_rate or None,
+        adaptive_recent=controller.recent_rate,
+        adaptive_found_limit=controller.found_limit,
+        adaptive_calls=controller.successes_since_limit,
+    )

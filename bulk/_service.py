@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import structlog
 
+from schlage_async import AccountBudget, Lane, lane_context
+
 from ._binding import ServiceIdentity, bind_input, bind_source, check_service, last_input
 from ._block import remember_block
 from ._calls import ProvisioningClient
@@ -54,6 +56,7 @@ from ._input import (
     iter_row_numbers,
     read_input,
 )
+from ._lanes import lane_limiter, lane_record
 from ._limiter import RateLimiter
 from ._options import MigrationOptions
 from ._pause import PauseGate
@@ -217,6 +220,8 @@ async def run_migration(
     gate: PauseGate | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    budget: AccountBudget | None = None,
+    weight: float = 1.0,
 ) -> MigrationSummary:
     """Provision every resident of ``source`` through ``client``, exactly once, resumably.
 
@@ -247,6 +252,12 @@ async def run_migration(
     (``report_extra``, fields or a function of the summary, is merged into
     ``summary.json``). Returns the run's summary.
 
+    ``budget`` (an :class:`~schlage_async.AccountBudget`) paces the run in the ``bulk``
+    lane of the account it shares with other callers (a front desk's calls go first), as
+    one job of the lane (its input's name; a shared work list's schema) with ``weight``;
+    give it a client built with ``SchlageClient(budget=budget, lane=None)``. The summary
+    then records the run's shares (``lanes``). See ``docs/sharing.md``.
+
     With OpenTelemetry installed the run is a ``bulk.migration`` span (its input's name,
     rows, outcome and exit status; the client's calls and the 429 pauses under it) and
     the engine's metrics are recorded, through ``tracer_provider`` and
@@ -262,6 +273,7 @@ async def run_migration(
             limiter=limiter, progress=progress, stop=stop, report_extra=report_extra,
             restart=restart, service=service, force=force, gate=gate,
             tracer_provider=tracer_provider, meter_provider=meter_provider,
+            budget=budget, weight=weight, job=name,
         )  # fmt: skip
         span.finish(summary_attributes(summary))
     return summary
@@ -287,9 +299,13 @@ async def _run_migration(
     gate: PauseGate | None,
     tracer_provider: TracerProvider | None,
     meter_provider: MeterProvider | None,
+    budget: AccountBudget | None,
+    weight: float,
+    job: str,
 ) -> MigrationSummary:
     """:func:`run_migration`'s work, inside its span."""
     check_options(options)
+    lane_limiter(budget, client, lane=Lane.BULK, job=job, weight=weight, limiter=limiter)
     identity = service_identity(client, service)
     path = Path(source) if isinstance(source, str | os.PathLike) else None
     owner = report_owner(store)
@@ -324,20 +340,29 @@ async def _run_migration(
                 restart=restart,
             )
             check_final = path is None  # a file's rows were compared by bind_input
-        summary = await migrate(
-            client,
-            prepared.rows,
-            opened,
-            options=options,
-            parse_options=parse_options,
-            limiter=limiter,
-            progress=_sink(progress),
-            stop=stop,
-            gate=gate,
-            check_final=check_final,
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
+        if budget is not None and isinstance(opened, WorkQueue):
+            job = str(getattr(opened, "schema", job))  # every worker of the run: one job
+        paced = lane_limiter(
+            budget, client, lane=Lane.BULK, job=job, weight=weight, limiter=limiter
         )
+        with lane_context(Lane.BULK):  # a client naming its lane says "bulk"
+            summary = await migrate(
+                client,
+                prepared.rows,
+                opened,
+                options=options,
+                parse_options=parse_options,
+                limiter=paced,
+                progress=_sink(progress),
+                stop=stop,
+                gate=gate,
+                check_final=check_final,
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+            )
+        lanes = await lane_record(paced)
+        if lanes is not None:
+            summary = replace(summary, lanes=lanes)
         if isinstance(opened, WorkQueue):  # the whole run's rows, not this worker's share
             summary = replace(summary, total_rows=await opened.loaded_rows() or 0)
         await remember_block(opened, summary)  # a rerun during the block then waits

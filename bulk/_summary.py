@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -94,6 +95,9 @@ class MigrationSummary:
     """Whether a 429 ended ``--adaptive``'s slow start (the service's limit was reached)."""
     adaptive_calls: int = 0
     """Successful calls since that first 429: what ``adaptive_rate`` was measured over."""
+    lanes: Mapping[str, Any] | None = None
+    """With an account budget: this run's lane, job and weight, and the last minute's
+    shares of the account's rate (by lane, and this job's part of its lane)."""
 
     @property
     def advised_rate(self) -> float | None:
@@ -172,4 +176,5 @@ class MigrationSummary:
                 "adaptive_calls": self.adaptive_calls,
                 "advised_rate": self.advised_rate,
             },
+            "lanes": dict(self.lanes) if self.lanes is not None else None,
         }

@@ -26,6 +26,7 @@ from typing import Self
 
 from ._aimd import AimdController
 from ._auth import InMemoryTokenCache, TokenCache
+from ._config import check_base_url
 from ._errors import ConfigurationError
 from ._lane_scheduler import LocalLaneScheduler
 from ._lanes import DEFAULT_FLOOR, Lane, LaneScheduler, LaneShares
@@ -129,6 +130,7 @@ class AccountBudget:
         returns (else :class:`ConfigurationError`, which never repeats the URL: it may
         hold a password).
         """
+        base_url = _normal(base_url)
         if url is None:
             budget = cls(rate=rate, burst=burst, floor=floor)
             budget.bind(base_url, username)
@@ -163,7 +165,7 @@ class AccountBudget:
             with contextlib.suppress(Exception):
                 await redis.aclose()
             raise ConfigurationError(
-                f"the budget's Redis does not answer ({type(exc).__name__})"
+                f"the server does not answer as Redis ({type(exc).__name__})"
             ) from None
         keys = prefix or shared.DEFAULT_PREFIX
         account = shared.account_key(base_url, username)
@@ -202,7 +204,7 @@ class AccountBudget:
 
     def bind(self, base_url: str, username: str) -> None:
         """Tie the budget to one account; a caller of another account is refused."""
-        account = f"{base_url.rstrip('/')}|{username}"
+        account = f"{_normal(base_url)}|{username}"
         if self._account is None:
             self._account = account
         elif self._account != account:
@@ -243,3 +245,8 @@ class AccountBudget:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _normal(base_url: str) -> str:
+    """``base_url`` as a client holds it (so a budget and its clients name one account)."""
+    return str(check_base_url(base_url, allow_insecure_http=True)).rstrip("/")

@@ -13,13 +13,17 @@ import re
 import shlex
 from collections.abc import Callable, Sequence
 from typing import Final, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import phonenumbers
+
+from schlage_async import AccountBudget, ConfigurationError
 
 from .._block import SUPPORT_ADVICE
 from .._errors import MigrationOptionsError
 from .._guards import MAX_CONCURRENCY, check_fraction, check_rate, check_seconds
 from .._input import ParseOptions, check_encoding
+from .._lanes import check_weight
 from .._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, UnlimitedLimiter
 from .._options import DEFAULT_CONCURRENCY, MigrationOptions
 from .._summary import MigrationStatus, MigrationSummary, StopReason
@@ -36,12 +40,15 @@ __all__ = [
     "limiter_for",
     "migration_options",
     "non_negative_seconds_arg",
+    "open_budget",
     "parse_options",
     "port_arg",
     "positive_int_arg",
     "rate_arg",
     "rerun_command",
     "seconds_arg",
+    "shared_url",
+    "weight_arg",
     "without_passwords",
 ]
 
@@ -126,6 +133,14 @@ fraction_arg: Final = _argument(_fraction)
 """A share from 0 to 1."""
 
 
+def _weight(text: str) -> float:
+    return check_weight(_number(text), name="")
+
+
+weight_arg: Final = _argument(_weight)
+"""A job's weight in its lane: > 0, at most 1,000."""
+
+
 def _port(text: str) -> int:
     value = _whole(text)
     if not 1 <= value <= 65535:
@@ -197,6 +212,27 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="send even though the last run was told the account is blocked until later",
     )
+    parser.add_argument(
+        "--shared",
+        metavar="REDIS_URL",
+        help="redis://host[:port][/db][?prefix=P]: share the account with every process on "
+        "it (one token, login budget, rate and 429 pause; interactive calls first, then "
+        "sync, then migrations); with --rate R, R is the account's, for all of them",
+    )
+    parser.add_argument(
+        "--weight",
+        type=weight_arg,
+        default=1.0,
+        metavar="N",
+        help="with --shared: this job's share of its lane against the other jobs' weights "
+        "(default 1; two migrations of weights 1 and 3 get a quarter and three quarters)",
+    )
+    parser.add_argument(
+        "--send-lane-header",
+        action="store_true",
+        help="name each call's lane in an X-Schlage-Lane header (for the simulator's "
+        "counts; a real service needs none)",
+    )
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -239,6 +275,50 @@ def limiter_for(rate: float | None, adaptive: bool) -> RateLimiter:
 _URL_PASSWORD: Final = re.compile(
     r"(?P<head>[a-z][a-z0-9+.-]*://[^/@:\s]*:)[^/@\s]*@", re.IGNORECASE
 )
+
+
+def shared_url(url: str) -> tuple[str, str | None]:
+    """``--shared``'s Redis URL without its ``?prefix=`` and the key prefix (None: default)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise UsageError(
+            f"--shared must be a redis:// URL, not {without_passwords(parts.scheme or url)!r}"
+        )
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+async def open_budget(
+    args: argparse.Namespace, base_url: str, username: str
+) -> AccountBudget | None:
+    """The account budget ``--shared`` names (None without it); refused in one line.
+
+    The rate is ``--rate`` when given and not 0, else the budget finds it with every
+    process on the URL. ``--weight`` without ``--shared`` is refused: there is no lane
+    to share.
+    """
+    url = getattr(args, "shared", None)
+    if not url:
+        if getattr(args, "weight", 1.0) != 1.0:
+            raise UsageError("--weight shares a lane of the account: give --shared REDIS_URL too")
+        return None
+    plain, prefix = shared_url(url)
+    rate = None if getattr(args, "adaptive", False) else getattr(args, "rate", None)
+    if rate == 0:
+        raise UsageError(
+            "--shared with --rate 0: an account shared with others needs its rate, or none "
+            "(the processes then find it together)"
+        )
+    try:
+        return await AccountBudget.connect(
+            plain, base_url=base_url, username=username, rate=rate or None, prefix=prefix
+        )
+    except ConfigurationError as exc:
+        raise UsageError(
+            f"--shared {without_passwords(url)}: {exc}; nothing was claimed or sent"
+        ) from None
 
 
 def without_passwords(text: str) -> str:

@@ -13,29 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from schlage_async import ConfigurationError, SchlageClient
-from schlage_async.shared import (
-    DEFAULT_PREFIX,
-    RedisLoginBudget,
-    RedisPause,
-    RedisRateLimiter,
-    RedisTokenCache,
-    account_key,
-)
+from schlage_async import AccountBudget, ConfigurationError, SchlageClient
+from schlage_async.shared import RedisPause
 
 from .._block import KnownBlock, block_message
 from .._engine import ENGINE_RETRY_POLICY, MigrationOptions
@@ -57,13 +47,6 @@ from .._input import (
     ParseOptions,
     detect_format,
 )
-from .._limiter import (
-    AdaptiveRateLimiter,
-    FixedRateLimiter,
-    RateLimiter,
-    RateReport,
-    UnlimitedLimiter,
-)
 from .._progress import ProgressSink, ProgressSnapshot
 from .._reports import format_summary, report_paths
 from .._service import report_run, run_migration
@@ -75,6 +58,7 @@ from ._common import (
     UsageError,
     format_stop,
     migration_options,
+    open_budget,
     parse_options,
     rerun_command,
     without_passwords,
@@ -94,28 +78,6 @@ _log = structlog.get_logger("bulk")
 
 _LOAD_BATCH: Final = 1000  # rows parsed per hop to the reader thread while loading
 _FLEET_PROGRESS_INTERVAL: Final = 5.0  # seconds between whole-run progress lines
-
-
-def _redis_from(url: str) -> tuple[Redis, str]:
-    """A Redis client for ``--shared`` and the key prefix (``?prefix=``, else the default)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise UsageError(f"--shared must be a redis:// URL, not {parts.scheme or url!r}")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    prefix = next((v for k, v in query if k == "prefix"), DEFAULT_PREFIX)
-    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-    client = Redis.from_url(
-        urlunsplit(parts._replace(query=rest)), socket_connect_timeout=2.0, socket_timeout=5.0
-    )
-    return client, prefix
-
-
-@dataclasses.dataclass(slots=True)
-class _Shared:
-    """What the workers share through Redis (absent without ``--shared``)."""
-
-    redis: Redis
-    prefix: str
 
 
 class _FleetProgress:
@@ -176,55 +138,6 @@ async def _report_fleet(
         )
 
 
-class _SharedRate:
-    """The fleet's Redis rate as the engine's :class:`RateLimiter`."""
-
-    def __init__(self, shared: RedisRateLimiter) -> None:
-        self._shared = shared
-
-    @property
-    def rate(self) -> float | None:
-        return self._shared.rate
-
-    async def acquire(self) -> None:
-        await self._shared.acquire()
-
-    def on_success(self) -> None:
-        """A fixed rate learns nothing."""
-
-    def on_throttled(self) -> None:
-        """The fleet's pause handles the 429."""
-
-    def report(self) -> RateReport:
-        return RateReport(rate=self._shared.rate)
-
-
-def _limiter(args: argparse.Namespace, shared: _Shared | None, account: str) -> RateLimiter:
-    rate: float | None = args.rate
-    if shared is not None:
-        if rate is None:
-            raise UsageError("--shared needs --rate R: the rate the whole fleet holds together")
-        if rate == 0:
-            return UnlimitedLimiter()
-        return _SharedRate(
-            RedisRateLimiter(shared.redis, rate, scope=account, prefix=shared.prefix)
-        )
-    if rate is None or getattr(args, "adaptive", False):
-        return AdaptiveRateLimiter()
-    return UnlimitedLimiter() if rate == 0 else FixedRateLimiter(rate)
-
-
-async def _check_redis(shared: _Shared, url: str) -> None:
-    """The ``--shared`` server must answer as Redis before anything is claimed or sent."""
-    try:
-        await shared.redis.ping()
-    except (RedisError, OSError) as exc:
-        raise UsageError(
-            f"--shared {without_passwords(url)} does not answer as Redis ({exc}); nothing "
-            "was claimed or sent"
-        ) from None
-
-
 async def _work(
     args: argparse.Namespace,
     argv: Sequence[str],
@@ -257,29 +170,24 @@ async def _work_sharing(
     report_dir: Path | None,
     meter_provider: MeterProvider | None,
 ) -> int:
-    """One worker with what the fleet shares (``--shared``), Redis closed at the end."""
-    shared: _Shared | None = None
-    if args.shared:
-        redis, prefix = _redis_from(args.shared)
-        shared = _Shared(redis, prefix)
+    """One worker with the account budget ``--shared`` names, closed at the end."""
+    budget = await open_budget(args, base_url, secrets[0])
     try:
-        if shared is not None:
-            await _check_redis(shared, args.shared)
         return await _work_with(
-            args, argv, tools, shared, base_url, secrets, options,
+            args, argv, tools, budget, base_url, secrets, options,
             load=load, report_dir=report_dir, meter_provider=meter_provider,
         )  # fmt: skip
     finally:
-        if shared is not None:
+        if budget is not None:
             with contextlib.suppress(Exception):
-                await shared.redis.aclose()
+                await budget.aclose()
 
 
 async def _work_with(
     args: argparse.Namespace,
     argv: Sequence[str],
     tools: CliTools,
-    shared: _Shared | None,
+    budget: AccountBudget | None,
     base_url: str,
     secrets: tuple[str, str, str],
     options: MigrationOptions,
@@ -290,8 +198,7 @@ async def _work_with(
 ) -> int:
     """One worker: ``run_migration`` on the PostgreSQL work list, with what the fleet shares."""
     username, password, key = secrets
-    account = account_key(base_url, username)
-    limiter = _limiter(args, shared, account)
+    limiter = None if budget is not None else tools.limiter(args.rate, args.adaptive)
     try:
         client = SchlageClient(
             base_url=base_url,
@@ -300,13 +207,10 @@ async def _work_with(
             subscription_key=key,
             retry=ENGINE_RETRY_POLICY,
             connector_limit=max(args.concurrency, 10),
-            token_cache=(RedisTokenCache(shared.redis, prefix=shared.prefix) if shared else None),
-            login_limiter=(
-                RedisLoginBudget(shared.redis, account=account, prefix=shared.prefix)
-                if shared
-                else None
-            ),
             meter_provider=meter_provider,
+            budget=budget,  # the account's token, login budget and 429 pause, if shared
+            lane=None,  # run_migration paces the calls, in the budget's bulk lane
+            send_lane_header=args.send_lane_header,
         )
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
@@ -325,8 +229,8 @@ async def _work_with(
     path, input_format, parse_options = load if load is not None else (None, None, None)
     try:
         gate = None
-        if shared is not None:
-            gate = FleetPauseGate(RedisPause(shared.redis, scope=account, prefix=shared.prefix))
+        if budget is not None and isinstance(budget.pause, RedisPause):
+            gate = FleetPauseGate(budget.pause)
         ticker = asyncio.create_task(_report_fleet(store, progress, ticking))
         stop = asyncio.Event()
         installed = list(tools.install_signals(stop))
@@ -343,6 +247,8 @@ async def _work_with(
                     parse_options=parse_options or ParseOptions(),
                     input_format=input_format,
                     limiter=limiter,
+                    budget=budget,
+                    weight=args.weight,
                     progress=progress,
                     stop=stop,
                     gate=gate,

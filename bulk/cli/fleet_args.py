@@ -13,15 +13,11 @@ from ._common import add_metrics_option, add_output_options, add_run_options, se
 __all__ = ["add_fleet_commands", "add_fleet_options", "is_postgres_url"]
 
 _STATE_HELP = "postgresql://[user@]host[:port]/db[?schema=NAME] (one schema per run)"
-_SHARED_HELP = (
-    "redis://host[:port][/db][?prefix=P]: one token, login budget, rate and 429 pause "
-    "for every worker (needs --rate R: the fleet's rate)"
-)
 
 
 def add_fleet_options(parser: argparse.ArgumentParser) -> None:
-    """``--shared`` and ``--lease``: what ``migrate`` and ``work`` take for a fleet."""
-    parser.add_argument("--shared", metavar="REDIS_URL", help=_SHARED_HELP)
+    """``--lease``: what ``migrate`` and ``work`` take for a fleet (``--shared`` is every
+    sending command's, :func:`~bulk.cli._common.add_run_options`)."""
     parser.add_argument(
         "--lease",
         type=seconds_arg,

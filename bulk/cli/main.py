@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from schlage_async import ConfigurationError, SchlageClient, check_base_url
+from schlage_async import AccountBudget, ConfigurationError, SchlageClient, check_base_url
 
 from .. import _signals
 from .._binding import ServiceIdentity, default_state_path
@@ -59,6 +59,7 @@ from ._common import (
     format_stop,
     limiter_for,
     migration_options,
+    open_budget,
     parse_options,
     rate_arg,
     rerun_command,
@@ -375,8 +376,6 @@ def _cmd_migrate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         from .fleet import run_fleet_migrate  # needs the scale extra
 
         return run_fleet_migrate(args, argv, _tools())
-    if args.shared:
-        raise UsageError("--shared is for a fleet: pass a PostgreSQL --state too")
     with metrics_endpoint(args.metrics_port) as meter_provider:
         return _migrate_file(args, argv, meter_provider)
 
@@ -437,6 +436,18 @@ def _migrate_file(
             return await dry_run(input_path, stop=stop, **common)
 
     async def provision(client: SchlageClient, state_path: Path) -> MigrationSummary:
+        budget = await open_budget(args, client.base_url, client.username)
+        if budget is not None:  # the account shared through Redis: its budget paces
+            client = _client(args, client.base_url, meter_provider, budget=budget)
+        try:
+            return await _provision(client, state_path, budget)
+        finally:
+            if budget is not None:
+                await budget.aclose()
+
+    async def _provision(
+        client: SchlageClient, state_path: Path, budget: AccountBudget | None
+    ) -> MigrationSummary:
         stop = asyncio.Event()
         with _signals_installed(stop):  # first: a signal from here on stops resumably
             try:
@@ -452,7 +463,9 @@ def _migrate_file(
                         client,
                         input_path,
                         store=store,
-                        limiter=limiter_for(args.rate, args.adaptive),
+                        limiter=None if budget else limiter_for(args.rate, args.adaptive),
+                        budget=budget,
+                        weight=args.weight,
                         stop=stop,
                         restart=args.restart,  # emptied in place, under the store's lock
                         force=args.force,
@@ -516,7 +529,10 @@ def _migrate_file(
 
 
 def _client(
-    args: argparse.Namespace, base_url: str, meter_provider: MeterProvider | None = None
+    args: argparse.Namespace,
+    base_url: str,
+    meter_provider: MeterProvider | None = None,
+    budget: AccountBudget | None = None,
 ) -> SchlageClient:
     """The client of a live run, for ``base_url`` and the account's secrets."""
     username, password, key = _read_secrets(os.environ)
@@ -534,6 +550,9 @@ def _client(
             # again per call would only cost CPU.
             validate=False,
             meter_provider=meter_provider,
+            budget=budget,
+            lane=None,  # the engine paces its calls (through the budget's lane, if shared)
+            send_lane_header=getattr(args, "send_lane_header", False),
         )
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -16,7 +17,7 @@ import os
 import shlex
 import sqlite3
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
@@ -24,7 +25,7 @@ from typing import Final, TypeVar
 from rich.console import Console
 from rich.table import Table
 
-from schlage_async import ConfigurationError, RetryPolicy, SchlageClient
+from schlage_async import AccountBudget, ConfigurationError, RetryPolicy, SchlageClient
 
 from .._block import KnownBlock, block_message
 from .._calls import ENGINE_RETRY_POLICY
@@ -70,6 +71,7 @@ from ._common import (
     add_run_options,
     fraction_arg,
     migration_options,
+    open_budget,
     parse_options,
 )
 from .exits import EXIT_RESUMABLE, EXIT_USAGE, exit_code_for
@@ -226,7 +228,34 @@ def add_sync_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     add_output_options(chase)
 
 
-def _client(args: argparse.Namespace, tools: CliTools) -> SchlageClient:
+@contextlib.asynccontextmanager
+async def _shared(
+    args: argparse.Namespace, tools: CliTools, client: SchlageClient
+) -> AsyncIterator[tuple[SchlageClient, AccountBudget | None]]:
+    """``client``, or with ``--shared`` one on the account's budget; the budget, closed after."""
+    try:
+        budget = await open_budget(args, client.base_url, client.username)
+    except UsageError as exc:
+        raise PlanError(str(exc)) from None
+    if budget is None:
+        yield client, None
+        return
+    try:
+        yield _client(args, tools, budget=budget), budget
+    finally:
+        await budget.aclose()
+
+
+def _limiter(
+    args: argparse.Namespace, tools: CliTools, budget: AccountBudget | None
+) -> RateLimiter | None:
+    """The run's limiter without ``--shared``; with it, the budget's sync lane paces."""
+    return None if budget is not None else tools.limiter(args.rate, args.adaptive)
+
+
+def _client(
+    args: argparse.Namespace, tools: CliTools, *, budget: AccountBudget | None = None
+) -> SchlageClient:
     base_url = args.base_url or os.environ.get("SCHLAGE_BASE_URL")
     if not base_url:
         raise PlanError("--base-url is required (or set SCHLAGE_BASE_URL)")
@@ -241,6 +270,9 @@ def _client(args: argparse.Namespace, tools: CliTools) -> SchlageClient:
             # through the engine's call path, which pauses every worker once instead.
             retry=RetryPolicy() if args.command == "plan" else ENGINE_RETRY_POLICY,
             connector_limit=max(getattr(args, "concurrency", DEFAULT_CONCURRENCY), 10),
+            budget=budget,
+            lane=None,  # the call path paces, in the budget's sync lane when shared
+            send_lane_header=getattr(args, "send_lane_header", False),
         )
     except ConfigurationError as exc:
         raise PlanError(str(exc)) from None
@@ -368,7 +400,8 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
             archived = await archive_finished_apply(state_path, plan_path)
         try:
             async with (
-                client,
+                _shared(args, tools, client) as (shared_client, budget),
+                shared_client,
                 open_store(
                     state_path, synchronous="FULL" if args.sync == "full" else "NORMAL"
                 ) as store,
@@ -378,11 +411,13 @@ def _cmd_apply(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
                 if archived is not None:  # its history stays readable through this state
                     await store.set_meta(PREVIOUS_KEY, archived.name)
                 summary = await apply_plan(
-                    client,
+                    shared_client,
                     plan_path,
                     store,
                     options=options,
-                    limiter=tools.limiter(args.rate, args.adaptive),
+                    limiter=_limiter(args, tools, budget),
+                    budget=budget,
+                    weight=args.weight,
                     progress=tools.progress_sink(args.progress),
                     stop=stop,
                     now=clock,
@@ -426,13 +461,19 @@ def _cmd_decommission(args: argparse.Namespace, argv: Sequence[str], tools: CliT
         stop = asyncio.Event()
         installed = tools.install_signals(stop)
         try:
-            async with client, open_store(args.state) as store:
+            async with (
+                _shared(args, tools, client) as (shared_client, budget),
+                shared_client,
+                open_store(args.state) as store,
+            ):
                 return await decommission_locks(
-                    client,
+                    shared_client,
                     args.serial,
                     store,
                     options=options,
-                    limiter=tools.limiter(args.rate, args.adaptive),
+                    limiter=_limiter(args, tools, budget),
+                    budget=budget,
+                    weight=args.weight,
                     stop=stop,
                     now=_fixed(args.now),
                     force=args.force,
@@ -481,15 +522,21 @@ def _cmd_chase(args: argparse.Namespace, argv: Sequence[str], tools: CliTools) -
         stop = asyncio.Event()
         installed = tools.install_signals(stop)
         try:
-            async with client, open_store(args.state) as store:
+            async with (
+                _shared(args, tools, client) as (shared_client, budget),
+                shared_client,
+                open_store(args.state) as store,
+            ):
                 result = await chase_invites(
-                    client,
+                    shared_client,
                     store,
                     older_than_hours=args.older_than,
                     daily_cap=args.daily_cap,
                     history=args.history,
                     options=options,
-                    limiter=tools.limiter(args.rate, args.adaptive),
+                    limiter=_limiter(args, tools, budget),
+                    budget=budget,
+                    weight=args.weight,
                     stop=stop,
                     now=_fixed(args.now),
                     force=args.force,

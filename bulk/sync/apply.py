@@ -35,17 +35,20 @@ import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
 from schlage_async import (
+    AccountBudget,
     APIError,
     GoneError,
     InvalidResponseError,
+    Lane,
     NotFoundError,
     ServerError,
     TransportError,
+    lane_context,
 )
 
 from .._binding import BINDING_KEY, ServiceIdentity, bind_source
@@ -62,6 +65,7 @@ from .._input import (
     parse_jsonl_line,
     read_input,
 )
+from .._lanes import lane_limiter, lane_record
 from .._limiter import RateLimiter, UnlimitedLimiter
 from .._options import MigrationOptions
 from .._progress import ProgressSink
@@ -433,6 +437,8 @@ async def apply_plan(
     force: bool = False,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    budget: AccountBudget | None = None,
+    weight: float = 1.0,
 ) -> MigrationSummary:
     """Apply the plan at ``plan`` through ``client``, checkpointing to ``store`` (open).
 
@@ -444,11 +450,17 @@ async def apply_plan(
     store, and a known account block honoured (:class:`AccountBlockedError`) unless ``force``.
     The run is a ``bulk.apply`` span, with ``tracer_provider`` and ``meter_provider``
     as :func:`~bulk.run_migration` takes them.
+    ``budget`` paces the run in the ``sync`` lane of the account's
+    :class:`~schlage_async.AccountBudget` (after interactive calls, before migrations),
+    as one job of the lane with ``weight`` (see :func:`~bulk.run_migration`).
     """
     telemetry = EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
     attributes = {"bulk.input.name": Path(plan).name, "bulk.dry_run": options.dry_run}
     with telemetry.run("bulk.apply", attributes) as span:
         check_options(options.migration)
+        limiter = lane_limiter(
+            budget, client, lane=Lane.SYNC, job=Path(plan).name, weight=weight, limiter=limiter
+        )
         if client is None or options.dry_run:
             summary = await _apply_plan(
                 client, plan, store, options=options, limiter=limiter, progress=progress,
@@ -457,11 +469,15 @@ async def apply_plan(
         else:
             identity = service_identity(client, service)
             async with guarded_store(store, force=force) as claimed:
-                summary = await _apply_plan(
-                    client, plan, claimed, options=options, limiter=limiter,
-                    progress=progress, stop=stop, now=now, service=identity,
-                    telemetry=telemetry,
-                )  # fmt: skip
+                with lane_context(Lane.SYNC):
+                    summary = await _apply_plan(
+                        client, plan, claimed, options=options, limiter=limiter,
+                        progress=progress, stop=stop, now=now, service=identity,
+                        telemetry=telemetry,
+                    )  # fmt: skip
+            lanes = await lane_record(limiter)
+            if lanes is not None:
+                summary = replace(summary, lanes=lanes)
         span.finish(summary_attributes(summary))
     return summary
 

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
-from schlage_async import Credential
+from schlage_async import AccountBudget, Credential, Lane, lane_context
 
 from .._binding import ServiceIdentity, bind_source
 from .._errors import MigrationOptionsError
 from .._guards import check_options, guarded_store, service_identity
+from .._lanes import lane_limiter
 from .._limiter import RateLimiter, UnlimitedLimiter
 from .._options import MigrationOptions
 from .._summary import MigrationStatus, MigrationSummary, StopReason
@@ -102,6 +103,8 @@ async def chase_invites(
     force: bool = False,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    budget: AccountBudget | None = None,
+    weight: float = 1.0,
 ) -> ChaseResult:
     """Resend every due invite once, at most ``daily_cap`` a UTC day (``store`` open).
 
@@ -109,20 +112,27 @@ async def chase_invites(
     cannot say); one run per store; a known account block is honoured unless ``force``.
     The run is a ``bulk.chase`` span, with ``tracer_provider`` and ``meter_provider`` as
     :func:`~bulk.run_migration` takes them.
+    ``budget`` paces the run in the ``sync`` lane of the account's
+    :class:`~schlage_async.AccountBudget` (after interactive calls, before migrations),
+    as one job of the lane with ``weight`` (see :func:`~bulk.run_migration`).
     """
     telemetry = EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
     with telemetry.run("bulk.chase", {"bulk.chase.older_than_hours": older_than_hours}) as span:
         check_options(options)
         if daily_cap is not None and daily_cap < 0:
             raise MigrationOptionsError(f"daily_cap must be >= 0, not {daily_cap}")
+        limiter = lane_limiter(
+            budget, client, lane=Lane.SYNC, job="chase", weight=weight, limiter=limiter
+        )
         identity = service_identity(client, service)
         async with guarded_store(store, force=force) as claimed:
             await bind_source(claimed, input_id="chase", service=identity)
-            result = await _chase(
+            with lane_context(Lane.SYNC):
+                result = await _chase(
                 client, claimed, older_than_hours=older_than_hours, daily_cap=daily_cap,
-                history=history, options=options, limiter=limiter, stop=stop, now=now,
-                ledger=ResendLedger(identity), telemetry=telemetry,
-            )  # fmt: skip
+                    history=history, options=options, limiter=limiter, stop=stop, now=now,
+                    ledger=ResendLedger(identity), telemetry=telemetry,
+                )  # fmt: skip
         span.finish(
             {
                 **summary_attributes(result.summary),

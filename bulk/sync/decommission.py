@@ -18,10 +18,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from schlage_async import APIError, InvalidResponseError, NotFoundError, ServerError, TransportError
+from schlage_async import (
+    AccountBudget,
+    APIError,
+    InvalidResponseError,
+    Lane,
+    NotFoundError,
+    ServerError,
+    TransportError,
+    lane_context,
+)
 
 from .._binding import ServiceIdentity, bind_source
 from .._guards import check_options, guarded_store, service_identity
+from .._lanes import lane_limiter
 from .._limiter import RateLimiter, UnlimitedLimiter
 from .._options import MigrationOptions
 from .._summary import StopReason
@@ -95,6 +105,8 @@ async def decommission_locks(
     force: bool = False,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    budget: AccountBudget | None = None,
+    weight: float = 1.0,
 ) -> DecommissionResult:
     """Delete the payloads of every lock in ``serials`` exactly once (``store`` open).
 
@@ -104,17 +116,24 @@ async def decommission_locks(
     store; a known account block is honoured unless ``force``. The run is a
     ``bulk.decommission`` span (the locks' outcomes counted, never a serial number), with
     ``tracer_provider`` and ``meter_provider`` as :func:`~bulk.run_migration` takes them.
+    ``budget`` paces the run in the ``sync`` lane of the account's
+    :class:`~schlage_async.AccountBudget` (after interactive calls, before migrations),
+    as one job of the lane with ``weight`` (see :func:`~bulk.run_migration`).
     """
     telemetry = EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
     with telemetry.run("bulk.decommission", {"bulk.locks": len(serials)}) as span:
         check_options(options)
+        limiter = lane_limiter(
+            budget, client, lane=Lane.SYNC, job="decommission", weight=weight, limiter=limiter
+        )
         identity = service_identity(client, service)
         async with guarded_store(store, force=force) as claimed:
             await bind_source(claimed, input_id="decommission", service=identity)
-            result = await _decommission(
-                client, serials, claimed, options=options, limiter=limiter, stop=stop, now=now,
-                telemetry=telemetry,
-            )  # fmt: skip
+            with lane_context(Lane.SYNC):
+                result = await _decommission(
+                    client, serials, claimed, options=options, limiter=limiter, stop=stop,
+                    now=now, telemetry=telemetry,
+                )  # fmt: skip
         outcomes: dict[str, Any] = {}
         for lock in result.locks:
             key = f"bulk.locks.{lock.outcome}"

@@ -24,34 +24,67 @@ def test_work_needs_a_postgres_state(capsys: pytest.CaptureFixture[str]) -> None
     assert "work needs --state postgresql://" in capsys.readouterr().err
 
 
-def test_shared_without_a_postgres_state_is_refused(
+def test_a_shared_redis_that_does_not_answer_is_one_line_before_anything_is_sent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``migrate --shared`` with an SQLite state is a usage error, nothing sent."""
+    """``migrate --shared`` (a file state sharing the account): no Redis, exit 2, one line."""
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     path = tmp_path / "p.jsonl"
     path.write_text("", encoding="utf-8")
     code = main(
-        ["migrate", str(path), "--base-url", "http://127.0.0.1:1/x", "--shared", "redis://x"]
-    )
+        ["migrate", str(path), "--base-url", "http://127.0.0.1:1/x",
+         "--shared", "redis://user:s3cret@127.0.0.1:1/0"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
     assert code == 2
-    assert "--shared is for a fleet" in capsys.readouterr().err
+    assert "does not answer" in err
+    assert "s3cret" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
-def test_shared_needs_the_fleets_rate(
+def test_a_shared_account_cannot_be_unlimited(
     postgres_url: str, state_url: str, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    """Without ``--rate`` a fleet cannot share a rate: one line, exit 2."""
+    """``--shared`` with ``--rate 0``: an account shared with others needs its rate (or
+    none, to find it together): one line, exit 2."""
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     code = main(
         ["work", "--state", state_url, "--base-url", "http://127.0.0.1:1/x",
-         "--shared", "redis://127.0.0.1:6379/0"]
+         "--shared", "redis://127.0.0.1:6379/0", "--rate", "0"]
     )  # fmt: skip
     assert code == 2
-    assert "--shared needs --rate R" in capsys.readouterr().err
+    assert "--shared with --rate 0" in capsys.readouterr().err
+
+
+def test_a_weight_without_a_shared_account_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--weight`` shares a lane: without ``--shared`` there is none; one line, exit 2."""
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "p.jsonl"
+    path.write_text("", encoding="utf-8")
+    code = main(["migrate", str(path), "--base-url", "http://127.0.0.1:1/x", "--weight", "3"])
+    assert code == 2
+    assert "--weight shares a lane" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("weight", ["0", "-1", "nan", "inf", "1001", "three"])
+def test_a_bad_weight_is_one_line(
+    weight: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--weight`` takes a finite number above 0, at most 1,000: else argparse's line."""
+    path = tmp_path / "p.jsonl"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["migrate", str(path), "--weight", weight])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--weight" in err
+    assert "Traceback" not in err
 
 
 def test_report_regenerates_the_reports_of_an_sqlite_state(
