@@ -106,7 +106,10 @@ async def _desk(
         ) as client,
     ):
         created = await client.create_credential(
-            user_id="front-desk-1", mobile_number="+15550000001", card_format="26A"
+            user_id=str(uuid.uuid4()),
+            mobile_number="+15550000001",
+            card_format="26A",
+            facility_code=12,
         )
         loop = asyncio.get_running_loop()
         idle: list[float] = []

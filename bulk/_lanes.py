@@ -128,7 +128,8 @@ def lane_limiter(
             f"{getattr(client, 'lane', None)!s}), so every call would wait twice: build it "
             "with SchlageClient(budget=budget, lane=None)"
         )
-    return BudgetRateLimiter(budget, budget.limiter(lane, job=job, weight=weight))
+    slots = budget.limiter(lane, job=job, weight=weight, holds_for_pause=True)
+    return BudgetRateLimiter(budget, slots)
 
 
 async def lane_record(limiter: RateLimiter | None) -> Mapping[str, Any] | None:

@@ -45,10 +45,18 @@ class LaneLimiter:
     (an adaptive budget steers its rate by them).
     """
 
-    __slots__ = ("_scheduler", "job", "lane", "weight")
+    __slots__ = ("_pause", "_scheduler", "job", "lane", "weight")
 
-    def __init__(self, scheduler: LaneScheduler, lane: Lane, job: str, weight: float) -> None:
+    def __init__(
+        self,
+        scheduler: LaneScheduler,
+        lane: Lane,
+        job: str,
+        weight: float,
+        pause: RequestPause | None = None,
+    ) -> None:
         self._scheduler = scheduler  # the account's
+        self._pause = pause  # waited for before each slot, when the caller paces itself
         self.lane = lane  # whose slots these are
         self.job = job  # which job of the lane (shares are by job)
         self.weight = weight  # its share of the lane against other jobs' weights
@@ -62,7 +70,9 @@ class LaneLimiter:
         return self._scheduler.rate
 
     async def acquire(self) -> None:
-        """Wait for this job's next slot."""
+        """Wait for the account's 429 pause (if given), then for this job's next slot."""
+        if self._pause is not None:
+            await self._pause.wait()
         await self._scheduler.acquire(self.lane, self.job, self.weight)
 
     def on_success(self) -> None:
@@ -213,16 +223,26 @@ class AccountBudget:
             )
 
     def limiter(
-        self, lane: Lane | str = Lane.INTERACTIVE, *, job: str = "", weight: float = 1.0
+        self,
+        lane: Lane | str = Lane.INTERACTIVE,
+        *,
+        job: str = "",
+        weight: float = 1.0,
+        holds_for_pause: bool = False,
     ) -> LaneLimiter:
-        """Slots for ``job`` in ``lane``, shared with the lane's other jobs by ``weight``."""
+        """Slots for ``job`` in ``lane``, shared with the lane's other jobs by ``weight``.
+
+        ``holds_for_pause``: each slot first waits for the account's 429 pause (for a
+        caller that paces a ``lane=None`` client itself, as the bulk engine does).
+        """
         if not (math.isfinite(weight) and weight > 0):
             raise ConfigurationError(f"weight must be a positive number, not {weight!r}")
         try:
             parsed = Lane.parse(lane)
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
-        return LaneLimiter(self.scheduler, parsed, job, float(weight))
+        pause = self.pause if holds_for_pause else None
+        return LaneLimiter(self.scheduler, parsed, job, float(weight), pause)
 
     async def shares(self, window: float = 60.0) -> LaneShares:
         """Slots per second by lane and by job over the last ``window`` s (<= 60), everyone's."""

@@ -227,6 +227,9 @@ class SchlageClient(BaseClient):
             propagate=propagate,
             rate_limiter=rate_limiter,
             pause=pause,
+            # A client its caller paces (lane None) tells the pause of its 429s; its caller
+            # waits for the pause before pacing, so no request waits after its slot.
+            pause_holds=budget is None or paced_lane is not None,
             lane_header=(paced_lane or Lane.INTERACTIVE) if send_lane_header else None,
         )
         if budget is not None:

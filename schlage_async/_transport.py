@@ -253,6 +253,7 @@ class Transport:
         "_monotonic",
         "_owns_session",
         "_pause",
+        "_pause_holds",
         "_propagate",
         "_rate_limiter",
         "_retry",
@@ -287,6 +288,7 @@ class Transport:
         monotonic: Callable[[], float] = time.monotonic,
         rate_limiter: RequestLimiter | None = None,
         pause: RequestPause | None = None,
+        pause_holds: bool = True,
         telemetry: ClientTelemetry | None = None,
         propagate: bool = False,
         lane: Lane | None = None,
@@ -318,6 +320,9 @@ class Transport:
         self._with_auth: tuple[Mapping[str, str], dict[str, str]] | None = None
         self._rate_limiter = rate_limiter  # a request rate shared with other processes
         self._pause = pause  # a 429 pause shared with other processes
+        # Whether each request waits for it here (else its caller waits before pacing:
+        # a request that had its slot and then waited would leave in a burst).
+        self._pause_holds = pause_holds
         # Told how each answer went, when the limiter listens (an account budget's does).
         self._feedback = _feedback_of(rate_limiter)
         self._lane = lane  # the lane the header names (None: no lane header)
@@ -459,7 +464,7 @@ class Transport:
             while True:
                 session = self._open_session()
                 auth_headers, lease = await auth.authorize()
-                if self._pause is not None:
+                if self._pause is not None and self._pause_holds:
                     await self._pause.wait()
                 if self._rate_limiter is not None:
                     await self._rate_limiter.acquire()
