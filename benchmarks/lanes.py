@@ -2,11 +2,18 @@
 
 The simulator holds the account to R requests per second with a small bucket (``--burst
 5``). Migration A (``python -m bulk migrate --shared redis://... --weight 1``, adaptive:
-no rate told) starts; after ``join_after`` seconds migration B (``--weight 3``, another
-property's input) joins; from ``desk_after`` seconds a front desk in this process makes
-``desk_rate`` calls a second (``get_credential``) through ``AccountBudget.connect`` on the
-same Redis, lane ``interactive``. Everything sends the lane header, so the simulator says
-whose answers were 429s. After ``seconds`` both migrations are stopped (SIGINT).
+no rate told) starts and finds the account's rate; after ``join_after`` seconds
+migration B (``--weight 3``, another property's input) joins and a front desk in this
+process starts making ``desk_rate`` calls a second (``get_credential``) through
+``AccountBudget.connect`` on the same Redis, lane ``interactive``, for ``seconds``.
+Everything sends the lane header, so the simulator says whose answers were 429s. Then
+both migrations are stopped (SIGINT).
+
+The front desk starts once A has found the rate: while a budget finds it, each 429 of
+the search pauses the whole account for its ``Retry-After`` (the contract: honour it),
+and a front-desk call made then waits for the pause like every other call (measured in
+a run that started the desk at 5 s: three calls of 0.7 to 0.8 s in A's first 8 s).
+Told the rate (``--rate R``), a budget has nothing to find and no such pause.
 
 * ``interactive_429s``: 429 answers the simulator gave the interactive lane.
 * ``interactive_added_wait_p99_ms``: the front desk's call latency at its 99th
@@ -86,7 +93,15 @@ def _lane_answers(state: dict[str, Any], lane: str) -> dict[str, int]:
 
 
 async def _desk(
-    sim: SimProcess, prefix: str, *, start: float, stop: float, every: float, samples: list[float]
+    sim: SimProcess,
+    prefix: str,
+    *,
+    every: float,
+    samples: list[float],
+    moments: list[float],
+    ready: asyncio.Event,
+    timing: dict[str, float],
+    go: asyncio.Event,
 ) -> tuple[float, int]:
     """The front desk: its idle latency first, then a call each ``every`` s until ``stop``."""
     budget = await AccountBudget.connect(
@@ -113,11 +128,14 @@ async def _desk(
         )
         loop = asyncio.get_running_loop()
         idle: list[float] = []
-        for _ in range(20):
+        for _ in range(20):  # spaced wider than a slot of the budget's starting rate
             t0 = loop.time()
             await client.get_credential(created.credential_id)
             idle.append(loop.time() - t0)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.25)
+        ready.set()
+        await go.wait()  # the scene sets the times once migration A has started
+        start, stop, origin = timing["start"], timing["stop"], timing["origin"]
         await asyncio.sleep(max(0.0, start - loop.time()))
         beat = loop.time()
         while beat < stop:
@@ -127,6 +145,7 @@ async def _desk(
             except SchlageError:
                 errors += 1
             samples.append(loop.time() - t0)
+            moments.append(t0 - origin)
             beat += every
             await asyncio.sleep(max(0.0, beat - loop.time()))
     return statistics.median(idle), errors
@@ -140,10 +159,12 @@ def measure_lanes(
     residents: int,
     workdir: Path,
     join_after: float = 10.0,
-    desk_after: float = 5.0,
+    desk_after: float | None = None,
     desk_rate: float = 2.0,
 ) -> dict[str, Any]:
     """One run of the scene above; the figures and what they rest on."""
+    desk_after = join_after if desk_after is None else desk_after
+    end = desk_after + seconds
     prefix = f"bench-lanes-{uuid.uuid4().hex[:8]}:"
     shared = f"{redis_url()}?prefix={prefix}"
     portfolios = [
@@ -151,23 +172,30 @@ def measure_lanes(
         for name, seed in (("a", 31), ("b", 37))
     ]
     samples: list[float] = []
+    moments: list[float] = []  # when each desk call began, seconds into the scene
 
     async def scene() -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        t_start = loop.time()
+        ready = asyncio.Event()  # set: the desk measured the idle account
+        go = asyncio.Event()  # set: the scene's times are known
+        timing: dict[str, float] = {}
         desk = asyncio.create_task(
             _desk(
-                sim, prefix, start=t_start + desk_after, stop=t_start + seconds,
-                every=1.0 / desk_rate, samples=samples,
+                sim, prefix, every=1.0 / desk_rate, samples=samples, moments=moments,
+                ready=ready, timing=timing, go=go,
             )
         )  # fmt: skip
+        await ready.wait()
+        t_start = loop.time()
+        timing.update(start=t_start + desk_after, stop=t_start + end, origin=t_start)
+        go.set()
         procs = [_start_migration(sim, portfolios[0], "a", _WEIGHTS[0], shared, workdir)]
         await asyncio.sleep(join_after)
         procs.append(_start_migration(sim, portfolios[1], "b", _WEIGHTS[1], shared, workdir))
         await asyncio.sleep(5.0)
         t1 = loop.time()
         before = sim_state(sim)
-        await asyncio.sleep(max(0.0, t_start + seconds - loop.time()))
+        await asyncio.sleep(max(0.0, t_start + end - loop.time()))
         t2 = loop.time()
         after = sim_state(sim)
         budget = await AccountBudget.connect(
@@ -175,7 +203,12 @@ def measure_lanes(
         )
         async with budget:
             shares = await budget.shares(window=t2 - t1)
-        idle, errors = await desk
+        try:
+            idle, errors = await asyncio.wait_for(desk, timeout=30.0)
+        except TimeoutError:
+            for task in asyncio.all_tasks():
+                task.print_stack(file=sys.stderr)
+            raise
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
@@ -195,12 +228,21 @@ def measure_lanes(
     share_b = shares.job_share(Lane.BULK, "lanes-b.jsonl")
     target_b = _WEIGHTS[1] / sum(_WEIGHTS)
     added = [max(0.0, s - r["idle_latency_s"]) for s in samples]
-    p99 = statistics.quantiles(added, n=100)[98] if len(added) >= 2 else float("nan")
+    p99 = (
+        statistics.quantiles(added, n=100, method="inclusive")[98]
+        if len(added) >= 2
+        else float("nan")
+    )
+    slow = [
+        (round(at, 1), round(wait * 1000.0)) for at, wait in zip(moments, added, strict=True)
+        if wait > 0.1
+    ]  # fmt: skip
     return {
         "interactive_429s": int(desk.get("429", 0)),
         "interactive_calls": int(desk.get("total", 0)),
         "interactive_added_wait_p99_ms": p99 * 1000.0,
         "interactive_added_wait_max_ms": max(added, default=0.0) * 1000.0,
+        "interactive_slow_calls": slow,
         "bulk_utilization": bulk_ok / window / (rate - desk_rate),
         "bulk_rate": bulk_ok / window,
         "bulk_429s": int(bulk_after.get("429", 0)),

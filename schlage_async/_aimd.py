@@ -147,6 +147,11 @@ class AimdController:
         return f"AimdController(rate={self.rate:.1f}, slow_start={self.slow_start})"
 
     @property
+    def ceiling(self) -> float:
+        """The rate the last 429 met (``w_max``); infinite before the first 429."""
+        return self._w_max
+
+    @property
     def converged_rate(self) -> float:
         """The probed ceiling: the highest rate actually tried since slow start ended.
 

@@ -249,8 +249,14 @@ class AccountBudget:
         return await self.scheduler.shares(window)
 
     async def aclose(self) -> None:
-        """Stop the scheduler and release what :meth:`connect` opened."""
+        """Stop the scheduler and the parts' background work, then release what
+        :meth:`connect` opened."""
         await self.scheduler.aclose()
+        for part in (self.pause, self.token_cache, self.login_limiter):
+            closer = getattr(part, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
         while self._closers:
             with contextlib.suppress(Exception):
                 await self._closers.pop()()

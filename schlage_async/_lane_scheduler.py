@@ -32,7 +32,7 @@ from typing import Final
 
 from ._aimd import AimdController
 from ._errors import ClientClosedError
-from ._lanes import DEFAULT_FLOOR, Lane, LaneShares
+from ._lanes import DEFAULT_FLOOR, INTERACTIVE_HOLD, Lane, LaneShares, held_for_interactive
 
 __all__ = ["LocalLaneScheduler"]
 
@@ -70,6 +70,7 @@ class LocalLaneScheduler:
         "_floor",
         "_floor_due",
         "_grants",
+        "_interactive_at",
         "_jobs",
         "_lower_sent",
         "_rate",
@@ -109,6 +110,7 @@ class LocalLaneScheduler:
         self._jobs: dict[Lane, dict[str, _Job]] = {lane: {} for lane in Lane}
         self._floor_due: dict[Lane, float] = {}  # lane -> when its floor makes it next
         self._lower_sent = -math.inf  # when a sync or bulk call last had a slot
+        self._interactive_at = -math.inf  # when an interactive call last had a slot
         self._waiting = 0  # callers queued, every lane
         self._wake = asyncio.Event()  # set: a caller queued while the dispatcher idled
         self._dispatcher: asyncio.Task[None] | None = None  # runs while callers wait
@@ -121,9 +123,16 @@ class LocalLaneScheduler:
 
     @property
     def rate(self) -> float | None:
-        """The account's rate now: told, or the controller's; None when unlimited."""
-        if self.controller is not None:
-            return self.controller.rate
+        """The account's rate now: told, or the controller's; None when unlimited.
+
+        A found rate does not probe while interactive calls come (see
+        :func:`~schlage_async._lanes.held_for_interactive`).
+        """
+        controller = self.controller
+        if controller is not None:
+            if self._clock() - self._interactive_at < INTERACTIVE_HOLD:
+                return held_for_interactive(controller.rate, controller.ceiling)
+            return controller.rate
         return self._rate or None
 
     async def acquire(self, lane: Lane, job: str = "", weight: float = 1.0) -> None:
@@ -226,7 +235,9 @@ class LocalLaneScheduler:
     def _grant(self, entry: _Job, lane: Lane, now: float, rate: float, *, waited: bool) -> None:
         self._tat = max(self._tat, now) + 1.0 / rate
         entry.vt += 1.0 / entry.weight
-        if lane is not Lane.INTERACTIVE:
+        if lane is Lane.INTERACTIVE:
+            self._interactive_at = now
+        else:
             self._lower_sent = now
             if self._floor > 0:
                 self._floor_due[lane] = now + 1.0 / (self._floor * rate)
@@ -278,6 +289,25 @@ class LocalLaneScheduler:
         return lane, entry
 
     async def _dispatch(self) -> None:
+        """Give each slot as it comes due; a failure reaches every waiter, never hangs one."""
+        try:
+            await self._serve()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._fail_waiters(exc)
+            raise
+
+    def _fail_waiters(self, exc: BaseException) -> None:
+        for jobs in self._jobs.values():
+            for entry in jobs.values():
+                while entry.waiters:
+                    waiter = entry.waiters.popleft()
+                    if not waiter.done():
+                        waiter.set_exception(exc)
+        self._waiting = 0
+
+    async def _serve(self) -> None:
         """Give each slot, as it comes due, to the waiter the rules choose."""
         while not self._closed:
             if self._waiting == 0:

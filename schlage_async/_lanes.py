@@ -41,6 +41,22 @@ benchmarks and the simulator count answers by it; a real service never needs it)
 DEFAULT_FLOOR: Final = 0.10
 """The share of the rate each lower lane is guaranteed while it has work."""
 
+INTERACTIVE_HOLD: Final = 30.0
+"""Seconds after an interactive call during which a found rate does not probe."""
+
+PROBE_CAP: Final = 0.97
+"""While interactive calls come, a found rate stays below this share of the last 429's."""
+
+
+def held_for_interactive(rate: float, ceiling: float) -> float:
+    """``rate`` held below the last 429's rate while a person waits on the account.
+
+    A probe above the gateway's rate earns a 429, whose ``Retry-After`` pauses every
+    caller, the front desk too: while interactive calls come, a found rate stays at
+    :data:`PROBE_CAP` of the rate the last 429 met and probes only once they stop.
+    """
+    return min(rate, PROBE_CAP * ceiling)
+
 
 class Lane(StrEnum):
     """Who a call is for, highest priority first."""

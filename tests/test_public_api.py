@@ -122,6 +122,7 @@ def test_shared_all_is_pinned() -> None:
 
     assert schlage_async.shared.__all__ == [
         "DEFAULT_PREFIX",
+        "RedisLaneScheduler",
         "RedisLoginBudget",
         "RedisPause",
         "RedisRateLimiter",

@@ -44,7 +44,13 @@ from redis.asyncio import Redis
 
 from .._aimd import AimdController
 from .._lane_scheduler import LocalLaneScheduler, _Job
-from .._lanes import DEFAULT_FLOOR, Lane, LaneShares
+from .._lanes import (
+    DEFAULT_FLOOR,
+    INTERACTIVE_HOLD,
+    Lane,
+    LaneShares,
+    held_for_interactive,
+)
 from ._fallback import REDIS_DOWN
 from ._keys import DEFAULT_PREFIX, hashed
 
@@ -127,6 +133,7 @@ if rank > 0 then
   redis.call('HSET', KEYS[1], 'floor' .. rank, due + 1000000 / (floor * rate + 1e-9))
   redis.call('HSET', KEYS[1], 'lower', due)
 elseif adaptive then
+  redis.call('HSET', KEYS[1], 'asked0', now)
   local lower = tonumber(redis.call('HGET', KEYS[1], 'lower') or '0')
   if due < lower + 2 * interval then due = lower + 2 * interval end
 end
@@ -410,7 +417,13 @@ class RedisLaneScheduler(LocalLaneScheduler):
             steer.on_success()
         for _ in range(counts.get("throttled", 0)):
             steer.on_throttled()
-        await self._redis.hset(self._keys[0], "rate", f"{steer.rate:.3f}")
+        rate = steer.rate
+        seconds, micros = await self._redis.time()
+        asked = await self._redis.hget(self._keys[0], "asked0")
+        now_us = int(seconds) * 1_000_000 + int(micros)
+        if asked is not None and now_us - float(asked) < INTERACTIVE_HOLD * 1_000_000:
+            rate = held_for_interactive(rate, steer.ceiling)
+        await self._redis.hset(self._keys[0], "rate", f"{rate:.3f}")
         if steer.found_limit:
             await self._redis.hset(self._keys[0], "found", "1")
-        self._shared_rate = steer.rate
+        self._shared_rate = rate
