@@ -33,9 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
-import msgspec
-
 from .._errors import StateFileError, StateInUseError, StoreClosedError, StoreError
+from .._sqlite_batch import encode_rows, has_json, json_rows_select
 from .protocol import ResidentRecord, ResidentState, ResumeView
 
 __all__ = [
@@ -76,20 +75,14 @@ _UPSERT: Final = (
 )
 _UPSERT_JSON: Final = (
     "INSERT OR REPLACE INTO residents (line, state, user_id, credential_id, card_number, "
-    "reason, retryable, create_attempts, updated_at, row_hash) "
-    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
-    "json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), "
-    "json_extract(value, '$[8]'), json_extract(value, '$[9]') FROM json_each(?)"
+    "reason, retryable, create_attempts, updated_at, row_hash) " + json_rows_select(10)
 )
-"""The whole batch in one statement: one ``sqlite3_step``, where ``executemany`` steps once
-per record and releases and retakes the GIL around each (a handover with the event loop
-every time). Used when the SQLite library has the JSON functions (it has, since 3.38)."""
+"""The whole batch in one statement (see ``bulk._sqlite_batch``), where ``executemany``
+steps once per record and hands the GIL to the event loop and back around each."""
 _COLUMNS: Final = (
     "line, state, user_id, credential_id, card_number, reason, retryable, create_attempts, row_hash"
 )
 _CHUNK: Final = 2000
-_json_encode: Final = msgspec.json.Encoder().encode
 
 
 def peek_meta(path: Path, key: str) -> str | None:
@@ -134,16 +127,6 @@ def _row(record: ResidentRecord, now: float) -> tuple[object, ...]:
         now,
         record.row_hash,
     )
-
-
-def _has_json(conn: sqlite3.Connection) -> bool:
-    """Whether this SQLite library has ``json_each`` and ``json_extract`` (built without
-    JSON1 before 3.38, it may lack them: the writer then steps once per record)."""
-    try:
-        conn.execute("SELECT json_extract(value, '$[0]') FROM json_each('[[1]]')").fetchall()
-    except sqlite3.OperationalError:
-        return False
-    return True
 
 
 def _record(row: tuple[Any, ...]) -> ResidentRecord:
@@ -504,7 +487,7 @@ class SQLiteCheckpointStore:
             conn.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, not at first write
             self._claim(conn)
             conn.execute("COMMIT")
-            self._json = _has_json(conn)
+            self._json = has_json(conn)
         except sqlite3.OperationalError as exc:
             conn.close()
             if "locked" in str(exc):
@@ -598,7 +581,7 @@ class SQLiteCheckpointStore:
             with conn:
                 conn.execute("BEGIN")
                 if self._json:
-                    conn.execute(_UPSERT_JSON, (_json_encode(rows),))
+                    conn.execute(_UPSERT_JSON, (encode_rows(rows),))
                 else:
                     conn.executemany(_UPSERT, rows)
         except sqlite3.Error as exc:

@@ -169,7 +169,7 @@ async def test_a_commit_keeps_every_field_exactly(
     written: None, numbers, flags and any text (quotes, non-ASCII) unchanged."""
     import bulk.store.sqlite as sqlite_store
 
-    monkeypatch.setattr(sqlite_store, "_has_json", lambda conn: one_statement)
+    monkeypatch.setattr(sqlite_store, "has_json", lambda conn: one_statement)
     path = tmp_path / "s.sqlite"
     written = [
         _rec(1, S.DONE, credential_id="c1", card_number=2**40, create_attempts=3),
