@@ -35,6 +35,7 @@ import codecs
 import csv
 import hashlib
 import os
+import re
 import sqlite3
 import stat
 import uuid
@@ -359,7 +360,7 @@ def _safe(row: ParsedRow, row_hash: str | None) -> ParsedRow:
             user_id=_rejected_id(row.user_id),
             row_hash=row_hash,
         )
-    if row_hash is not None:
+    if row_hash is not None and row.row_hash != row_hash:
         return replace(row, row_hash=row_hash)
     return row
 
@@ -379,13 +380,15 @@ def parse_resident(
     are masked, see :func:`bulk._masking.mask_numbers`).
     """
     try:
-        row = _parse_resident(fields, line, options)
+        row = _parse_resident(fields, line, options, row_hash)
     except Exception as exc:  # noqa: BLE001  # a bad row never stops a run, whatever it holds
         row = RejectedRow(line=line, reason=f"the row cannot be read ({type(exc).__name__})")
     return _safe(row, row_hash)
 
 
-def _parse_resident(fields: Mapping[str, object], line: int, options: ParseOptions) -> ParsedRow:
+def _parse_resident(
+    fields: Mapping[str, object], line: int, options: ParseOptions, row_hash: str | None = None
+) -> ParsedRow:
     row = _lower_keys(fields)
 
     external_id = _text(row.get("externalid"))
@@ -434,8 +437,8 @@ def _parse_resident(fields: Mapping[str, object], line: int, options: ParseOptio
         return RejectedRow(line=line, user_id=user_id, reason=reason)
 
     doors_value = row.get("doors")
-    doors: tuple[NoTourPayload, ...] = ()
-    if doors_value is not None and doors_value != []:
+    doors = _plain_doors(doors_value)
+    if doors is None and doors_value is not None and doors_value != []:
         door_problems = check_save_no_tour_payloads({"noTourPayloadDetails": doors_value})
         if door_problems:
             reason = "doors: " + " ".join(p.message for p in door_problems)
@@ -459,8 +462,46 @@ def _parse_resident(fields: Mapping[str, object], line: int, options: ParseOptio
         issue_code=issue_code if isinstance(issue_code, int) else None,
         site_id=site_id if isinstance(site_id, str) else None,
         site_name=site_name if isinstance(site_name, str) else None,
-        doors=doors,
+        doors=doors or (),
+        row_hash=row_hash,  # here, not by dataclasses.replace after: a row costs less
     )
+
+
+_PLAIN_DOOR_KEYS: Final = frozenset({"lockId", "serialNumber", "noTourPayload"})
+_PLAIN_PAYLOAD: Final = re.compile(r"[0-9a-fA-F]{96}")
+
+
+def _plain_doors(value: object) -> tuple[NoTourPayload, ...] | None:
+    """The doors, when every one is written as ``generate`` and our own files write them
+    (exactly the API's three keys, a lock id in range, a serial number, 96 hex digits,
+    no device twice); else None, and the service's rule decides, with its messages.
+
+    Only rows that rule accepts pass here, and they come out as :func:`_door` makes
+    them: a shortcut for the usual row, not a second rule.
+    """
+    if type(value) is not list or not value:
+        return None
+    doors: list[NoTourPayload] = []
+    serials: set[str] = set()
+    for item in value:
+        if type(item) is not dict or item.keys() != _PLAIN_DOOR_KEYS:
+            return None
+        lock_id = item["lockId"]
+        serial = item["serialNumber"]
+        payload = item["noTourPayload"]
+        if (
+            type(lock_id) is not int
+            or not 1 <= lock_id <= 65535  # the service's lock id range
+            or type(serial) is not str
+            or not serial.strip()
+            or serial in serials
+            or type(payload) is not str
+            or _PLAIN_PAYLOAD.fullmatch(payload) is None
+        ):
+            return None
+        serials.add(serial)
+        doors.append(NoTourPayload(lock_id=lock_id, serial_number=serial, no_tour_payload=payload))
+    return tuple(doors)
 
 
 def _door(item: Mapping[str, object]) -> NoTourPayload:

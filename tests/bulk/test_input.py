@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from bulk import InputError, ParseOptions, RejectedRow, Resident, read_input
-from bulk._input import Deduplicator, check_input, iter_csv, iter_jsonl, row_digest
+from bulk._input import (
+    Deduplicator,
+    check_input,
+    iter_csv,
+    iter_jsonl,
+    parse_jsonl_line,
+    row_digest,
+)
 from bulk._resident import ParsedRow
 from bulk._user_ids import user_id_for
 from schlage_async import ErrorCode, Operation
@@ -295,6 +302,46 @@ def test_a_row_rejected_as_a_duplicate_claims_neither_of_its_ids() -> None:
     assert isinstance(checked[0], Resident)
     assert isinstance(checked[1], RejectedRow)
     assert isinstance(checked[2], Resident)
+
+
+def _door(lock: object = 1, serial: object = "SN1", payload: object = PAYLOAD) -> dict[str, object]:
+    return {"lockId": lock, "serialNumber": serial, "noTourPayload": payload}
+
+
+_DOORS = {
+    "plain": [_door(), _door(2, "SN2", PAYLOAD.lower())],
+    "none": None,
+    "empty": [],
+    "not-a-list": {"lockId": 1},
+    "lock-as-text": [_door("12")],
+    "lock-true": [_door(True)],
+    "lock-0": [_door(0)],
+    "lock-65536": [_door(65536)],
+    "serial-blank": [_door(serial=" ")],
+    "same-device-twice": [_door(), _door()],
+    "one-serial-two-locks": [_door(), _door(2)],
+    "payload-newline": [_door(payload=PAYLOAD[:-1] + "\n")],
+    "payload-short": [_door(payload=PAYLOAD[:-2])],
+    "payload-not-hex": [_door(payload="G" + PAYLOAD[1:])],
+    "key-case": [{"LockId": 1, "serialNumber": "SN1", "noTourPayload": PAYLOAD}],
+    "extra-key": [{**_door(), "note": "x"}],
+    "item-not-object": ["SN1"],
+}
+
+
+@pytest.mark.parametrize("doors", list(_DOORS.values()), ids=list(_DOORS))
+def test_the_plain_doors_shortcut_reads_rows_as_the_service_rule_does(
+    doors: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row's doors read through the shortcut for the usual shape come out exactly as
+    the service's rule reads them (accepted alike, refused alike, with its messages)."""
+    import bulk._input as reader
+
+    row = _row(doors=doors) if doors is not None else _row(doors=None)
+    fast = parse_jsonl_line(json.dumps(row), 1, row_hash="h")
+    assert (reader._plain_doors(doors) is not None) == (doors is _DOORS["plain"])
+    monkeypatch.setattr(reader, "_plain_doors", lambda value: None)
+    assert parse_jsonl_line(json.dumps(row), 1, row_hash="h") == fast
 
 
 @pytest.mark.parametrize("batch", [2, 7, 256], ids=["pairs", "sevens", "engine"])
