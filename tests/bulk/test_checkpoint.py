@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import queue
 import sqlite3
 import subprocess
@@ -282,3 +283,23 @@ def test_evolve_changes_only_what_it_is_told_and_refuses_unknown_fields() -> Non
     assert record.state is S.CREATING  # the original is untouched
     with pytest.raises(TypeError):
         record.evolve(stat=S.DONE)
+
+
+def test_evolve_is_dataclasses_replace_field_by_field() -> None:
+    """Each field changed alone lands in its own slot: the copy equals (and hashes as)
+    what ``dataclasses.replace`` makes, and stays frozen."""
+    record = ResidentRecord(
+        line=1, state=S.CREATED, user_id="u", credential_id="c", card_number=5,
+        reason="r", retryable=True, create_attempts=2, row_hash="h",
+    )  # fmt: skip
+    changed: dict[str, object] = {
+        "line": 9, "state": S.DONE, "user_id": "v", "credential_id": "d", "card_number": 6,
+        "reason": None, "retryable": False, "create_attempts": 3, "row_hash": "g",
+    }  # fmt: skip
+    assert set(changed) == {f.name for f in dataclasses.fields(ResidentRecord)}
+    for name, value in changed.items():
+        copy = record.evolve(**{name: value})
+        assert copy == dataclasses.replace(record, **{name: value}), name
+        assert hash(copy) == hash(dataclasses.replace(record, **{name: value}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.line = 2  # type: ignore[misc]
