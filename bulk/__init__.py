@@ -35,7 +35,8 @@ Engine core (top level):
   ``_progress.py``: progress snapshots and sinks; ``_errors.py``: the error tree.
 * ``_input.py``: the readers (JSON Lines, CSV) and the deduplicator; ``_resident.py``: what
   a row becomes; ``_phones.py``: mobile numbers; ``_user_ids.py``: stable user ids;
-  ``_masking.py``: masking numbers in any text we repeat.
+  ``_masking.py``: masking numbers in any text we repeat; ``_sqlite_batch.py``: many rows
+  in one SQLite statement (the deduplicator's and the SQLite checkpoint's batches).
 * ``_lanes.py``: ``budget=`` (an account shared with other callers): the run's lane of
   the :class:`~schlage_async.AccountBudget` as its limiter, and the weight's limits.
 * ``_binding.py``: what a checkpoint is bound to (service, account, each input row);

@@ -198,7 +198,8 @@ class CallPath:
         its answer); any other answer's error is the caller's to read.
         """
         while True:
-            await self.gate.wait()
+            if self.gate.paused:  # open (the usual case): no coroutine to await
+                await self.gate.wait()
             if self.stopped.is_set():
                 raise Stopped
             if self.telemetry.metering:

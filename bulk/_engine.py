@@ -72,12 +72,19 @@ def content_digest(row: ParsedRow) -> str:
     return row_digest(msgspec.json.encode(row))
 
 
-async def row_batches(rows: RowSource, options: ParseOptions) -> AsyncIterator[list[ParsedRow]]:
+async def row_batches(
+    rows: RowSource,
+    options: ParseOptions,
+    *,
+    check: Callable[[list[ParsedRow]], list[ParsedRow]] | None = None,
+) -> AsyncIterator[list[ParsedRow]]:
     """Yield ``rows`` in batches, parsing raw lines; sync sources are read in a thread.
 
     Every row comes out with a ``row_hash``: a file's rows have their line's digest, raw
     lines get theirs here, and parsed rows without one the digest of their content, so
-    that a resume can tell the same row from another one at the same line.
+    that a resume can tell the same row from another one at the same line. ``check``
+    (the deduplicator's) is applied to each batch where it is read: in the reader's
+    thread for a sync source, off the event loop.
     """
     number = 0
 
@@ -96,7 +103,7 @@ async def row_batches(rows: RowSource, options: ParseOptions) -> AsyncIterator[l
         async for item in rows:
             row = parse(item)
             if row is not None:
-                yield [row]
+                yield [row] if check is None else check([row])
         return
 
     iterator: Iterator[ParsedRow | str] = iter(rows)
@@ -114,9 +121,13 @@ async def row_batches(rows: RowSource, options: ParseOptions) -> AsyncIterator[l
                 out.append(row)
         return out, True
 
+    def take_checked() -> tuple[list[ParsedRow], bool]:
+        out, more = take()
+        return (check(out) if check is not None and out else out), more
+
     reader = anyio.CapacityLimiter(1)  # one thread parses, in order
     while True:
-        got, more = await anyio.to_thread.run_sync(take, limiter=reader)
+        got, more = await anyio.to_thread.run_sync(take_checked, limiter=reader)
         if got:
             yield got
         if not more:
@@ -261,12 +272,12 @@ class _Run:
         seen: set[int] | None = set() if final_rows is not None else None
         async with send:  # closing it tells the workers the input is over
             with Deduplicator() as dedup:
-                async for batch in row_batches(rows, self.parse_options):
+                batches = row_batches(rows, self.parse_options, check=dedup.check_all)
+                async for batch in batches:
                     if self.calls.stopped.is_set() and not self.dry_run:
                         self.input_ended = False
                         break
-                    for parsed in batch:
-                        row = dedup.check(parsed)
+                    for row in batch:
                         if seen is not None:
                             _check_line(row, seen)
                         self.rows += 1

@@ -35,10 +35,11 @@ import codecs
 import csv
 import hashlib
 import os
+import re
 import sqlite3
 import stat
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, Literal
@@ -56,6 +57,7 @@ from ._errors import InputError
 from ._masking import mask_numbers
 from ._phones import DEFAULT_REGION, PhoneNumberError, normalize_mobile
 from ._resident import ParsedRow, RejectedRow, Resident
+from ._sqlite_batch import encode_rows, has_json, json_rows_select
 from ._user_ids import DEFAULT_NAMESPACE, user_id_for
 
 __all__ = [
@@ -358,7 +360,7 @@ def _safe(row: ParsedRow, row_hash: str | None) -> ParsedRow:
             user_id=_rejected_id(row.user_id),
             row_hash=row_hash,
         )
-    if row_hash is not None:
+    if row_hash is not None and row.row_hash != row_hash:
         return replace(row, row_hash=row_hash)
     return row
 
@@ -378,13 +380,15 @@ def parse_resident(
     are masked, see :func:`bulk._masking.mask_numbers`).
     """
     try:
-        row = _parse_resident(fields, line, options)
+        row = _parse_resident(fields, line, options, row_hash)
     except Exception as exc:  # noqa: BLE001  # a bad row never stops a run, whatever it holds
         row = RejectedRow(line=line, reason=f"the row cannot be read ({type(exc).__name__})")
     return _safe(row, row_hash)
 
 
-def _parse_resident(fields: Mapping[str, object], line: int, options: ParseOptions) -> ParsedRow:
+def _parse_resident(
+    fields: Mapping[str, object], line: int, options: ParseOptions, row_hash: str | None = None
+) -> ParsedRow:
     row = _lower_keys(fields)
 
     external_id = _text(row.get("externalid"))
@@ -433,8 +437,8 @@ def _parse_resident(fields: Mapping[str, object], line: int, options: ParseOptio
         return RejectedRow(line=line, user_id=user_id, reason=reason)
 
     doors_value = row.get("doors")
-    doors: tuple[NoTourPayload, ...] = ()
-    if doors_value is not None and doors_value != []:
+    doors = _plain_doors(doors_value)
+    if doors is None and doors_value is not None and doors_value != []:
         door_problems = check_save_no_tour_payloads({"noTourPayloadDetails": doors_value})
         if door_problems:
             reason = "doors: " + " ".join(p.message for p in door_problems)
@@ -458,8 +462,46 @@ def _parse_resident(fields: Mapping[str, object], line: int, options: ParseOptio
         issue_code=issue_code if isinstance(issue_code, int) else None,
         site_id=site_id if isinstance(site_id, str) else None,
         site_name=site_name if isinstance(site_name, str) else None,
-        doors=doors,
+        doors=doors or (),
+        row_hash=row_hash,  # here, not by dataclasses.replace after: a row costs less
     )
+
+
+_PLAIN_DOOR_KEYS: Final = frozenset({"lockId", "serialNumber", "noTourPayload"})
+_PLAIN_PAYLOAD: Final = re.compile(r"[0-9a-fA-F]{96}")
+
+
+def _plain_doors(value: object) -> tuple[NoTourPayload, ...] | None:
+    """The doors, when every one is written as ``generate`` and our own files write them
+    (exactly the API's three keys, a lock id in range, a serial number, 96 hex digits,
+    no device twice); else None, and the service's rule decides, with its messages.
+
+    Only rows that rule accepts pass here, and they come out as :func:`_door` makes
+    them: a shortcut for the usual row, not a second rule.
+    """
+    if type(value) is not list or not value:
+        return None
+    doors: list[NoTourPayload] = []
+    serials: set[str] = set()
+    for item in value:
+        if type(item) is not dict or item.keys() != _PLAIN_DOOR_KEYS:
+            return None
+        lock_id = item["lockId"]
+        serial = item["serialNumber"]
+        payload = item["noTourPayload"]
+        if (
+            type(lock_id) is not int
+            or not 1 <= lock_id <= 65535  # the service's lock id range
+            or type(serial) is not str
+            or not serial.strip()
+            or serial in serials
+            or type(payload) is not str
+            or _PLAIN_PAYLOAD.fullmatch(payload) is None
+        ):
+            return None
+        serials.add(serial)
+        doors.append(NoTourPayload(lock_id=lock_id, serial_number=serial, no_tour_payload=payload))
+    return tuple(doors)
 
 
 def _door(item: Mapping[str, object]) -> NoTourPayload:
@@ -670,9 +712,12 @@ class Deduplicator:
     disk past a small page cache, deleted when closed. A dict would cost ~200 bytes per
     row and grow with the input; this keeps a million-row run's memory flat, with exact
     keys (no hash that could call two residents the same).
+
+    :meth:`check_all` checks a batch with a few statements (the engine's reader calls it
+    in its thread, off the event loop); :meth:`check` one row with one or two.
     """
 
-    __slots__ = ("_db",)
+    __slots__ = ("_db", "_json")
 
     def __init__(self) -> None:
         # One connection, used from one thread at a time (the engine's reader).
@@ -687,6 +732,8 @@ class Deduplicator:
             BEGIN;
             """
         )
+        # Whether a batch's new keys go in with one JSON statement (else executemany).
+        self._json = has_json(self._db)
 
     def __enter__(self) -> Deduplicator:
         return self
@@ -700,11 +747,14 @@ class Deduplicator:
             self._db.close()
             self._db = None
 
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the deduplicator is closed")
+        return self._db
+
     def _first(self, table: str, key: str, line: int) -> int:
         """Record ``key`` at ``line`` unless already seen; return the line that has it first."""
-        db = self._db
-        if db is None:
-            raise RuntimeError("the deduplicator is closed")
+        db = self._open()
         # A new key (the common case) costs one statement; a duplicate, a second.
         inserted = db.execute(
             f"INSERT OR IGNORE INTO {table} (key, line) VALUES (?, ?)",  # noqa: S608  # table is one of two constants
@@ -728,22 +778,102 @@ class Deduplicator:
         user_key = row.user_id.lower()
         first = self._first("user_ids", user_key, row.line)
         if first != row.line:
-            via = f" (externalId {row.external_id!r} maps to it)" if row.external_id else ""
-            return RejectedRow(
-                line=row.line,
-                user_id=row.user_id,
-                reason=f"duplicate user id{via}: line {first} already has it",
-            )
+            return _duplicate_user(row, first)
         first = self._first("mobiles", row.mobile_number, row.line)
         if first != row.line:
             # A rejected row claims nothing: its user id stays free for a later row.
             self._forget("user_ids", user_key, row.line)
-            return RejectedRow(
-                line=row.line,
-                user_id=row.user_id,
-                reason=(
-                    f"duplicate mobile number {mask_mobile(row.mobile_number)}: "
-                    f"line {first} already has it"
-                ),
-            )
+            return _duplicate_mobile(row, first)
         return row
+
+    def check_all(self, rows: Sequence[ParsedRow]) -> list[ParsedRow]:
+        """:meth:`check` of each row in turn, with a few statements for the whole batch.
+
+        The batch's keys are looked up at once; the rows are then decided in order
+        against those and the keys the batch claimed before them, and what the batch
+        changed is written at the end: the answers are exactly :meth:`check`'s, row by
+        row.
+        """
+        if len(rows) == 1:
+            return [self.check(rows[0])]
+        residents = [row for row in rows if isinstance(row, Resident)]
+        if not residents:
+            return list(rows)
+        users = self._known("user_ids", {row.user_id.lower() for row in residents})
+        mobiles = self._known("mobiles", {row.mobile_number for row in residents})
+        new_users: dict[str, int] = {}  # claimed by this batch: recorded at the end
+        new_mobiles: dict[str, int] = {}
+        given_back: list[tuple[str, int]] = []  # recorded before the batch, now forgotten
+        out: list[ParsedRow] = []
+        for row in rows:
+            if isinstance(row, RejectedRow):
+                out.append(row)
+                continue
+            user_key = row.user_id.lower()
+            first = users.get(user_key)
+            if first is None:
+                users[user_key] = new_users[user_key] = row.line
+            elif first != row.line:
+                out.append(_duplicate_user(row, first))
+                continue
+            first = mobiles.get(row.mobile_number)
+            if first is None:
+                mobiles[row.mobile_number] = new_mobiles[row.mobile_number] = row.line
+            elif first != row.line:
+                # A rejected row claims nothing: its user id stays free for a later row.
+                del users[user_key]
+                if new_users.pop(user_key, None) is None:
+                    given_back.append((user_key, row.line))
+                out.append(_duplicate_mobile(row, first))
+                continue
+            out.append(row)
+        if given_back:  # before the inserts: a later row of the batch may claim it again
+            self._open().executemany("DELETE FROM user_ids WHERE key = ? AND line = ?", given_back)
+        self._record("user_ids", new_users)
+        self._record("mobiles", new_mobiles)
+        return out
+
+    def _known(self, table: str, keys: Iterable[str]) -> dict[str, int]:
+        """Those of ``keys`` already recorded, with their lines (a query per 500 keys)."""
+        db = self._open()
+        wanted = list(keys)
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            query = f"SELECT key, line FROM {table} WHERE key IN ({marks})"  # noqa: S608  # a constant table and placeholders
+            found.update(db.execute(query, chunk))
+        return found
+
+    def _record(self, table: str, new: dict[str, int]) -> None:
+        """Record ``new`` (keys not recorded yet, with their lines) in one statement."""
+        if not new:
+            return
+        db = self._open()
+        if self._json:
+            insert = f"INSERT INTO {table} (key, line) {json_rows_select(2)}"  # a constant table
+            db.execute(insert, (encode_rows(list(new.items())),))
+        else:
+            db.executemany(f"INSERT INTO {table} (key, line) VALUES (?, ?)", new.items())  # noqa: S608  # same
+
+
+_LOOKUP_CHUNK: Final = 500  # keys per lookup query, under any SQLite's 999 parameters
+
+
+def _duplicate_user(row: Resident, first: int) -> RejectedRow:
+    via = f" (externalId {row.external_id!r} maps to it)" if row.external_id else ""
+    return RejectedRow(
+        line=row.line,
+        user_id=row.user_id,
+        reason=f"duplicate user id{via}: line {first} already has it",
+    )
+
+
+def _duplicate_mobile(row: Resident, first: int) -> RejectedRow:
+    return RejectedRow(
+        line=row.line,
+        user_id=row.user_id,
+        reason=(
+            f"duplicate mobile number {mask_mobile(row.mobile_number)}: line {first} already has it"
+        ),
+    )

@@ -319,7 +319,7 @@ class ResidentMachine:
                     card_format=resident.card_format,
                     facility_code=resident.facility_code,
                     issue_code=resident.issue_code,
-                    attributes=dict(resident.attributes) if resident.attributes else None,
+                    attributes=resident.attributes,  # a new dict (or None) on every read
                     retry=ENGINE_RETRY_POLICY,
                 )
             )

@@ -89,6 +89,10 @@ def _payload_item(payload: NoTourPayload | Mapping[str, object]) -> dict[str, ob
     return {_PAYLOAD_KEYS.get(k.replace("_", "").lower(), k): v for k, v in payload.items()}
 
 
+def _wire_item(payload: NoTourPayload | Mapping[str, object]) -> object:
+    return payload if isinstance(payload, NoTourPayload) else _payload_item(payload)
+
+
 def _notes(problems: list[Problem], mobile_number: str, facility_code: object) -> list[str]:
     """What a refused create's messages (the service's) leave out, said after them."""
     codes = {problem.code for problem in problems}
@@ -434,12 +438,20 @@ class SchlageClient(BaseClient):
                 ServerError, TransportError, InvalidResponseError, ClientClosedError: as
                 for every call.
         """
-        body = {"noTourPayloadDetails": [_payload_item(p) for p in payloads]}
+        body: dict[str, list[object]]
+        if self._validate:
+            body = {"noTourPayloadDetails": [_payload_item(p) for p in payloads]}
+            problems = check_save_no_tour_payloads(body)
+        else:
+            # Unchecked, a NoTourPayload goes to the encoder as it is: it writes the same
+            # JSON as its to_builtins() dict would, without building that dict per door.
+            body = {"noTourPayloadDetails": [_wire_item(p) for p in payloads]}
+            problems = []
         await self._call(
             _O.SAVE_NO_TOUR_PAYLOADS,
             path={"credentialId": credential_id},
             body=body,
-            problems=check_save_no_tour_payloads(body) if self._validate else (),
+            problems=problems,
             retry=retry,
             log_fields={"credential_id": credential_id, "payloads": len(payloads)},
         )

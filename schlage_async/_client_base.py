@@ -140,7 +140,7 @@ class BaseClient:
         raise NotImplementedError
 
     @overload
-    async def _call(
+    def _call(
         self,
         operation: Operation,
         *,
@@ -151,10 +151,10 @@ class BaseClient:
         problems: Sequence[Problem] = ...,
         retry: RetryPolicy | None = ...,
         log_fields: Mapping[str, object] | None = ...,
-    ) -> _T: ...
+    ) -> Awaitable[_T]: ...
 
     @overload
-    async def _call(
+    def _call(
         self,
         operation: Operation,
         *,
@@ -165,9 +165,9 @@ class BaseClient:
         problems: Sequence[Problem] = ...,
         retry: RetryPolicy | None = ...,
         log_fields: Mapping[str, object] | None = ...,
-    ) -> None: ...
+    ) -> Awaitable[None]: ...
 
-    async def _call(
+    def _call(
         self,
         operation: Operation,
         *,
@@ -178,12 +178,17 @@ class BaseClient:
         problems: Sequence[Problem] = (),
         retry: RetryPolicy | None = None,
         log_fields: Mapping[str, object] | None = None,
-    ) -> _T | None:
-        """Check, then send one operation: the one path every public method takes."""
+    ) -> Awaitable[_T | None]:
+        """Check, then send one operation: the one path every public method takes.
+
+        Returns the transport's coroutine for the caller to await (every caller awaits
+        it at once), not a coroutine of its own: one frame less that every resumption
+        of every request passes through. The checks raise when it is called.
+        """
         for name, value in (path or {}).items():
             self._check_path(operation, name, value)
         refuse(operation, problems)
-        return await self._transport.call(
+        return self._transport.call(
             self._routes[operation],
             auth=self._authorizer,
             expect=expect,

@@ -20,6 +20,7 @@ from typing import Final, Protocol, TypeVar, overload
 import aiohttp
 import msgspec
 import yarl
+from multidict import CIMultiDict
 
 from ._auth import TokenLease
 from ._errors import (
@@ -317,7 +318,7 @@ class Transport:
         self._closed = False
         # The base headers merged with the last authorizer headers seen (by identity):
         # an authorizer hands out the same mapping while its token stands.
-        self._with_auth: tuple[Mapping[str, str], dict[str, str]] | None = None
+        self._with_auth: tuple[Mapping[str, str], CIMultiDict[str]] | None = None
         self._rate_limiter = rate_limiter  # a request rate shared with other processes
         self._pause = pause  # a 429 pause shared with other processes
         # Whether each request waits for it here (else its caller waits before pacing:
@@ -390,7 +391,9 @@ class Transport:
     def _headers(self, auth_headers: Mapping[str, str]) -> Mapping[str, str]:
         merged = self._with_auth
         if merged is None or merged[0] is not auth_headers:
-            merged = self._with_auth = (auth_headers, {**self._base_headers, **auth_headers})
+            # A CIMultiDict, as aiohttp keeps headers: it would convert a dict per request.
+            headers = CIMultiDict({**self._base_headers, **auth_headers})
+            merged = self._with_auth = (auth_headers, headers)
         return merged[1]
 
     def _secret_texts(self, auth: Authorizer) -> list[str]:
@@ -647,8 +650,9 @@ class Transport:
         reason: str
         if expect is None:
             # No answer model (a save, a resend, a delete): the status says it was done,
-            # and nothing in the body is read, so any body is accepted (see _models).
-            if answer.body.strip():
+            # and nothing in the body is read, so any body is accepted (see _models). It
+            # is parsed only to say so at DEBUG, and only when that line goes somewhere.
+            if _log.enabled(logging.DEBUG) and answer.body.strip():
                 try:
                     msgspec.json.decode(answer.body)
                 except (msgspec.DecodeError, RecursionError):

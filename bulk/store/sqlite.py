@@ -6,10 +6,13 @@ One thread rather than ``anyio.to_thread`` per call, because batching needs a si
 owner of the pending records and the open transaction, and because an sqlite3
 connection belongs to the thread that made it.
 
-Writes are group-committed: the thread gathers whatever is queued and commits it in one
-transaction when ``batch_size`` records are pending, ``batch_interval`` seconds after the
-first pending one, or at once when someone waits (a durable write, a flush, a read). The
-``creating`` intents of concurrent workers therefore share one commit (one fsync).
+Writes are group-committed: the event loop gathers the records written and hands them to
+the thread in one piece when ``batch_size`` records are pending, ``batch_interval``
+seconds after the first pending one, or at once when someone waits (a durable write, a
+flush, a read); the thread commits each hand-off in one transaction, one statement (the
+records cross as one JSON array, so SQLite does the whole batch without handing the GIL
+back and forth per row). The ``creating`` intents of concurrent workers therefore share
+one commit (one fsync), and the thread wakes once per commit, not once per write.
 
 The file is opened with ``locking_mode=EXCLUSIVE``: a second run on the same state file
 is refused with :class:`StateInUseError` instead of interleaving with the first. A file
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
 
 from .._errors import StateFileError, StateInUseError, StoreClosedError, StoreError
+from .._sqlite_batch import encode_rows, has_json, json_rows_select
 from .protocol import ResidentRecord, ResidentState, ResumeView
 
 __all__ = [
@@ -69,6 +73,12 @@ _UPSERT: Final = (
     "reason, retryable, create_attempts, updated_at, row_hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_UPSERT_JSON: Final = (
+    "INSERT OR REPLACE INTO residents (line, state, user_id, credential_id, card_number, "
+    "reason, retryable, create_attempts, updated_at, row_hash) " + json_rows_select(10)
+)
+"""The whole batch in one statement (see ``bulk._sqlite_batch``), where ``executemany``
+steps once per record and hands the GIL to the event loop and back around each."""
 _COLUMNS: Final = (
     "line, state, user_id, credential_id, card_number, reason, retryable, create_attempts, row_hash"
 )
@@ -158,11 +168,13 @@ class SQLiteCheckpointStore:
         "_batch_size",
         "_committed",
         "_failure",
+        "_json",
         "_loop",
         "_path",
         "_queue",
         "_synchronous",
         "_thread",
+        "_timer",
         "_written",
         "stats",
     )
@@ -188,9 +200,13 @@ class SQLiteCheckpointStore:
         self._loop: asyncio.AbstractEventLoop | None = None  # where answers are delivered
         self._failure: BaseException | None = None  # a commit that failed breaks the store
         self._written = 0  # records queued so far (event loop side)
-        # Records written in this turn of the event loop, handed to the writer thread in
-        # one put at its end: a put per record woke the thread (and took the GIL) each time.
+        # Records written and not yet handed to the writer thread: they cross in one put
+        # per commit (a put per record woke the thread, and took the GIL, each time).
         self._batch: list[ResidentRecord] = []
+        # The hand-off due ``batch_interval`` after the first record of ``_batch``.
+        self._timer: asyncio.TimerHandle | None = None
+        # Whether the writer commits with one JSON statement (set when it connects).
+        self._json = False
         # Records committed so far, in queue order (set by the writer thread; an int
         # assignment, so the event loop reads a whole value).
         self._committed = 0
@@ -308,15 +324,22 @@ class SQLiteCheckpointStore:
 
     async def write(self, record: ResidentRecord) -> None:
         """Queue ``record``; it is committed with the next batch."""
-        self._future()  # raises when closed or failed
+        if self._thread is None or self._failure is not None:
+            self._future()  # raises the error that says why
         self._written += 1
-        self._batch.append(record)
-        if len(self._batch) == 1:
+        batch = self._batch
+        batch.append(record)
+        if len(batch) >= self._batch_size:
+            self._hand_off()
+        elif len(batch) == 1:
             assert self._loop is not None
-            self._loop.call_soon(self._hand_off)
+            self._timer = self._loop.call_later(self._batch_interval, self._hand_off)
 
     def _hand_off(self) -> None:
         """Put the records written so far on the writer's queue, in one piece, in order."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._batch:
             batch, self._batch = self._batch, []
             self._queue.put(("writes", batch))
@@ -464,6 +487,7 @@ class SQLiteCheckpointStore:
             conn.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, not at first write
             self._claim(conn)
             conn.execute("COMMIT")
+            self._json = has_json(conn)
         except sqlite3.OperationalError as exc:
             conn.close()
             if "locked" in str(exc):
@@ -493,17 +517,11 @@ class SQLiteCheckpointStore:
         self._answer(ready, None, None)
         pending: dict[int, ResidentRecord] = {}  # latest record per line, not yet committed
         consumed = 0  # write commands taken off the queue so far
-        first_at: float | None = None  # when the oldest pending record was queued
         try:
             while True:
-                if first_at is None:
-                    commands = [self._queue.get()]
-                else:
-                    wait = first_at + self._batch_interval - time.monotonic()
-                    try:
-                        commands = [self._queue.get(timeout=max(wait, 0.0))]
-                    except queue.Empty:
-                        commands = []
+                # The event loop hands records over when a batch is due: each hand-off is
+                # committed at once, with whatever else is queued by then.
+                commands = [self._queue.get()]
                 while True:  # take whatever else is queued: it joins this transaction
                     try:
                         commands.append(self._queue.get_nowait())
@@ -519,13 +537,9 @@ class SQLiteCheckpointStore:
                         consumed += len(records)
                         for record in records:
                             pending[record.line] = record
-                        if first_at is None:
-                            first_at = time.monotonic()
                     elif kind == "durable":
                         consumed += 1
                         pending[command[1].line] = command[1]
-                        if first_at is None:
-                            first_at = time.monotonic()
                         waiters.append(command[2])
                     elif kind == "flush":
                         waiters.append(command[1])
@@ -533,16 +547,11 @@ class SQLiteCheckpointStore:
                         calls.append(command)
                     else:
                         stop = command[1]
-                due = first_at is not None and (
-                    time.monotonic() - first_at >= self._batch_interval
-                    or len(pending) >= self._batch_size
-                )
-                if pending and (due or waiters or calls or stop is not None):
+                if pending:
                     error = self._commit(conn, pending)
                     if error is None:
                         self._committed = consumed
                     pending.clear()
-                    first_at = None
                     for fut in waiters:
                         self._answer(fut, None, error)
                     waiters = []
@@ -567,10 +576,14 @@ class SQLiteCheckpointStore:
         self, conn: sqlite3.Connection, pending: dict[int, ResidentRecord]
     ) -> BaseException | None:
         now = time.time()
+        rows = [_row(r, now) for r in pending.values()]
         try:
             with conn:
                 conn.execute("BEGIN")
-                conn.executemany(_UPSERT, [_row(r, now) for r in pending.values()])
+                if self._json:
+                    conn.execute(_UPSERT_JSON, (encode_rows(rows),))
+                else:
+                    conn.executemany(_UPSERT, rows)
         except sqlite3.Error as exc:
             error = _store_error(self._path, "commit", exc)
             self._failure = error

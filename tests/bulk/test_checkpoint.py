@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import queue
 import sqlite3
 import subprocess
@@ -139,6 +140,51 @@ async def test_writes_of_one_loop_turn_reach_the_writer_in_one_handoff(tmp_path:
         assert len([r async for r in store.iter_records()]) == 101
 
 
+async def test_writes_over_many_loop_turns_cross_once_per_batch(tmp_path: Path) -> None:
+    """Writes spread over loop turns reach the writer once the batch is due, not per turn."""
+    puts: list[tuple[str, int]] = []
+
+    class CountingQueue(queue.SimpleQueue):  # type: ignore[type-arg]
+        def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+            puts.append((item[0], len(item[1]) if item[0] == "writes" else 0))
+            super().put(item, block, timeout)
+
+    store = SQLiteCheckpointStore(tmp_path / "s.sqlite", batch_size=50, batch_interval=3600)
+    store._queue = CountingQueue()
+    async with store:
+        puts.clear()
+        for line in range(1, 121):
+            await store.write(_rec(line, S.PENDING))
+            await asyncio.sleep(0)  # another turn of the loop
+        assert puts == [("writes", 50), ("writes", 50)]  # the size made them due
+        await store.flush()
+        assert puts[2:] == [("writes", 20), ("flush", 0)]
+        assert store.stats.records == 120
+
+
+@pytest.mark.parametrize("one_statement", [True, False], ids=["json", "executemany"])
+async def test_a_commit_keeps_every_field_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_statement: bool
+) -> None:
+    """A batch committed in one JSON statement (or row by row without JSON1) reads back as
+    written: None, numbers, flags and any text (quotes, non-ASCII) unchanged."""
+    import bulk.store.sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "has_json", lambda conn: one_statement)
+    path = tmp_path / "s.sqlite"
+    written = [
+        _rec(1, S.DONE, credential_id="c1", card_number=2**40, create_attempts=3),
+        _rec(2, S.FAILED, reason='bad "phone" \\ é ✓ \n next'),
+        _rec(3, S.DEFERRED, reason="503", retryable=True, row_hash="ab" * 16),
+        ResidentRecord(line=4, state=S.PENDING),
+    ]
+    async with SQLiteCheckpointStore(path) as store:
+        for record in written:
+            await store.write(record)
+    async with SQLiteCheckpointStore(path) as store:
+        assert [r async for r in store.iter_records()] == written
+
+
 async def test_concurrent_durable_intents_share_commits(tmp_path: Path) -> None:
     """Intents written together by many workers are group-committed."""
     async with SQLiteCheckpointStore(tmp_path / "s.sqlite") as store:
@@ -237,3 +283,23 @@ def test_evolve_changes_only_what_it_is_told_and_refuses_unknown_fields() -> Non
     assert record.state is S.CREATING  # the original is untouched
     with pytest.raises(TypeError):
         record.evolve(stat=S.DONE)
+
+
+def test_evolve_is_dataclasses_replace_field_by_field() -> None:
+    """Each field changed alone lands in its own slot: the copy equals (and hashes as)
+    what ``dataclasses.replace`` makes, and stays frozen."""
+    record = ResidentRecord(
+        line=1, state=S.CREATED, user_id="u", credential_id="c", card_number=5,
+        reason="r", retryable=True, create_attempts=2, row_hash="h",
+    )  # fmt: skip
+    changed: dict[str, object] = {
+        "line": 9, "state": S.DONE, "user_id": "v", "credential_id": "d", "card_number": 6,
+        "reason": None, "retryable": False, "create_attempts": 3, "row_hash": "g",
+    }  # fmt: skip
+    assert set(changed) == {f.name for f in dataclasses.fields(ResidentRecord)}
+    for name, value in changed.items():
+        copy = record.evolve(**{name: value})
+        assert copy == dataclasses.replace(record, **{name: value}), name
+        assert hash(copy) == hash(dataclasses.replace(record, **{name: value}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.line = 2  # type: ignore[misc]

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import random
+import uuid
 from pathlib import Path
 
 import pytest
 
 from bulk import InputError, ParseOptions, RejectedRow, Resident, read_input
-from bulk._input import Deduplicator, check_input, iter_csv, iter_jsonl, row_digest
+from bulk._input import (
+    Deduplicator,
+    check_input,
+    iter_csv,
+    iter_jsonl,
+    parse_jsonl_line,
+    row_digest,
+)
+from bulk._resident import ParsedRow
 from bulk._user_ids import user_id_for
 from schlage_async import ErrorCode, Operation
 from schlage_async._seed_errors import message_for
@@ -292,6 +302,106 @@ def test_a_row_rejected_as_a_duplicate_claims_neither_of_its_ids() -> None:
     assert isinstance(checked[0], Resident)
     assert isinstance(checked[1], RejectedRow)
     assert isinstance(checked[2], Resident)
+
+
+def _door(lock: object = 1, serial: object = "SN1", payload: object = PAYLOAD) -> dict[str, object]:
+    return {"lockId": lock, "serialNumber": serial, "noTourPayload": payload}
+
+
+_DOORS = {
+    "plain": [_door(), _door(2, "SN2", PAYLOAD.lower())],
+    "none": None,
+    "empty": [],
+    "not-a-list": {"lockId": 1},
+    "lock-as-text": [_door("12")],
+    "lock-true": [_door(True)],
+    "lock-0": [_door(0)],
+    "lock-65536": [_door(65536)],
+    "serial-blank": [_door(serial=" ")],
+    "same-device-twice": [_door(), _door()],
+    "one-serial-two-locks": [_door(), _door(2)],
+    "payload-newline": [_door(payload=PAYLOAD[:-1] + "\n")],
+    "payload-short": [_door(payload=PAYLOAD[:-2])],
+    "payload-not-hex": [_door(payload="G" + PAYLOAD[1:])],
+    "key-case": [{"LockId": 1, "serialNumber": "SN1", "noTourPayload": PAYLOAD}],
+    "extra-key": [{**_door(), "note": "x"}],
+    "item-not-object": ["SN1"],
+}
+
+
+@pytest.mark.parametrize("doors", list(_DOORS.values()), ids=list(_DOORS))
+def test_the_plain_doors_shortcut_reads_rows_as_the_service_rule_does(
+    doors: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row's doors read through the shortcut for the usual shape come out exactly as
+    the service's rule reads them (accepted alike, refused alike, with its messages)."""
+    import bulk._input as reader
+
+    row = _row(doors=doors) if doors is not None else _row(doors=None)
+    fast = parse_jsonl_line(json.dumps(row), 1, row_hash="h")
+    assert (reader._plain_doors(doors) is not None) == (doors is _DOORS["plain"])
+    monkeypatch.setattr(reader, "_plain_doors", lambda value: None)
+    assert parse_jsonl_line(json.dumps(row), 1, row_hash="h") == fast
+
+
+@pytest.mark.parametrize("batch", [2, 7, 256], ids=["pairs", "sevens", "engine"])
+def test_checking_a_batch_answers_as_checking_each_row_in_turn(batch: int) -> None:
+    """``check_all`` gives exactly ``check``'s answers, whatever the batch boundaries:
+    duplicates inside a batch and across batches, a user id given back by a row refused
+    for its number and claimed again, letter case, rejected rows, a line seen twice."""
+    rng = random.Random(22)
+    users = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(150)]
+    rows: list[ParsedRow] = []
+    for line in range(1, 601):
+        if rng.random() < 0.05:
+            rows.append(RejectedRow(line=line, reason="bad row"))
+            continue
+        user = rng.choice(users)
+        rows.append(
+            Resident(
+                line=rng.choice([line, line, line, max(1, line - 1)]),  # now and then again
+                user_id=user.upper() if rng.random() < 0.3 else user,
+                mobile_number=f"+1555000{rng.randrange(120):04d}",
+                card_format="37X",
+            )
+        )
+    with Deduplicator() as one_by_one, Deduplicator() as batched:
+        expected = [one_by_one.check(row) for row in rows]
+        got = [
+            row
+            for start in range(0, len(rows), batch)
+            for row in batched.check_all(rows[start : start + batch])
+        ]
+    assert got == expected
+    reasons = [row.reason for row in got if isinstance(row, RejectedRow)]
+    assert sum(isinstance(row, Resident) for row in got) > 50  # every outcome exercised
+    assert sum("duplicate user id" in reason for reason in reasons) > 100
+    assert sum("duplicate mobile number" in reason for reason in reasons) > 100
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["same-batch", "next-batch"])
+def test_a_user_id_given_back_in_a_batch_is_free_again(split: bool) -> None:
+    """A line read again whose number is taken gives back the user id it recorded in an
+    earlier batch: a later row may claim it, in the same batch or the next."""
+    uid_c = "33333333-3333-4333-8333-333333333333"
+    first = [_resident(1, _UID_A, "+15550000001"), _resident(2, _UID_B, "+15550000002")]
+    again = _resident(1, _UID_A, "+15550000002")  # line 1 again, line 2's number
+    claim = _resident(3, _UID_A, "+15550000003")
+    other = _resident(4, uid_c, "+15550000004")
+    with Deduplicator() as dedup:
+        assert dedup.check_all(first) == first
+        if split:
+            got = dedup.check_all([again, other]) + dedup.check_all([claim, other])
+            assert got[1] == other
+        else:
+            got = dedup.check_all([again, claim])
+    assert isinstance(got[0], RejectedRow)
+    assert "duplicate mobile number" in got[0].reason
+    assert claim in got
+
+
+def _resident(line: int, user_id: str, mobile: str) -> Resident:
+    return Resident(line=line, user_id=user_id, mobile_number=mobile, card_format="37X")
 
 
 @pytest.mark.parametrize(
