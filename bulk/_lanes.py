@@ -22,7 +22,18 @@ from schlage_async import AccountBudget, Lane, LaneLimiter
 from ._errors import MigrationOptionsError
 from ._limiter import RateLimiter, RateReport, controller_report
 
-__all__ = ["MAX_WEIGHT", "BudgetRateLimiter", "check_weight", "lane_limiter"]
+__all__ = [
+    "LANES_KEY",
+    "MAX_WEIGHT",
+    "BudgetRateLimiter",
+    "check_weight",
+    "describe_lanes",
+    "lane_limiter",
+    "lane_record",
+]
+
+LANES_KEY: Final = "lanes"
+"""The checkpoint's record of the last run's lane shares (JSON), for ``bulk report``."""
 
 MAX_WEIGHT: Final = 1000.0
 """The largest weight a job takes (a thousand times another job's share)."""
@@ -137,3 +148,16 @@ async def lane_record(limiter: RateLimiter | None) -> Mapping[str, Any] | None:
     if isinstance(limiter, BudgetRateLimiter):
         return await limiter.shares()
     return None
+
+
+def describe_lanes(record: Mapping[str, Any]) -> str:
+    """One line of a run's lane shares, for the printed summary and the fleet's progress."""
+    lanes = record.get("lanes_per_s") or {}
+    rate = record.get("rate")
+    parts = ", ".join(f"{lane} {per_s:g}/s" for lane, per_s in lanes.items())
+    return (
+        f"{record.get('lane')} lane, job {record.get('job')!r} (weight "
+        f"{record.get('weight', 1.0):g}): {100 * record.get('job_share', 0.0):.0f} % of its "
+        f"lane, the lane {100 * record.get('lane_share', 0.0):.0f} % of the account"
+        + (f" ({parts}; rate {rate:g}/s)" if parts and rate else f" ({parts})" if parts else "")
+    )

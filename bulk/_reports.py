@@ -33,6 +33,7 @@ from typing import IO, Any, Final
 
 from ._errors import BulkError, ReportFolderTakenError
 from ._input import DEFAULT_ENCODING, InputFormat, iter_row_numbers
+from ._lanes import describe_lanes
 from ._masking import mask_numbers
 from ._summary import ADVICE_MIN_CALLS, MigrationSummary
 from .store.protocol import CheckpointStore, ResidentRecord, ResidentState
@@ -331,5 +332,7 @@ def format_summary(summary: MigrationSummary, reports: ReportPaths) -> str:
         )
     if summary.adaptive_rate is not None:
         lines.append(f"  adaptive     {adaptive_advice(summary)}")
+    if summary.lanes is not None:
+        lines.append(f"  lanes        {describe_lanes(summary.lanes)}")
     lines.append(f"Reports: {reports.directory}/ (summary.json, succeeded.csv, failed.csv, ...)")
     return "\n".join(lines)

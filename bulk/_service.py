@@ -15,6 +15,7 @@ recorded rows changed, is refused with :class:`InputMismatchError`), runs the en
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import tempfile
 from collections.abc import (
@@ -56,7 +57,7 @@ from ._input import (
     iter_row_numbers,
     read_input,
 )
-from ._lanes import lane_limiter, lane_record
+from ._lanes import LANES_KEY, lane_limiter, lane_record
 from ._limiter import RateLimiter
 from ._options import MigrationOptions
 from ._pause import PauseGate
@@ -363,6 +364,8 @@ async def _run_migration(
         lanes = await lane_record(paced)
         if lanes is not None:
             summary = replace(summary, lanes=lanes)
+            # ``bulk report`` shows the last run's shares from the checkpoint.
+            await opened.set_meta(LANES_KEY, json.dumps(lanes, sort_keys=True))
         if isinstance(opened, WorkQueue):  # the whole run's rows, not this worker's share
             summary = replace(summary, total_rows=await opened.loaded_rows() or 0)
         await remember_block(opened, summary)  # a rerun during the block then waits
@@ -589,6 +592,7 @@ async def report_run(
             MigrationStatus.COMPLETED if not deferred and not unprocessed
             else MigrationStatus.INCOMPLETE
         )  # fmt: skip
+        lanes = await opened.get_meta(LANES_KEY)
         summary = MigrationSummary(
             status=status,
             total_rows=total,
@@ -596,6 +600,7 @@ async def report_run(
             failed=failed,
             deferred=deferred,
             unprocessed=unprocessed,
+            lanes=json.loads(lanes) if lanes else None,
         )
         extra = {"report_owner": owner, "regenerated": True, **_extra(report_extra, summary)}
         await write_reports(

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 import psycopg
 import structlog
 
-from schlage_async import AccountBudget, ConfigurationError, SchlageClient
+from schlage_async import AccountBudget, ConfigurationError, Lane, SchlageClient
 from schlage_async.shared import RedisPause
 
 from .._block import KnownBlock, block_message
@@ -103,9 +103,13 @@ class _FleetProgress:
 
 
 async def _report_fleet(
-    store: PostgresCheckpointStore, progress: _FleetProgress, done: asyncio.Event
+    store: PostgresCheckpointStore,
+    progress: _FleetProgress,
+    done: asyncio.Event,
+    budget: AccountBudget | None = None,
 ) -> None:
-    """Every few seconds until ``done``: how far the whole run is, and this worker's share.
+    """Every few seconds until ``done``: how far the whole run is, and this worker's share
+    (with a shared account, each lane's part of the rate and this run's part of its lane).
 
     It ends on ``done`` (never by cancellation, which a pool checkout may swallow) or
     when the store is closed.
@@ -124,6 +128,14 @@ async def _report_fleet(
             continue  # a passing fault: the next tick tries again
         final = counts.get(ResidentState.DONE, 0) + counts.get(ResidentState.FAILED, 0)
         mine = progress.last
+        sharing: dict[str, Any] = {}
+        if budget is not None:
+            shares = await budget.shares()
+            sharing = {
+                "rate": round(shares.rate, 2) if shares.rate else None,
+                "lane_shares": {k: round(shares.lane_share(k), 3) for k in sorted(shares.lanes)},
+                "job_share": round(shares.job_share(Lane.BULK, store.schema), 3),
+            }
         _log.info(
             "fleet.progress",
             run_final=final,
@@ -135,6 +147,7 @@ async def _report_fleet(
             worker_failed=mine.failed if mine else 0,
             worker_in_flight=mine.in_flight if mine else 0,
             worker_claimed=store.claimed_count,
+            **sharing,
         )
 
 
@@ -231,7 +244,7 @@ async def _work_with(
         gate = None
         if budget is not None and isinstance(budget.pause, RedisPause):
             gate = FleetPauseGate(budget.pause)
-        ticker = asyncio.create_task(_report_fleet(store, progress, ticking))
+        ticker = asyncio.create_task(_report_fleet(store, progress, ticking, budget))
         stop = asyncio.Event()
         installed = list(tools.install_signals(stop))
         try:

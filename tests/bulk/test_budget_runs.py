@@ -12,6 +12,7 @@ import pytest
 import bulk
 from bulk import MigrationOptionsError
 from bulk._limiter import FixedRateLimiter
+from bulk._reports import format_summary, report_paths
 from schlage_async import AccountBudget, SchlageClient
 from schlage_async.simulator import SimulatorHandle
 
@@ -162,3 +163,23 @@ async def test_a_weight_without_a_budget_is_refused(
     async with _client(simulator, None) as engine:
         with pytest.raises(MigrationOptionsError, match="give budget="):
             await bulk.run_migration(engine, portfolio, store=tmp_path / "s.db", weight=2)
+
+
+async def test_the_shares_reach_the_summary_the_printed_lines_and_bulk_report(
+    simulator: SimulatorHandle, tmp_path: Path
+) -> None:
+    """A run on a budget records its lane shares; ``bulk report`` shows them again later."""
+    budget = AccountBudget(rate=200.0)
+    portfolio = bulk.generate_portfolio(tmp_path / "site.jsonl", 30, seed=5).path
+    async with _client(simulator, budget) as engine:
+        summary = await bulk.run_migration(
+            engine, portfolio, store=tmp_path / "s.db", budget=budget, weight=2,
+            reports_dir=tmp_path / "r",
+        )  # fmt: skip
+    assert summary.lanes is not None
+    assert summary.lanes["job"] == "site.jsonl"
+    assert summary.to_dict()["lanes"]["weight"] == 2.0
+    again = await bulk.report_run(tmp_path / "s.db", tmp_path / "r2")
+    assert again.lanes == summary.lanes
+    printed = format_summary(again, report_paths(tmp_path / "r2"))
+    assert "bulk lane, job 'site.jsonl' (weight 2)" in printed
