@@ -96,7 +96,7 @@ QUICK = Sizes(
     pg_residents=800, pg_rounds=1,
     rss_sizes=(2_000, 20_000), rss_provision=500,
     sync_rows=2_000,
-    grid_seconds=(40.0, 16.0, 12.0),
+    grid_seconds=(24.0, 10.0, 8.0),
     floor_residents=3_000,
     lanes_seconds=30.0,
     lanes_residents=3_000,
