@@ -44,7 +44,7 @@ DEFAULT_FLOOR: Final = 0.10
 INTERACTIVE_HOLD: Final = 30.0
 """Seconds after an interactive call during which a found rate does not probe."""
 
-PROBE_CAP: Final = 0.97
+PROBE_CAP: Final = 0.99
 """While interactive calls come, a found rate stays below this share of the last 429's."""
 
 
