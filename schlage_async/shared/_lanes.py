@@ -9,12 +9,16 @@ chose. One Lua script, on Redis's clock, decides:
 * the account's schedule (GCRA: ``tat``, the next slot's time), shared by everyone;
 * ``interactive`` reserves the next slot at once, however far ahead;
 * ``sync`` and ``bulk`` take a slot only when it is due within one interval (so they
-  never queue ahead of a front desk in another process), and ``bulk`` only when no
-  ``sync`` job asked within a few intervals, unless its floor is due (no slot for
-  ``1 / (floor x rate)`` seconds);
+  never queue ahead of a front desk in another process), and only while no higher lane
+  has callers queued in any process, unless their floor is due (no slot for
+  ``1 / (floor x rate)`` seconds). A process says its lane has callers queued when it
+  asks with more of them behind the one it asks for, or is refused; it unsays it when it
+  asks for its last one, so a lone front-desk call, or a higher lane whose queue just
+  emptied, blocks nobody (the slot goes to the lower lane);
 * between the jobs of a lane, weighted virtual time kept in Redis: a job may take a slot
   only while its time is within one slot of the least time of the lane's jobs that asked
-  lately; a job (re)joining starts at that least time; a job not heard of for ``lease``
+  lately; a job (re)joining, or back after a silence, starts no lower than that least
+  time (an idle spell is no credit); a job not heard of for ``lease``
   seconds is forgotten (a killed worker's share comes back within a lease);
 * while the rate is found (none told), an empty slot before each interactive call.
 
@@ -24,9 +28,10 @@ rarely left empty. The script also counts the slots per second by ``lane/job`` (
 process at a time (a lease in Redis) steers the rate with an
 :class:`~schlage_async.AimdController` and stores it for all.
 
-Redis away: this process paces alone at the last rate it knew (a warning, once), and goes
-back to Redis when it answers; the schedule never owes a burst (a late ``tat`` starts at
-now).
+Redis away: this process paces alone at ``fallback_rate``, else the last rate it knew (a
+warning, once), and goes back to Redis when it answers. Coming back never sends a burst:
+its first ask takes the gateway's bucket as spent (this process kept sending meanwhile),
+and the schedule never owes one (a late ``tat`` starts at now).
 """
 
 from __future__ import annotations
@@ -60,14 +65,16 @@ _log = logging.getLogger("schlage_async.shared")
 
 _STEER_EVERY: Final = 0.1  # seconds between the steering process's looks at the outcomes
 _LEADER_TTL_MS: Final = 2000  # the steering lease; renewed every look
-_LOOK_AGAIN: Final = 1.0  # seconds between attempts to reach Redis while it is away
+_LOOK_AGAIN: Final = 1.0  # seconds between pings of Redis while it is away
 _ADAPTIVE_START: Final = 10.0  # req/s before anything was found (as AimdController starts)
-_DEMAND_INTERVALS: Final = 4  # a lane or job that asked within this many intervals waits
 
 # KEYS: 1 state hash, 2 job virtual times (hash), 3 jobs last asked (hash), 4 slot counts
-# prefix (one hash per second), 5 outcome counts (hash).
+# prefix (one hash per second), 5 outcome counts (hash), 6 lanes with callers queued (hash:
+# "rank:process" -> when that process last said so).
 # ARGV: 1 lane rank, 2 job ("lane/job"), 3 weight, 4 told rate ("" when found),
-# 5 burst, 6 floor, 7 lease µs.
+# 5 burst, 6 floor, 7 lease µs, 8 the found rate's start, 9 this process, 10 "1" when more
+# of this lane's callers queue behind this one here, 11 "1" when this process paced alone
+# until now (the gateway's bucket is taken as spent: no burst on coming back).
 # Returns {granted (1/0), µs to wait (until the slot, or before asking again), rate * 1000}.
 _GRANT: Final = """
 local t = redis.call('TIME')
@@ -89,25 +96,22 @@ local tolerance = (math.min(burst, math.max(rate, 1)) - 1) * interval
 local demand = math.max(4 * interval, 50000)
 local tat = tonumber(redis.call('HGET', KEYS[1], 'tat') or '0')
 if tat < now then tat = now end
+if ARGV[11] == '1' and tat < now + tolerance then tat = now + tolerance end
 local due = tat - tolerance
 if due < now then due = now end
 local lane = string.sub(job, 1, (string.find(job, '/', 1, true) or (#job + 1)) - 1)
+local queued = rank .. ':' .. ARGV[9]
+local last_seen = tonumber(redis.call('HGET', KEYS[3], job) or '0')
 redis.call('HSET', KEYS[3], job, now)
+if ARGV[10] == '1' then
+  redis.call('HSET', KEYS[6], queued, now)
+else
+  redis.call('HDEL', KEYS[6], queued)
+end
+redis.call('PEXPIRE', KEYS[6], math.floor(lease / 1000) + 60000)
 if rank > 0 then
-  redis.call('HSET', KEYS[1], 'asked' .. rank, now)
-  if due - now > interval then
-    return {0, math.floor(due - now - interval), math.floor(rate * 1000)}
-  end
-  local floor_due = tonumber(redis.call('HGET', KEYS[1], 'floor' .. rank) or '0')
-  if floor <= 0 or floor_due > now then
-    for higher = 1, rank - 1 do
-      local asked = tonumber(redis.call('HGET', KEYS[1], 'asked' .. higher) or '0')
-      if now - asked < demand then
-        return {0, math.floor(interval / 2), math.floor(rate * 1000)}
-      end
-    end
-  end
-  -- weighted fair share between the jobs of this lane that asked lately
+  -- this lane's jobs: forget the silent ones, find the least time of those that ask
+  -- lately, and level a job (re)joining or back after a silence with it (no credit)
   local times = redis.call('HGETALL', KEYS[2])
   local least = nil
   local mine = nil
@@ -124,9 +128,34 @@ if rank > 0 then
       if least == nil or vt < least then least = vt end
     end
   end
-  if mine == nil then mine = least or 0 end
+  if mine == nil or now - last_seen >= demand then
+    local level = math.max(mine or 0, least or 0)
+    if level ~= mine then
+      mine = level
+      redis.call('HSET', KEYS[2], job, mine)
+    end
+  end
+  if due - now > interval then
+    redis.call('HSET', KEYS[6], queued, now)
+    return {0, math.floor(due - now - interval), math.floor(rate * 1000)}
+  end
+  -- a higher lane with callers queued (in any process) goes first, unless the floor is due
+  local floor_due = tonumber(redis.call('HGET', KEYS[1], 'floor' .. rank) or '0')
+  if floor <= 0 or floor_due > now then
+    local lanes = redis.call('HGETALL', KEYS[6])
+    for i = 1, #lanes, 2 do
+      local higher = tonumber(string.sub(lanes[i], 1, string.find(lanes[i], ':', 1, true) - 1))
+      local since = now - tonumber(lanes[i + 1])
+      if since > lease then
+        redis.call('HDEL', KEYS[6], lanes[i])
+      elseif higher < rank and since < demand then
+        redis.call('HSET', KEYS[6], queued, now)
+        return {0, math.floor(interval / 2), math.floor(rate * 1000)}
+      end
+    end
+  end
+  -- weighted fair share: only a job within one slot of the least time goes
   if least ~= nil and mine > least + 1 then
-    redis.call('HSET', KEYS[2], job, mine)
     return {0, math.floor(interval / 2), math.floor(rate * 1000)}
   end
   redis.call('HSET', KEYS[2], job, mine + 1 / weight)
@@ -180,18 +209,22 @@ class RedisLaneScheduler(LocalLaneScheduler):
 
     ``rate`` None finds the rate (one process steers it at a time); ``burst`` is the
     gateway bucket the schedule may spend after a quiet spell; ``floor`` each lower
-    lane's share while it waits; ``lease`` how long a silent job keeps its place.
+    lane's share while it waits; ``lease`` how long a silent job keeps its place;
+    ``fallback_rate`` this process's pace while Redis is away (default: the last rate
+    it knew; with N processes, ``rate / N`` keeps the fleet under the gateway's rate).
     """
 
     __slots__ = (
+        "_away",
+        "_fallback_rate",
         "_keys",
         "_lead",
         "_leading",
         "_lease_us",
         "_outcomes",
+        "_prober",
         "_redis",
         "_reserve",
-        "_retry_at",
         "_shared_rate",
         "_steer",
         "_steerer",
@@ -211,6 +244,7 @@ class RedisLaneScheduler(LocalLaneScheduler):
         floor: float = DEFAULT_FLOOR,
         prefix: str = DEFAULT_PREFIX,
         lease: float = 10.0,
+        fallback_rate: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
@@ -218,6 +252,8 @@ class RedisLaneScheduler(LocalLaneScheduler):
             raise ValueError("rate must be a positive number or None (found from the 429s)")
         if not lease > 0:
             raise ValueError("lease must be positive")
+        if fallback_rate is not None and not (math.isfinite(fallback_rate) and fallback_rate > 0):
+            raise ValueError("fallback_rate must be a positive number or None (the last rate)")
         # The base class paces alone at the last rate known while Redis is away.
         super().__init__(
             rate or _ADAPTIVE_START, burst=burst, floor=floor, clock=clock, sleep=sleep
@@ -233,6 +269,7 @@ class RedisLaneScheduler(LocalLaneScheduler):
             f"{prefix}lanes-seen:{account}",
             f"{prefix}lanes-n:{account}:",
             f"{prefix}lanes-outcomes:{account}",
+            f"{prefix}lanes-queued:{account}",
         ]  # the script's KEYS
         self._reserve = redis.register_script(_GRANT)
         self._take_outcomes = redis.register_script(_TAKE_OUTCOMES)
@@ -241,9 +278,11 @@ class RedisLaneScheduler(LocalLaneScheduler):
         self._outcomes = [0, 0]  # (successes, 429s) not yet told to Redis
         self._steer: AimdController | None = None  # while this process steers
         self._steerer: asyncio.Task[None] | None = None  # reports outcomes, maybe steers
-        self._leading = False
-        self._unreachable = False  # warned that Redis is away, until it answers
-        self._retry_at = 0.0  # while away: when to ask Redis again
+        self._leading = False  # holds the steering lease now
+        self._unreachable = False  # Redis failed; until it answers a grant (warned once)
+        self._away = False  # pacing alone until the prober hears Redis again
+        self._prober: asyncio.Task[None] | None = None  # pings Redis while it is away
+        self._fallback_rate = fallback_rate  # this process's pace while Redis is away
 
     def __repr__(self) -> str:
         return f"RedisLaneScheduler(rate={self.rate}, told={self._told is not None})"
@@ -277,6 +316,8 @@ class RedisLaneScheduler(LocalLaneScheduler):
     async def shares(self, window: float = 60.0) -> LaneShares:
         """Slots per second by lane and by job over the last ``window`` s, every process's."""
         window = max(min(window, 60.0), 1.0)
+        if self._away:
+            return await super().shares(window)  # this process's own, until Redis is back
         try:
             seconds, _ = await self._redis.time()
             last = int(seconds)
@@ -306,6 +347,11 @@ class RedisLaneScheduler(LocalLaneScheduler):
 
     async def aclose(self) -> None:
         """Stop serving; hand back the steering lease and report what is left."""
+        if self._prober is not None:
+            self._prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prober
+            self._prober = None
         if self._steerer is not None:
             self._steerer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -322,9 +368,24 @@ class RedisLaneScheduler(LocalLaneScheduler):
     def _queue_free(self) -> bool:
         return False  # every slot is Redis's to give: always through the dispatcher
 
+    def _queued_behind(self, lane: Lane) -> bool:
+        """Whether more of ``lane``'s callers wait here than the one the dispatcher asks for."""
+        waiters = 0
+        for job in self._jobs[lane].values():
+            waiters += len(job.waiters)
+            if waiters > 1:
+                return True
+        return False
+
+    def _grant(self, entry: _Job, lane: Lane, now: float, rate: float, *, waited: bool) -> None:
+        if self._away and self._fallback_rate is not None:
+            rate = self._fallback_rate  # pacing alone: the local schedule at its own rate
+        super()._grant(entry, lane, now, rate, waited=waited)
+
     async def _take_slot(self, lane: Lane, entry: _Job, rate: float) -> bool:
-        if self._unreachable and self._clock() < self._retry_at:
-            return await super()._take_slot(lane, entry, rate)  # alone until the next look
+        alone = self._fallback_rate or rate
+        if self._away:
+            return await super()._take_slot(lane, entry, alone)  # until Redis answers a ping
         try:
             granted, wait_us, milli_rate = await self._reserve(
                 keys=self._keys,
@@ -337,18 +398,25 @@ class RedisLaneScheduler(LocalLaneScheduler):
                     repr(self._floor),
                     repr(self._lease_us),
                     repr(_ADAPTIVE_START),
+                    self._token,
+                    "1" if self._queued_behind(lane) else "0",
+                    "1" if self._unreachable else "0",  # back: no burst
                 ],
             )
         except REDIS_DOWN as exc:
-            self._retry_at = self._clock() + _LOOK_AGAIN
+            self._away = True
+            if self._prober is None or self._prober.done():
+                self._prober = asyncio.get_running_loop().create_task(
+                    self._probe(), name="lanes-probe"
+                )
             if not self._unreachable:
                 self._unreachable = True
                 _log.warning(
                     "lanes: Redis unreachable (%s); pacing this process alone at %.1f/s",
                     type(exc).__name__,
-                    rate,
+                    alone,
                 )
-            return await super()._take_slot(lane, entry, rate)
+            return await super()._take_slot(lane, entry, alone)
         if self._unreachable:
             self._unreachable = False
             _log.warning("lanes: Redis answers again; pacing with the other processes")
@@ -359,6 +427,21 @@ class RedisLaneScheduler(LocalLaneScheduler):
         if wait > 0:
             await self._sleep(wait)
         return bool(granted)
+
+    async def _probe(self) -> None:
+        """Ping Redis while it is away; once it answers, the dispatcher asks it again.
+
+        Pinging here, not in the dispatcher, keeps the local pacing even: a connection
+        attempt (with the client's retries) never stalls the callers' slots.
+        """
+        while True:
+            await asyncio.sleep(_LOOK_AGAIN)
+            try:
+                await self._redis.ping()
+            except REDIS_DOWN:
+                continue
+            self._away = False
+            return
 
     # -- steering a found rate ------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import subprocess
 import sys
 import time
@@ -97,17 +98,57 @@ async def test_two_jobs_share_the_bulk_lane_by_weight(scheduler: Scheduler) -> N
     assert shares.job_share(Lane.BULK, "heavy") == pytest.approx(0.75, abs=0.05)
 
 
-async def test_sync_goes_first_and_bulk_keeps_its_floor(scheduler: Scheduler) -> None:
-    """Sync saturating in one process, bulk in another: bulk still gets about a tenth."""
+@pytest.mark.parametrize("higher", [Lane.INTERACTIVE, Lane.SYNC], ids=str)
+async def test_a_higher_lane_goes_first_and_bulk_keeps_its_floor(
+    scheduler: Scheduler, higher: Lane
+) -> None:
+    """A higher lane saturating in one process, bulk in another: bulk gets about a tenth."""
     got: Counter[str] = Counter()
-    until = time.monotonic() + 3.0
-    sync, bulk = scheduler(rate=100.0), scheduler(rate=100.0)
+    until = time.monotonic() + 2.0
+    high, bulk = scheduler(rate=100.0), scheduler(rate=100.0)
     await asyncio.gather(
-        _keep_asking(sync, Lane.SYNC, "apply", until, got),
+        _keep_asking(high, higher, "desk", until, got),
         _keep_asking(bulk, Lane.BULK, "m", until, got),
     )
     share = got["bulk/m"] / sum(got.values())
     assert 0.05 <= share <= 0.2
+
+
+async def test_a_higher_lane_with_nobody_queued_leaves_no_slot_empty(
+    scheduler: Scheduler,
+) -> None:
+    """One sync call every 0.1 s in one process, bulk saturating in another: bulk takes
+    every slot the sync calls leave (a lane blocks lower ones only while callers queue)."""
+    got: Counter[str] = Counter()
+    until = time.monotonic() + 2.0
+    sync, bulk = scheduler(rate=100.0), scheduler(rate=100.0)
+
+    async def now_and_then() -> None:
+        while time.monotonic() < until:
+            await sync.acquire(Lane.SYNC, "apply")
+            got["sync/apply"] += 1
+            await asyncio.sleep(0.1)
+
+    await asyncio.gather(now_and_then(), _keep_asking(bulk, Lane.BULK, "m", until, got))
+    assert got["sync/apply"] >= 15
+    assert sum(got.values()) >= 0.9 * 100 * 2.0
+
+
+async def test_a_job_back_from_a_silence_claims_no_credit(scheduler: Scheduler) -> None:
+    """Two jobs of one weight; one stops for 0.8 s (within its lease) and comes back: the
+    two share the lane from then on, the one that went on is not shut out to even up."""
+    got: Counter[str] = Counter()
+    first, second = scheduler(rate=100.0), scheduler(rate=100.0)
+    start = time.monotonic()
+    steady = asyncio.create_task(_keep_asking(first, Lane.BULK, "a", start + 2.0, got))
+    await _keep_asking(second, Lane.BULK, "b", start + 0.3, got)
+    await asyncio.sleep(0.8)
+    back = time.monotonic()
+    before = got["bulk/a"]
+    await _keep_asking(second, Lane.BULK, "b", back + 0.9, got)
+    share = (got["bulk/a"] - before) / (100 * 0.9)
+    await steady
+    assert share >= 0.35  # an even share; shut out while "b" caught up, it would be ~0
 
 
 async def test_a_job_that_stops_asking_gives_its_share_back_within_a_lease(
@@ -148,6 +189,55 @@ async def test_a_429_heard_anywhere_cuts_the_found_rate_for_everyone(
             break
     assert other.rate is not None
     assert other.rate < before
+
+
+async def test_a_new_steering_process_starts_from_the_stored_rate(
+    scheduler: Scheduler, redis: Redis, key_prefix: str
+) -> None:
+    """The process that steered is gone; the next one carries on from the rate it stored,
+    not from slow start at 10/s."""
+    from schlage_async.shared._keys import hashed
+
+    state = f"{key_prefix}lanes:{hashed('acct')}"
+    await redis.hset(state, mapping={"rate": "80.000", "found": "1"})
+    heir = scheduler()
+    await heir.acquire(Lane.BULK, "m")
+    assert heir.rate == pytest.approx(80.0)
+    for _ in range(5):
+        heir.feedback(Lane.BULK, throttled=False)
+    await asyncio.sleep(0.35)  # a few looks of the steering task
+    assert heir.controller is not None  # it steers now
+    assert heir.rate is not None
+    assert heir.rate >= 75.0
+    heir.feedback(Lane.BULK, throttled=True)
+    await asyncio.sleep(0.35)
+    assert heir.rate < 75.0  # and a 429 still cuts it
+
+
+def test_redis_away_from_the_start_paces_at_the_fallback_rate(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No Redis at all: this process paces at ``fallback_rate``, warning once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nobody listens there
+
+    async def run() -> int:
+        client = Redis(
+            host="127.0.0.1", port=port, socket_connect_timeout=0.2,
+            retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 2),  # as AccountBudget.connect
+        )  # fmt: skip
+        alone = RedisLaneScheduler(client, scope="acct", rate=100.0, fallback_rate=20.0)
+        await alone.acquire(Lane.BULK, "m")  # finds Redis away
+        got: Counter[str] = Counter()
+        await _keep_asking(alone, Lane.BULK, "m", time.monotonic() + 1.0, got)
+        assert (await alone.shares()).lanes  # its own count while Redis is away
+        await alone.aclose()
+        await client.aclose()
+        return got["bulk/m"]
+
+    assert 18 <= asyncio.run(run()) <= 24  # 20/s for a second, the caller's last one late
+    assert sum("Redis unreachable" in r.getMessage() for r in caplog.records) == 1
 
 
 class _Proxy:
@@ -197,7 +287,7 @@ async def test_redis_lost_mid_run_paces_locally_then_rejoins(
         host="127.0.0.1", port=proxy.port, socket_timeout=0.5, socket_connect_timeout=0.5,
         retry=Retry(ExponentialBackoff(cap=0.25, base=0.05), 2),  # as AccountBudget.connect
     )  # fmt: skip
-    one = scheduler(client, rate=50.0)
+    one = scheduler(client, rate=50.0, burst=5.0)
     got: Counter[str] = Counter()
     await _keep_asking(one, Lane.BULK, "m", time.monotonic() + 0.5, got)
     await proxy.cut()
@@ -208,9 +298,21 @@ async def test_redis_lost_mid_run_paces_locally_then_rejoins(
     assert sum("Redis unreachable" in r.getMessage() for r in caplog.records) == 1
     await proxy.start()
     back: Counter[str] = Counter()
+    sent: list[float] = []
+
+    async def caller() -> None:
+        while time.monotonic() < start + 1.0:
+            await one.acquire(Lane.BULK, "m")
+            sent.append(time.monotonic())
+            back["bulk/m"] += 1
+
     start = time.monotonic()
-    await _keep_asking(one, Lane.BULK, "m", start + 1.0, back)
-    assert 35 <= back["bulk/m"] <= 56  # the shared schedule again, no burst
+    await asyncio.gather(*(caller() for _ in range(4)))
+    assert 35 <= back["bulk/m"] <= 56  # the shared schedule again
+    # No burst on coming back (Redis's schedule went stale meanwhile): at most three
+    # slots in any 50 ms (evenly spaced 20 ms apart), never the bucket's five at once.
+    sent.sort()
+    assert max(sum(1 for t in sent if s <= t < s + 0.05) for s in sent) <= 3
     await one.aclose()
     await client.aclose()
     await proxy.cut()
@@ -269,6 +371,8 @@ def test_bad_settings_are_refused(redis_url: str) -> None:
         RedisLaneScheduler(client, scope="acct", rate=0.0)
     with pytest.raises(ValueError, match="lease must be"):
         RedisLaneScheduler(client, scope="acct", lease=0.0)
+    with pytest.raises(ValueError, match="fallback_rate must be"):
+        RedisLaneScheduler(client, scope="acct", fallback_rate=-1.0)
 
 
 async def test_clients_in_separate_budgets_on_one_redis_log_in_once(
