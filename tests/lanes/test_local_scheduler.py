@@ -1,33 +1,18 @@
-"""LocalLaneScheduler: priority, floor, weights, spacing and steering, on a virtual clock."""
+"""LocalLaneScheduler: priority, floor, weights, spacing and steering, on the suite's fake
+clock (``clock``: it moves only when the scheduler sleeps)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from schlage_async import AimdController, ClientClosedError, Lane, LocalLaneScheduler
 
 
-@dataclass
-class _Clock:
-    """A clock that moves only when the scheduler sleeps."""
-
-    now: float = 100.0
-    slept: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += max(seconds, 0.0)
-        await asyncio.sleep(0)
-
-
-def _scheduler(rate: float | None, clock: _Clock, **kwargs: object) -> LocalLaneScheduler:
+def _scheduler(rate: float | None, clock: Any, **kwargs: object) -> LocalLaneScheduler:
     return LocalLaneScheduler(rate, clock=clock, sleep=clock.sleep, **kwargs)  # type: ignore[arg-type]
 
 
@@ -38,9 +23,8 @@ async def _take(
     order.append(f"{lane}/{job}")
 
 
-async def test_slots_are_evenly_spaced_at_the_rate() -> None:
+async def test_slots_are_evenly_spaced_at_the_rate(clock: Any) -> None:
     """Ten callers at 50/s are granted 20 ms apart: nine intervals from first to last."""
-    clock = _Clock()
     scheduler = _scheduler(50.0, clock)
     times: list[float] = []
 
@@ -53,9 +37,8 @@ async def test_slots_are_evenly_spaced_at_the_rate() -> None:
     assert sum(clock.slept) == pytest.approx(9 * 0.02)  # never two slots closer than 20 ms
 
 
-async def test_an_interactive_call_goes_before_every_queued_bulk_call() -> None:
+async def test_an_interactive_call_goes_before_every_queued_bulk_call(clock: Any) -> None:
     """Fifty bulk calls queued, then one interactive: it takes the very next slot."""
-    clock = _Clock()
     scheduler = _scheduler(50.0, clock, floor=0.0)
     order: list[str] = []
     bulk = [asyncio.create_task(_take(scheduler, Lane.BULK, "m", order)) for _ in range(50)]
@@ -65,17 +48,15 @@ async def test_an_interactive_call_goes_before_every_queued_bulk_call() -> None:
     assert order.index("interactive/") <= 2
 
 
-async def test_an_idle_account_grants_an_interactive_call_without_waiting() -> None:
+async def test_an_idle_account_grants_an_interactive_call_without_waiting(clock: Any) -> None:
     """Nobody waiting and a slot free: the call goes at once, with no sleep."""
-    clock = _Clock()
     scheduler = _scheduler(5.0, clock)
     await scheduler.acquire(Lane.INTERACTIVE)
     assert clock.slept == []
 
 
-async def test_sync_goes_before_bulk() -> None:
+async def test_sync_goes_before_bulk(clock: Any) -> None:
     """Sync and bulk both queued: every sync call is served before the bulk ones."""
-    clock = _Clock()
     scheduler = _scheduler(100.0, clock, floor=0.0)
     order: list[str] = []
     await scheduler.acquire(Lane.BULK, "warm")  # takes the free slot: the rest must queue
@@ -85,9 +66,8 @@ async def test_sync_goes_before_bulk() -> None:
     assert order[:5] == ["sync/s"] * 5
 
 
-async def test_a_lower_lane_keeps_its_floor_while_interactive_saturates() -> None:
+async def test_a_lower_lane_keeps_its_floor_while_interactive_saturates(clock: Any) -> None:
     """Interactive waiting all the time still leaves bulk about a tenth of the slots."""
-    clock = _Clock()
     scheduler = _scheduler(100.0, clock, floor=0.10)
     order: list[str] = []
     tasks = [asyncio.create_task(_take(scheduler, Lane.INTERACTIVE, "", order)) for _ in range(900)]
@@ -98,9 +78,8 @@ async def test_a_lower_lane_keeps_its_floor_while_interactive_saturates() -> Non
 
 
 @pytest.mark.parametrize(("heavy", "light"), [(3.0, 1.0), (1.0, 1.0), (5.0, 2.0)], ids=str)
-async def test_jobs_of_one_lane_share_it_by_weight(heavy: float, light: float) -> None:
+async def test_jobs_of_one_lane_share_it_by_weight(heavy: float, light: float, clock: Any) -> None:
     """Two migrations always waiting get slots in the ratio of their weights (within 5 %)."""
-    clock = _Clock()
     scheduler = _scheduler(200.0, clock)
     order: list[str] = []
     tasks = [
@@ -114,9 +93,8 @@ async def test_jobs_of_one_lane_share_it_by_weight(heavy: float, light: float) -
     assert share == pytest.approx(heavy / (heavy + light), abs=0.05 * heavy / (heavy + light))
 
 
-async def test_a_job_that_comes_back_claims_no_backlog() -> None:
+async def test_a_job_that_comes_back_claims_no_backlog(clock: Any) -> None:
     """A job idle while another ran starts level with it, not with all it missed."""
-    clock = _Clock()
     scheduler = _scheduler(100.0, clock)
     order: list[str] = []
     await asyncio.gather(*(_take(scheduler, Lane.BULK, "a", order) for _ in range(5)))
@@ -129,9 +107,8 @@ async def test_a_job_that_comes_back_claims_no_backlog() -> None:
     assert abs(tail["bulk/a"] - tail["bulk/b"]) <= 4
 
 
-async def test_a_cancelled_waiter_gives_its_turn_to_the_next() -> None:
+async def test_a_cancelled_waiter_gives_its_turn_to_the_next(clock: Any) -> None:
     """A caller cancelled while queued is skipped; the others are all served."""
-    clock = _Clock()
     scheduler = _scheduler(10.0, clock)
     order: list[str] = []
     await scheduler.acquire(Lane.BULK, "warm")
@@ -143,9 +120,8 @@ async def test_a_cancelled_waiter_gives_its_turn_to_the_next() -> None:
     assert order == ["bulk/0", "bulk/2", "bulk/3"]
 
 
-async def test_a_429_of_any_lane_cuts_an_adaptive_rate() -> None:
+async def test_a_429_of_any_lane_cuts_an_adaptive_rate(clock: Any) -> None:
     """No rate told: the controller steers, and a 429 heard from interactive cuts it."""
-    clock = _Clock()
     scheduler = _scheduler(None, clock, controller=AimdController(40.0, clock=clock))
     assert scheduler.rate == 40.0
     await scheduler.acquire(Lane.INTERACTIVE)
@@ -161,18 +137,16 @@ async def test_a_told_rate_ignores_feedback() -> None:
     assert scheduler.rate == 25.0
 
 
-async def test_zero_is_unlimited() -> None:
+async def test_zero_is_unlimited(clock: Any) -> None:
     """Rate 0: every caller goes at once."""
-    clock = _Clock()
     scheduler = _scheduler(0.0, clock)
     await asyncio.gather(*(scheduler.acquire(Lane.BULK, "a") for _ in range(100)))
     assert scheduler.rate is None
     assert clock.slept == []
 
 
-async def test_shares_count_slots_by_lane_and_job() -> None:
+async def test_shares_count_slots_by_lane_and_job(clock: Any) -> None:
     """The shares say how the last minute's slots went, by lane and by job."""
-    clock = _Clock()
     scheduler = _scheduler(100.0, clock)
     await asyncio.gather(
         *(scheduler.acquire(Lane.BULK, "a", 1.0) for _ in range(100)),
@@ -185,9 +159,8 @@ async def test_shares_count_slots_by_lane_and_job() -> None:
     assert shares.rate == 100.0
 
 
-async def test_closing_releases_every_waiter_with_an_error() -> None:
+async def test_closing_releases_every_waiter_with_an_error(clock: Any) -> None:
     """aclose: queued callers get ClientClosedError, later ones too."""
-    clock = _Clock()
     scheduler = _scheduler(1.0, clock)
     await scheduler.acquire(Lane.BULK, "warm")
     waiter = asyncio.create_task(scheduler.acquire(Lane.BULK, "a"))
@@ -215,10 +188,11 @@ def test_bad_settings_are_refused(kwargs: dict[str, float], message: str) -> Non
         LocalLaneScheduler(**kwargs)  # type: ignore[arg-type]
 
 
-async def test_while_the_rate_is_found_an_interactive_call_has_an_empty_slot_before_it() -> None:
+async def test_while_the_rate_is_found_an_interactive_call_has_an_empty_slot_before_it(
+    clock: Any,
+) -> None:
     """Adaptive: the slot before a front-desk call stays unused, so a probe's empty bucket
     has refilled by one call when it goes."""
-    clock = _Clock()
     scheduler = _scheduler(None, clock, controller=AimdController(50.0, clock=clock))
     sent: list[tuple[str, float]] = []
 
