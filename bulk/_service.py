@@ -306,6 +306,8 @@ async def _run_migration(
 ) -> MigrationSummary:
     """:func:`run_migration`'s work, inside its span."""
     check_options(options)
+    # Refused here, before the store is opened; the run's own limiter is built below,
+    # once the store says which job it is (a shared work list's schema).
     lane_limiter(budget, client, lane=Lane.BULK, job=job, weight=weight, limiter=limiter)
     identity = service_identity(client, service)
     path = Path(source) if isinstance(source, str | os.PathLike) else None

@@ -110,39 +110,35 @@ async def test_the_lane_header_names_the_lane_when_asked(simulator: SimulatorHan
     assert seen == ["interactive", "interactive", "bulk", None, None]
 
 
+def _offline(**overrides: Any) -> SchlageClient:
+    """A client of a made-up service (never called): what its settings allow."""
+    options: dict[str, Any] = {
+        "base_url": "https://api.example.com",
+        "username": "u",
+        "password": "p",
+        "subscription_key": "k",
+    }
+    return SchlageClient(**{**options, **overrides})
+
+
 def test_a_budget_refuses_the_parts_it_holds() -> None:
     """budget= with token_cache/rate_limiter/...: one of them would be ignored; refused."""
     with pytest.raises(ConfigurationError, match="drop token_cache"):
-        SchlageClient(
-            base_url="https://api.example.com",
-            username="u",
-            password="p",
-            subscription_key="k",
-            budget=AccountBudget(rate=0),
-            token_cache=InMemoryTokenCache(),
-        )
+        _offline(budget=AccountBudget(rate=0), token_cache=InMemoryTokenCache())
 
 
 def test_a_budget_is_one_accounts() -> None:
     """A second account on the same budget is refused."""
     budget = AccountBudget(rate=0)
-    options = {"password": "p", "subscription_key": "k", "budget": budget}
-    SchlageClient(base_url="https://api.example.com", username="one", **options)
+    _offline(username="one", budget=budget)
     with pytest.raises(ConfigurationError, match="another account"):
-        SchlageClient(base_url="https://api.example.com", username="two", **options)
+        _offline(username="two", budget=budget)
 
 
 def test_an_unknown_lane_is_refused() -> None:
     """lane= must be one of the three lanes."""
     with pytest.raises(ConfigurationError, match="unknown lane 'vip'"):
-        SchlageClient(
-            base_url="https://api.example.com",
-            username="u",
-            password="p",
-            subscription_key="k",
-            budget=AccountBudget(rate=0),
-            lane="vip",
-        )
+        _offline(budget=AccountBudget(rate=0), lane="vip")
 
 
 @pytest.mark.parametrize("weight", [0.0, -1.0, float("nan"), float("inf")], ids=str)
