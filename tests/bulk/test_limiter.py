@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
 from bulk import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter
-from bulk._limiter import AimdController, Spacer, UnlimitedLimiter
+from bulk._limiter import (
+    COLD_START,
+    IDLE_SPELL,
+    STRICT_INTERVAL,
+    AimdController,
+    Spacer,
+    UnlimitedLimiter,
+)
 
 
 class _Clock:
@@ -29,7 +37,8 @@ def _saturate(aimd: AimdController, clock: _Clock, seconds: int) -> None:
 
 
 async def test_the_fixed_limiter_spaces_calls_evenly_never_a_burst() -> None:
-    """Ten callers at once leave one interval apart, however long they waited."""
+    """Ten callers at once leave one interval apart, however long they waited; after the
+    idle spell, the second leaves a cold start later still."""
     clock = _Clock()
     sent: list[float] = []
 
@@ -40,7 +49,7 @@ async def test_the_fixed_limiter_spaces_calls_evenly_never_a_burst() -> None:
     limiter = FixedRateLimiter(50.0, clock=clock, sleep=sleep)
     clock.now = 100.0  # long idle: nothing saved up
     await asyncio.gather(*(limiter.acquire() for _ in range(10)))
-    assert sorted(sent) == pytest.approx([100.0 + i / 50.0 for i in range(1, 10)])
+    assert sorted(sent) == pytest.approx([100.0 + COLD_START + i / 50.0 for i in range(1, 10)])
 
 
 def test_the_spacer_follows_a_rate_change_at_once() -> None:
@@ -48,15 +57,65 @@ def test_the_spacer_follows_a_rate_change_at_once() -> None:
     clock = _Clock()
     spacer = Spacer(10.0, clock=clock)
     assert spacer.reserve() == 0.0
-    assert spacer.reserve() == pytest.approx(0.1)
+    assert spacer.reserve() == pytest.approx(0.1 + COLD_START)
     spacer.rate = 100.0
-    assert spacer.reserve() == pytest.approx(0.2)  # the moment after the last one given
-    assert spacer.reserve() == pytest.approx(0.21)
+    assert spacer.reserve() == pytest.approx(0.2 + COLD_START)  # after the last one given
+    assert spacer.reserve() == pytest.approx(0.21 + COLD_START)
     clock.now = 5.0
     assert spacer.reserve() == 0.0
-    assert spacer.reserve() == pytest.approx(0.01)
+    assert spacer.reserve() == pytest.approx(0.01 + COLD_START)
     with pytest.raises(ValueError, match="positive"):
         spacer.rate = 0.0
+
+
+def test_after_an_idle_spell_the_second_call_waits_a_cold_start_more() -> None:
+    """The first call after a pause meets a server gone idle, handled up to a millisecond
+    late: the second leaves an interval more behind it (at most COLD_START), not less
+    than an interval after it at the gateway. A short gap is no idle spell."""
+    clock = _Clock()
+    spacer = Spacer(500.0, clock=clock)  # 2 ms apart
+    assert spacer.reserve() == 0.0
+    assert spacer.reserve() == pytest.approx(0.004)  # min(2 ms, COLD_START) more
+    clock.now = 0.006 + IDLE_SPELL / 2  # quiet, but not idle: the schedule goes on
+    assert spacer.reserve() == 0.0
+    assert spacer.reserve() == pytest.approx(0.002)
+    slow = Spacer(1.0, clock=clock)  # at one a second, the cold start adds COLD_START
+    clock.now = 10.0
+    assert slow.reserve() == 0.0
+    assert slow.reserve() == pytest.approx(1.0 + COLD_START)
+
+
+@pytest.mark.parametrize(
+    ("rate", "strict", "second_gap"),
+    [(50.0, True, 0.02), (50.0, False, 0.0192), (500.0, True, 0.0012)],
+    ids=["strict", "fixed-rate", "strict-below-its-interval"],
+)
+async def test_a_strict_spacer_never_lets_two_calls_closer_than_an_interval(
+    rate: float, strict: bool, second_gap: float
+) -> None:
+    """Woken late by the event loop's timer grain, a strict spacer starts the next
+    interval from the late departure (a bucket of one refuses a closer pair); a
+    fixed-rate spacer keeps its schedule, and so does a strict one at intervals
+    shorter than STRICT_INTERVAL."""
+    clock = _Clock()
+    departures: list[float] = []
+    lateness = iter([0.0008, 0.0])  # late once, then on time
+
+    async def late_sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+        clock.now += seconds + next(lateness)
+
+    spacer = Spacer(rate, strict=strict, clock=clock, sleep=late_sleep)
+    clock.now = 1.0
+    for _ in range(3):
+        await spacer.acquire()
+        departures.append(clock.now)
+    gaps = [b - a for a, b in itertools.pairwise(departures)]
+    interval = 1.0 / rate
+    # The cold start after the idle spell, woken late:
+    assert gaps[0] == pytest.approx(interval + min(interval, COLD_START) + 0.0008)
+    assert gaps[1] == pytest.approx(second_gap)
+    assert 1 / 50.0 >= STRICT_INTERVAL > 1 / 500.0
 
 
 def test_every_limiter_satisfies_the_protocol() -> None:
@@ -93,6 +152,51 @@ def test_aimd_cuts_once_for_a_burst_of_429s() -> None:
     clock.now += 1.5
     assert aimd.on_throttled() is True  # the search met it at 50: ceiling a step below
     assert aimd.rate == pytest.approx(50 * 0.95 * 0.95)
+
+
+def test_aimd_cuts_deeper_for_each_quick_429_in_a_row() -> None:
+    """A quick repeat after a slow cut cuts to 90 % of the rate met (it may be jitter);
+    each quick one in a row after it 10 % deeper (slow start overshot a small limit
+    several times over), never below what went through since the last cut."""
+    clock = _Clock()
+    aimd = AimdController(40, clock=clock)
+    aimd.on_throttled()  # slow start ends at 40: search from 20
+    clock.now += 10.0
+    aimd.on_throttled()  # the search meets it, slowly: a step below
+    first = aimd.rate
+    clock.now += 1.3
+    aimd.on_throttled()  # quick: to 90 % of the rate met, then the usual step below
+    assert aimd.rate == pytest.approx(first * 0.9 * 0.95)
+    second = aimd.rate
+    for _ in range(6):  # 6 calls went through in the 1.3 s since
+        aimd.on_success()
+    clock.now += 1.3
+    aimd.on_throttled()  # quick again: 81 % of what it met
+    assert aimd.rate == pytest.approx(second * 0.81 * 0.95)
+    third = aimd.rate
+    for _ in range(12):
+        aimd.on_success()
+    clock.now += 1.0
+    aimd.on_throttled()  # what went through (12/s) is above 73 % of the rate met
+    fourth = aimd.rate
+    assert fourth == pytest.approx(max(12.0, third * 0.729) * 0.95)
+    clock.now += 10.0
+    aimd.on_throttled()  # not quick: the chain is over, the gentle cut below a ceiling
+    assert aimd.rate == pytest.approx(fourth * (1 + 0.95) / 2 * 0.95)
+
+
+def test_aimd_does_not_cut_deeper_where_timers_may_bunch_calls() -> None:
+    """Above SPACED_RATE, quick 429s in a row may be jitter: each cuts to 90 %, no deeper."""
+    clock = _Clock()
+    aimd = AimdController(640, clock=clock)
+    aimd.on_throttled()  # slow start ends at 640: search from 320
+    clock.now += 1.0
+    aimd.on_throttled()  # the search, quick
+    for _ in range(3):
+        before = aimd.rate
+        clock.now += 1.0
+        aimd.on_throttled()
+        assert aimd.rate == pytest.approx(before * 0.9 * 0.95)
 
 
 def test_aimd_plateaus_at_the_ceiling_then_probes_gently() -> None:
