@@ -33,12 +33,6 @@ STRICT_INTERVAL: Final = 1.0 / SPACED_RATE
 """The shortest interval a strict :class:`Spacer` keeps whole after a late wake-up (s);
 the controller counts on it (a run of quick 429s at such intervals is the rate)."""
 
-IDLE_SPELL: Final = 0.05
-"""Seconds without a call after which a :class:`Spacer` restarts gently (see COLD_START)."""
-
-COLD_START: Final = 0.005
-"""The most an idle spell adds before the second call (one interval, at most this, s)."""
-
 __all__ = [
     "AdaptiveRateLimiter",
     "AimdController",
@@ -123,13 +117,7 @@ class Spacer:
     caller at a time in arrival order: only the caller at the head of the line holds a
     moment, so a change of rate applies from the next call, never after a queue of
     moments handed out at the old rate. An idle spell never saves up a burst (no
-    tolerance): after a pause, the waiting callers leave one interval apart, and the
-    second of them an interval later still (at most :data:`COLD_START`): the first call
-    after an idle spell reaches a server that went idle too and is handled up to a
-    millisecond late, so a second call an interval behind it would reach the gateway
-    closer than an interval to it, which a bucket of one request refuses, pausing the
-    run again: a loop measured at about one call a second at 450/s against a bucket of
-    one at 500/s.
+    tolerance): after a pause, the waiting callers leave one interval apart.
 
     A late wake-up does not push the schedule back (the rate holds), unless ``strict`` and
     the interval is at least :data:`STRICT_INTERVAL`: then the next call leaves a whole
@@ -176,11 +164,6 @@ class Spacer:
     def reserve(self) -> float:
         """Take the next moment; return the seconds to wait for it (0: go now)."""
         now = self._clock()
-        if now - self._tat >= IDLE_SPELL:
-            # Idle (a pause, a quiet spell): this call goes now, the next one an
-            # interval later than the schedule says (see the class's docstring).
-            self._tat = now + self._interval + min(self._interval, COLD_START)
-            return 0.0
         moment = max(now, self._tat)
         self._tat = moment + self._interval
         return moment - now

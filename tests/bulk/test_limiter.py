@@ -9,8 +9,6 @@ import pytest
 
 from bulk import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter
 from bulk._limiter import (
-    COLD_START,
-    IDLE_SPELL,
     STRICT_INTERVAL,
     AimdController,
     Spacer,
@@ -37,8 +35,7 @@ def _saturate(aimd: AimdController, clock: _Clock, seconds: int) -> None:
 
 
 async def test_the_fixed_limiter_spaces_calls_evenly_never_a_burst() -> None:
-    """Ten callers at once leave one interval apart, however long they waited; after the
-    idle spell, the second leaves a cold start later still."""
+    """Ten callers at once leave one interval apart, however long they waited."""
     clock = _Clock()
     sent: list[float] = []
 
@@ -49,7 +46,7 @@ async def test_the_fixed_limiter_spaces_calls_evenly_never_a_burst() -> None:
     limiter = FixedRateLimiter(50.0, clock=clock, sleep=sleep)
     clock.now = 100.0  # long idle: nothing saved up
     await asyncio.gather(*(limiter.acquire() for _ in range(10)))
-    assert sorted(sent) == pytest.approx([100.0 + COLD_START + i / 50.0 for i in range(1, 10)])
+    assert sorted(sent) == pytest.approx([100.0 + i / 50.0 for i in range(1, 10)])
 
 
 def test_the_spacer_follows_a_rate_change_at_once() -> None:
@@ -57,32 +54,15 @@ def test_the_spacer_follows_a_rate_change_at_once() -> None:
     clock = _Clock()
     spacer = Spacer(10.0, clock=clock)
     assert spacer.reserve() == 0.0
-    assert spacer.reserve() == pytest.approx(0.1 + COLD_START)
+    assert spacer.reserve() == pytest.approx(0.1)
     spacer.rate = 100.0
-    assert spacer.reserve() == pytest.approx(0.2 + COLD_START)  # after the last one given
-    assert spacer.reserve() == pytest.approx(0.21 + COLD_START)
+    assert spacer.reserve() == pytest.approx(0.2)  # the moment after the last one given
+    assert spacer.reserve() == pytest.approx(0.21)
     clock.now = 5.0
     assert spacer.reserve() == 0.0
-    assert spacer.reserve() == pytest.approx(0.01 + COLD_START)
+    assert spacer.reserve() == pytest.approx(0.01)
     with pytest.raises(ValueError, match="positive"):
         spacer.rate = 0.0
-
-
-def test_after_an_idle_spell_the_second_call_waits_a_cold_start_more() -> None:
-    """The first call after a pause meets a server gone idle, handled up to a millisecond
-    late: the second leaves an interval more behind it (at most COLD_START), not less
-    than an interval after it at the gateway. A short gap is no idle spell."""
-    clock = _Clock()
-    spacer = Spacer(500.0, clock=clock)  # 2 ms apart
-    assert spacer.reserve() == 0.0
-    assert spacer.reserve() == pytest.approx(0.004)  # min(2 ms, COLD_START) more
-    clock.now = 0.006 + IDLE_SPELL / 2  # quiet, but not idle: the schedule goes on
-    assert spacer.reserve() == 0.0
-    assert spacer.reserve() == pytest.approx(0.002)
-    slow = Spacer(1.0, clock=clock)  # at one a second, the cold start adds COLD_START
-    clock.now = 10.0
-    assert slow.reserve() == 0.0
-    assert slow.reserve() == pytest.approx(1.0 + COLD_START)
 
 
 @pytest.mark.parametrize(
@@ -112,8 +92,7 @@ async def test_a_strict_spacer_never_lets_two_calls_closer_than_an_interval(
         departures.append(clock.now)
     gaps = [b - a for a, b in itertools.pairwise(departures)]
     interval = 1.0 / rate
-    # The cold start after the idle spell, woken late:
-    assert gaps[0] == pytest.approx(interval + min(interval, COLD_START) + 0.0008)
+    assert gaps[0] == pytest.approx(interval + 0.0008)  # woken late
     assert gaps[1] == pytest.approx(second_gap)
     assert 1 / 50.0 >= STRICT_INTERVAL > 1 / 500.0
 
