@@ -25,11 +25,10 @@ from typing import Final, Protocol, runtime_checkable
 import structlog
 
 from schlage_async import AimdController
-from schlage_async._aimd import SPACED_RATE
 
 _log = structlog.get_logger("bulk")
 
-STRICT_INTERVAL: Final = 1.0 / SPACED_RATE
+STRICT_INTERVAL: Final = 1.0 / AimdController.SPACED_RATE
 """The shortest interval a strict :class:`Spacer` keeps whole after a late wake-up (s);
 the controller counts on it (a run of quick 429s at such intervals is the rate)."""
 

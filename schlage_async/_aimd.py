@@ -43,7 +43,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import ClassVar, Final
 
 __all__ = ["AimdController"]
 
@@ -108,6 +108,10 @@ class AimdController:
         "search",
         "slow_start",
     )
+
+    SPACED_RATE: ClassVar[float] = SPACED_RATE
+    """See :data:`SPACED_RATE` (here for callers that pace: ``bulk``'s spacer is strict up
+    to it)."""
 
     def __init__(
         self,
