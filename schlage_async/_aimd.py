@@ -52,7 +52,8 @@ SLOW_START_EVIDENCE: Final = 4
 of one call would double on a gateway bucket's allowance, not on its rate)."""
 
 QUICK_REPEAT: Final = 3.0
-"""A 429 this soon after the last cut (its Retry-After pause included) halves the rate."""
+"""A 429 this soon after the last cut (its Retry-After pause included) is a quick repeat:
+the rate is still far above the limit (see the module's docstring, "Far above")."""
 
 FAR_ABOVE_CUT: Final = 0.9
 """The deepest cut a quick repeat makes: to this share of the rate it met, raised to the
