@@ -180,7 +180,7 @@ class RedisPause:
                 backoff = min(backoff * 2, 2.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # unannotated before redis-py 8.2
 
     async def aclose(self) -> None:
         """Stop following the fleet's pauses and let announcements under way finish."""
