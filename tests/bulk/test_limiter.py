@@ -97,6 +97,38 @@ async def test_a_strict_spacer_never_lets_two_calls_closer_than_an_interval(
     assert 1 / 50.0 >= STRICT_INTERVAL > 1 / 500.0
 
 
+async def test_a_fixed_rate_keeps_whole_intervals_after_its_first_429() -> None:
+    """At 450/s (an interval shorter than STRICT_INTERVAL) a fixed rate keeps its
+    schedule until a 429; from then on a late wake-up pushes the next call back, so no
+    pair leaves closer than an interval (measured: 1,000 residents at --rate 450 against
+    500/s with a bucket of one took 495 s and 490 429s before, 8 s and 4 after)."""
+    clock = _Clock()
+    lateness = itertools.cycle([0.0008, 0.0])  # late every other wake-up
+
+    async def late_sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+        clock.now += seconds + next(lateness)
+
+    limiter = FixedRateLimiter(450.0, clock=clock, sleep=late_sleep)
+    interval = 1.0 / 450.0
+
+    async def gaps(calls: int) -> list[float]:
+        departures: list[float] = []
+        for _ in range(calls):
+            await limiter.acquire()
+            departures.append(clock.now)
+        return [b - a for a, b in itertools.pairwise(departures)]
+
+    clock.now = 1.0
+    before = await gaps(5)
+    assert min(before) < interval - 0.0005  # the schedule kept: one left early
+    limiter.on_throttled()
+    clock.now += 1.0  # the pause
+    after = await gaps(6)
+    assert min(after) >= interval - 1e-9
+    assert limiter.rate == 450.0  # the rate set stands; only the spacing is whole
+
+
 def test_every_limiter_satisfies_the_protocol() -> None:
     """The engine takes any of them."""
     for limiter in (FixedRateLimiter(5), AdaptiveRateLimiter(), UnlimitedLimiter()):
