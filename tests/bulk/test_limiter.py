@@ -9,6 +9,7 @@ import pytest
 
 from bulk import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter
 from bulk._limiter import (
+    STALL,
     STRICT_INTERVAL,
     AimdController,
     Spacer,
@@ -95,6 +96,32 @@ async def test_a_strict_spacer_never_lets_two_calls_closer_than_an_interval(
     assert gaps[0] == pytest.approx(interval + 0.0008)  # woken late
     assert gaps[1] == pytest.approx(second_gap)
     assert 1 / 50.0 >= STRICT_INTERVAL > 1 / 500.0
+
+
+@pytest.mark.parametrize(("late", "second_gap"), [(0.005, 0.002), (0.0008, 0.0012)])
+async def test_after_a_stall_the_next_call_leaves_a_whole_interval_later(
+    late: float, second_gap: float
+) -> None:
+    """At 500/s (no strict spacing) a wake-up later than STALL (the event loop was held)
+    does not let the next call leave at once to catch up: a pair so close is what a
+    gateway bucket of one refuses. The timers' millisecond grain is still caught up."""
+    clock = _Clock()
+    lateness = iter([late, 0.0])
+
+    async def late_sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+        clock.now += seconds + next(lateness)
+
+    spacer = Spacer(500.0, clock=clock, sleep=late_sleep)
+    clock.now = 1.0
+    departures = []
+    for _ in range(3):
+        await spacer.acquire()
+        departures.append(clock.now)
+    gaps = [b - a for a, b in itertools.pairwise(departures)]
+    assert gaps[0] == pytest.approx(0.002 + late)
+    assert gaps[1] == pytest.approx(second_gap)
+    assert 0.0008 < STALL < 0.005
 
 
 async def test_a_fixed_rate_keeps_whole_intervals_after_its_first_429() -> None:
