@@ -17,6 +17,7 @@ with 429s, each of which pauses the whole run for its Retry-After.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -132,13 +133,13 @@ class Spacer:
     :data:`STALL` late makes the next one wait a whole interval too, instead of leaving
     at once to catch up (a pair a gateway bucket of one refuses: at R 500 with a bucket
     of one, 131 calls/s became 175 to 233 in 40-second cells, and a bucket of 5 kept
-    its 434). The timers have a millisecond's grain, and strict spacing at 500/s was measured
-    (issue 22) at 0.70 to 0.75 of the rate set, which the controller, anchored where its
-    429s met it, did not make up: a bucket of 5 at 500/s fell from 0.91 R to 0.75 R, a
-    bucket of one rose only from 0.35 R to 0.43 R.
+    its 434). Strict spacing at 500/s was measured (issue 22) at 0.70 to 0.75 of the
+    rate set, which the controller, anchored where its 429s met it, did not make up: a
+    bucket of 5 at 500/s fell from 0.91 R to 0.75 R, a bucket of one rose only from
+    0.35 R to 0.43 R.
     """
 
-    __slots__ = ("_clock", "_interval", "_line", "_sleep", "_strict", "_strict_from", "_tat")
+    __slots__ = ("_clock", "_interval", "_line", "_sleep", "_strict_from", "_tat")
 
     def __init__(
         self,
@@ -150,8 +151,8 @@ class Spacer:
     ) -> None:
         if not rate > 0:
             raise ValueError("rate must be positive")
-        self._strict = strict  # never less than an interval between two calls
-        self._strict_from = STRICT_INTERVAL  # ... at intervals this long or longer
+        # Never less than an interval between two calls, at intervals this long or longer.
+        self._strict_from = STRICT_INTERVAL if strict else math.inf
         self._clock = clock  # monotonic seconds
         self._sleep = sleep  # how the head of the line waits for its moment
         self._interval = 1.0 / rate  # seconds between two calls
@@ -177,7 +178,6 @@ class Spacer:
         the rate that late wake-ups then cost (at 450/s, some 400 calls/s went out) is
         less than a second's pause every few calls.
         """
-        self._strict = True
         self._strict_from = 0.0
 
     def reserve(self) -> float:
@@ -195,7 +195,7 @@ class Spacer:
                 due = self._tat - self._interval  # the moment just taken
                 await self._sleep(wait)
                 now = self._clock()
-                if (self._strict and self._interval >= self._strict_from) or now - due > STALL:
+                if self._interval >= self._strict_from or now - due > STALL:
                     # Woken late: the next call still leaves a whole interval after this
                     # one. Strict spacing always; otherwise only after a stall, not for
                     # the timers' millisecond grain (catching that up keeps the rate).
