@@ -22,7 +22,19 @@ it, probing above it rarely and gently. The shape is TCP CUBIC's (RFC 9438):
   0.26 R at R = 500 when they cut deeper). Deeper still (halving) was tried: it found
   R = 5 with a bucket of 5 in two cuts instead of four, but a bucket of one at R = 5, or
   of 5 at R = 50, meets the same quick repeats 20 % above its limit, and there halving
-  cost a third of the rate for the run.
+  cost a third of the rate for the run. Where two quick cycles in a row can say more,
+  they do: after a pause the bucket holds what it refilled, ``E + 1`` calls' worth, and
+  at ``x`` times its rate it lets ``1 + E x / (x - 1)`` calls through before refusing
+  one; the calls let through at two measured send rates give ``x``, so the limit. The
+  estimate is used when the later cycle let more calls through than the one before (a
+  rate near the limit: far above it, a bucket lets the same few through each time, and
+  counts that do not grow cannot say how far), the earlier one at least
+  :data:`ESTIMATE_EVIDENCE` past the first, both cycles after the search (whose rate
+  climbs within its cycle); never below what went through since the cut, never above
+  ``decrease`` x the rate met. Measured on the simulator (`--adaptive`, bucket of 5):
+  R = 20 held 0.97 and 0.99 R where it held 0.84, R = 30 0.96 where it held 0.87 (the
+  depth rule's fixed steps had left the rate a step below the limit for the plateau's
+  45 s).
 * **Cruise**: every later 429 marks the ceiling ``w_max`` (the rate it met) and cuts to
   ``decrease`` x ``w_max``; the rate then follows
   ``W(t) = w_max * (1 - (1 - decrease) * (1 - t / plateau) ** 3)`` over saturated time
@@ -63,6 +75,16 @@ SPACED_RATE: Final = 100.0
 """Up to this rate (req/s), the engine's calls leave a whole interval apart whatever its
 timers do (``bulk``'s strict spacing), so a run of quick 429s is the rate, not jitter."""
 
+ESTIMATE_EVIDENCE: Final = 5
+"""Calls past the first that a quick cycle must have let through for the next quick cut
+to estimate the limit from the two (see the module's docstring, "Far above"): with
+fewer, one call more or less moves the estimate by a third (in virtual time, 3 held
+R = 12 with a bucket of 3 at 0.89 R, where the depth rule holds 0.99)."""
+
+SEND_GAP: Final = 3.0
+"""Intervals of the rate without a call sent that end a cycle's measured sending (a
+pause: the engine's workers take a slot each, find the pause, and wait it out)."""
+
 RECENT: Final = 60.0
 """Seconds over which :attr:`AimdController.recent_rate` measures what went through."""
 
@@ -82,6 +104,9 @@ class AimdController:
         "_clean_since",
         "_clock",
         "_cut_rates",
+        "_cycle_first",
+        "_cycle_last",
+        "_cycle_sent",
         "_first_cut_at",
         "_held",
         "_k",
@@ -91,6 +116,7 @@ class AimdController:
         "_ok_since_last_cut",
         "_ok_total",
         "_quick",
+        "_quick_cycle",
         "_samples",
         "_sent",
         "_started",
@@ -161,6 +187,13 @@ class AimdController:
         self._ok_since_cut = 0  # successes since then
         self._ok_since_last_cut = 0  # successes since the last cut
         self._quick = 0  # cuts in a row, each within QUICK_REPEAT s of the one before
+        # The current cycle (since the last cut): when its first and last calls were sent,
+        # and how many were.
+        self._cycle_first = self._cycle_last = 0.0
+        self._cycle_sent = 0
+        # (send rate, calls let through) of the cycle that ended in the last cut, when that
+        # cut was a quick one after the search; what the next quick cut estimates from.
+        self._quick_cycle: tuple[float, int] | None = None
         # (when, successes since slow start ended) at each window's end, the last RECENT s.
         self._samples: deque[tuple[float, int]] = deque()
 
@@ -237,6 +270,14 @@ class AimdController:
         self._sent += 1
         if waited:
             self._waited += 1
+        now = self._clock()
+        if not self._cycle_sent or now - self._cycle_last > SEND_GAP / self.rate:
+            # The cycle's sending starts (again) here: slots taken and dropped while a
+            # 429's pause held every call do not measure the rate the calls left at.
+            self._cycle_first = now
+            self._cycle_sent = 0
+        self._cycle_last = now
+        self._cycle_sent += 1
 
     def on_success(self) -> bool:
         """A request succeeded; return True when the rate was raised."""
@@ -294,6 +335,12 @@ class AimdController:
         met = self.rate
         quick = now - self._last_cut < QUICK_REPEAT
         self._quick = self._quick + 1 if quick else 0
+        # What this cycle (since the last cut) let through, and at what send rate.
+        passed = self._ok_since_last_cut
+        got = passed / max(now - self._last_cut, self.interval)
+        span = self._cycle_last - self._cycle_first
+        sent_rate = (self._cycle_sent - 1) / span if self._cycle_sent > 1 and span > 0 else met
+        previous, self._quick_cycle = self._quick_cycle, None
         if self.slow_start:
             # The last clean rate is half the failing one: search back up quickly.
             self.slow_start = False
@@ -311,10 +358,15 @@ class AimdController:
             # (it was empty at the cut): aim there, but never below FAR_ABOVE_CUT of the
             # rate met (a small bucket lets little through a pause: one quick 429 may
             # be jitter), deeper for each quick cut in a row where calls are spaced.
-            got = self._ok_since_last_cut / max(now - self._last_cut, self.interval)
-            depth = self._quick if met <= SPACED_RATE else 1
-            self._w_max = max(got, met * FAR_ABOVE_CUT**depth)
+            estimate = _estimate(previous, sent_rate, passed) if met <= SPACED_RATE else None
+            if estimate is not None:
+                # Near the limit, and two cycles say where (the module's docstring).
+                self._w_max = min(max(estimate, got), met * self.decrease)
+            else:
+                depth = self._quick if met <= SPACED_RATE else 1
+                self._w_max = max(got, met * FAR_ABOVE_CUT**depth)
             self._beta, self._k = 1.0 - self.decrease, self.plateau
+            self._quick_cycle = (sent_rate, passed)
         else:
             # Below the previous ceiling: the limit is lower than thought; aim lower still.
             lower = met < self._w_max
@@ -327,7 +379,30 @@ class AimdController:
             self._tried = 0.0  # slow start's overshoot is not a rate probed
         self._t = 0.0
         self._ok_since_last_cut = 0
+        self._cycle_sent = 0
         self.rate = self._cubic(0.0)
         self._tried = max(self._tried, self.rate)
         self._last_cut = now
         return True
+
+
+def _estimate(previous: tuple[float, int] | None, rate: float, passed: int) -> float | None:
+    """The limit two quick cycles in a row say, or None when they cannot say it.
+
+    ``previous`` is the earlier cycle's (send rate, calls let through); ``rate`` and
+    ``passed`` the later one's. A bucket refilled to ``E + 1`` calls' worth lets
+    ``m = E x / (x - 1)`` calls past the first through at ``x`` times its rate, so two
+    cycles at rates ``r1`` and ``c r1`` give ``x1 = (rho - c) / (c (rho - 1))`` with
+    ``rho = m2 / m1``, and the limit ``r1 / x1``. Only when the later cycle let more
+    through (near the limit) and the earlier one at least :data:`ESTIMATE_EVIDENCE`.
+    """
+    if previous is None:
+        return None
+    earlier_rate, earlier_passed = previous
+    m1 = earlier_passed - 1
+    if m1 < ESTIMATE_EVIDENCE or passed <= earlier_passed or not 0 < rate < earlier_rate:
+        return None
+    c = rate / earlier_rate
+    rho = (passed - 1) / m1
+    x = (rho - c) / (c * (rho - 1.0))
+    return earlier_rate / x if x > 1.0 else None

@@ -212,15 +212,71 @@ def test_aimd_cuts_deeper_for_each_quick_429_in_a_row() -> None:
     aimd.on_throttled()  # quick again: 81 % of what it met
     assert aimd.rate == pytest.approx(second * 0.81 * 0.95)
     third = aimd.rate
-    for _ in range(12):
+    for _ in range(6):  # no more than the cycle before let through: still far above
         aimd.on_success()
-    clock.now += 1.0
+    clock.now += 0.5
     aimd.on_throttled()  # what went through (12/s) is above 73 % of the rate met
     fourth = aimd.rate
     assert fourth == pytest.approx(max(12.0, third * 0.729) * 0.95)
     clock.now += 10.0
     aimd.on_throttled()  # not quick: the chain is over, the gentle cut below a ceiling
     assert aimd.rate == pytest.approx(fourth * (1 + 0.95) / 2 * 0.95)
+
+
+def _bucket_cycle(
+    aimd: AimdController, clock: _Clock, *, rate: float, limit: float
+) -> tuple[int, float]:
+    """After a one-second pause, send at ``rate`` against a bucket of 5 refilling at
+    ``limit``/s (full again after the pause) until it refuses a call; return the calls
+    it let through and the controller's rate that the refusal met."""
+    clock.now += 1.0
+    start, tokens, passed = clock.now, 5.0, 0
+    while passed < 10_000:
+        aimd.on_sent()
+        if passed:
+            tokens = min(5.0, tokens + limit / rate)
+        if tokens < 1.0:
+            met = aimd.rate
+            aimd.on_throttled()
+            return passed, met
+        tokens -= 1.0
+        passed += 1
+        aimd.on_success()
+        clock.now = start + passed / rate
+    raise AssertionError(f"no 429 at {rate}/s against {limit}/s")
+
+
+def test_aimd_finds_the_limit_from_two_quick_cycles_near_it() -> None:
+    """Quick 429s above a small bucket's limit (R 50, bucket 5; cycles at 72 and 64/s):
+    the second cycle let more calls through than the first at a lower rate, and the two
+    counts say where the limit is. The ceiling lands just below it, where the depth rule
+    (81 % of the rate met) would have put it at 52, one more 429 (and, a few per cent
+    above the limit, 15 % below it for the plateau's 45 s)."""
+    clock = _Clock()
+    aimd = AimdController(160, clock=clock)
+    aimd.on_throttled()  # slow start ends at 160: search from 80
+    clock.now += 10.0
+    aimd.on_throttled()  # the search met it at 80, slowly: a step below, 72/s
+    first, met = _bucket_cycle(aimd, clock, rate=aimd.rate, limit=50.0)
+    assert aimd.ceiling == pytest.approx(met * 0.9)  # quick: the depth rule, 90 %
+    second, met = _bucket_cycle(aimd, clock, rate=aimd.rate, limit=50.0)
+    assert second > first  # nearer the limit, more calls went through
+    assert 0.97 * 50.0 <= aimd.ceiling <= 50.0 < met * 0.81
+
+
+def test_aimd_keeps_the_depth_rule_while_the_counts_do_not_grow() -> None:
+    """Far above the limit (R 5, bucket 5, the rate at 4 R and 3 R), a bucket lets the
+    same few calls through each cycle: no estimate from counts that cannot say how far,
+    the quick cut goes 10 % deeper per repeat, as before."""
+    clock = _Clock()
+    aimd = AimdController(40, clock=clock)
+    aimd.on_throttled()  # slow start ends at 40: search from 20
+    clock.now += 10.0
+    aimd.on_throttled()  # the search met it at 20: a step below, 18/s
+    first, _ = _bucket_cycle(aimd, clock, rate=aimd.rate, limit=5.0)
+    second, met = _bucket_cycle(aimd, clock, rate=aimd.rate, limit=5.0)
+    assert second <= first
+    assert aimd.ceiling == pytest.approx(met * 0.81)
 
 
 def test_aimd_does_not_cut_deeper_where_timers_may_bunch_calls() -> None:
