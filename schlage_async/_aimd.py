@@ -31,7 +31,7 @@ it, probing above it rarely and gently. The shape is TCP CUBIC's (RFC 9438):
   counts that do not grow cannot say how far), the earlier one at least
   :data:`ESTIMATE_EVIDENCE` past the first, both cycles after the search (whose rate
   climbs within its cycle); never below what went through since the cut, never above
-  ``decrease`` x the rate met. Measured on the simulator (`--adaptive`, bucket of 5):
+  ``decrease`` x the rate met. Measured on the simulator (``--adaptive``, a bucket of 5):
   R = 20 held 0.97 and 0.99 R where it held 0.84, R = 30 0.96 where it held 0.87 (the
   depth rule's fixed steps had left the rate a step below the limit for the plateau's
   45 s).
