@@ -34,11 +34,11 @@ from schlage_async import AimdController
 from schlage_async.simulator._clock import SimClock
 from schlage_async.simulator._gateway import CredentialRateLimiter
 
-__all__ = ["ModelRun", "run_model"]
+__all__ = ["ModelRun", "VirtualClock", "run_model"]
 
 
-class _VirtualClock(SimClock):
-    """The simulator's clock, moved only by the model."""
+class VirtualClock(SimClock):
+    """The simulator's clock, moved only by whoever holds it (the model, a test)."""
 
     __slots__ = ("t",)
 
@@ -79,7 +79,7 @@ def run_model(
 ) -> ModelRun:
     """Pace ``seconds`` of calls with a fresh controller against a bucket of ``burst``."""
     rng = random.Random(seed)
-    clock = _VirtualClock()
+    clock = VirtualClock()
     gateway = CredentialRateLimiter(rate, clock, burst=burst)
     now = 0.0
     aimd = AimdController(clock=lambda: now)

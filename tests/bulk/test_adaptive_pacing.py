@@ -20,23 +20,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from benchmarks.pacing_model import VirtualClock
 from bulk import MigrationStatus, MigrationSummary
 from bulk._limiter import AimdController
-from schlage_async.simulator._clock import SimClock
 from schlage_async.simulator._gateway import CredentialRateLimiter
-
-
-class _VirtualClock(SimClock):
-    """The simulator's clock, moved only by the model."""
-
-    __slots__ = ("t",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.t = 0.0
-
-    def monotonic(self) -> float:
-        return self.t
 
 
 @dataclass(frozen=True)
@@ -63,7 +50,7 @@ def _run(
     seed: int = 7,
 ) -> _Run:
     """Send for ``seconds`` at the controller's (or a ``fixed``) rate against the bucket."""
-    clock = _VirtualClock()
+    clock = VirtualClock()
     gateway = CredentialRateLimiter(rate, clock, burst=burst)
     aimd = None if fixed else AimdController(clock=lambda: clock.t)
     rng = random.Random(seed)
