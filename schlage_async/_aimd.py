@@ -40,7 +40,14 @@ it, probing above it rarely and gently. The shape is TCP CUBIC's (RFC 9438):
   ``W(t) = w_max * (1 - (1 - decrease) * (1 - t / plateau) ** 3)`` over saturated time
   ``t``: quickly up to just below the ceiling, a long plateau there, then a gentle convex
   probe above it. A 429 below the previous ceiling lowers it further (the limit moved, or
-  the gateway's bucket is too small for our jitter): fast convergence.
+  the gateway's bucket is too small for our jitter): fast convergence. Once two quick
+  cycles gave the bucket's allowance ``E``, a 429 at the end of a long clean stretch
+  measures the limit instead (the stretch began on the bucket a pause refilled and ended
+  on it empty: ``E + 1`` calls plus the limit times its length went through), and the
+  ceiling is taken there, never below ``FAR_ABOVE_CUT`` of the rate met. Measured in
+  virtual time (``benchmarks/pacing_model.py``) at R = 5 with a bucket of 5: the first
+  such cut read 5.05 and 5.00 where the rule above took 5.55, and a run of 120 s met 6
+  429s where it met 7 or 8.
 
 The rate only moves while the limiter is the bottleneck (at least 80 % of the rate sent
 in a window), so a run held back by concurrency does not inflate it. The controller is a
@@ -81,6 +88,11 @@ to estimate the limit from the two (see the module's docstring, "Far above"): wi
 fewer, one call more or less moves the estimate by a third (in virtual time, 3 held
 R = 12 with a bucket of 3 at 0.89 R, where the depth rule holds 0.99)."""
 
+SLOW_EVIDENCE: Final = 20
+"""Calls past the bucket's allowance that a clean stretch must have let through before
+its 429 for that cut to measure the limit from them (see the module's docstring,
+"Cruise")."""
+
 SEND_GAP: Final = 3.0
 """Intervals of the rate without a call sent that end a cycle's measured sending (a
 pause: the engine's workers take a slot each, find the pause, and wait it out)."""
@@ -99,6 +111,7 @@ class AimdController:
     """
 
     __slots__ = (
+        "_allowance",
         "_beta",
         "_clean_ok",
         "_clean_since",
@@ -194,6 +207,9 @@ class AimdController:
         # (send rate, calls let through) of the cycle that ended in the last cut, when that
         # cut was a quick one after the search; what the next quick cut estimates from.
         self._quick_cycle: tuple[float, int] | None = None
+        # The gateway bucket's allowance E (it holds E + 1 calls' worth when full), as the
+        # two-cycle estimate found it; None until it did.
+        self._allowance: float | None = None
         # (when, successes since slow start ended) at each window's end, the last RECENT s.
         self._samples: deque[tuple[float, int]] = deque()
 
@@ -327,6 +343,7 @@ class AimdController:
     def on_throttled(self) -> bool:
         """A request got a 429; return True when the rate was cut."""
         now = self._clock()
+        clean_ok, clean_span = self._clean_ok, now - self._clean_since
         self._clean_ok = 0  # a 429 ends the clean stretch
         if now - self._last_cut < self.interval:
             return False  # this burst of 429s was already answered with a cut
@@ -358,9 +375,10 @@ class AimdController:
             # (it was empty at the cut): aim there, but never below FAR_ABOVE_CUT of the
             # rate met (a small bucket lets little through a pause: one quick 429 may
             # be jitter), deeper for each quick cut in a row where calls are spaced.
-            estimate = _estimate(previous, sent_rate, passed) if met <= SPACED_RATE else None
-            if estimate is not None:
+            found = _estimate(previous, sent_rate, passed) if met <= SPACED_RATE else None
+            if found is not None:
                 # Near the limit, and two cycles say where (the module's docstring).
+                estimate, self._allowance = found
                 self._w_max = min(max(estimate, got), met * self.decrease)
             else:
                 depth = self._quick if met <= SPACED_RATE else 1
@@ -371,6 +389,11 @@ class AimdController:
             # Below the previous ceiling: the limit is lower than thought; aim lower still.
             lower = met < self._w_max
             self._w_max = met * (1.0 + self.decrease) / 2.0 if lower else met
+            measured = _slow_limit(self._allowance, clean_ok, clean_span)
+            if measured is not None and met <= SPACED_RATE:
+                # The bucket's allowance is known: what this clean stretch let through
+                # says where the limit is (the module's docstring, "Cruise").
+                self._w_max = min(self._w_max, max(measured, met * FAR_ABOVE_CUT))
             self._beta, self._k = 1.0 - self.decrease, self.plateau
         self._cut_rates.append(met)
         if len(self._cut_rates) > 1:
@@ -386,15 +409,18 @@ class AimdController:
         return True
 
 
-def _estimate(previous: tuple[float, int] | None, rate: float, passed: int) -> float | None:
-    """The limit two quick cycles in a row say, or None when they cannot say it.
+def _estimate(
+    previous: tuple[float, int] | None, rate: float, passed: int
+) -> tuple[float, float] | None:
+    """The limit two quick cycles in a row say, and the bucket's allowance, or None.
 
     ``previous`` is the earlier cycle's (send rate, calls let through); ``rate`` and
     ``passed`` the later one's. A bucket refilled to ``E + 1`` calls' worth lets
     ``m = E x / (x - 1)`` calls past the first through at ``x`` times its rate, so two
     cycles at rates ``r1`` and ``c r1`` give ``x1 = (rho - c) / (c (rho - 1))`` with
-    ``rho = m2 / m1``, and the limit ``r1 / x1``. Only when the later cycle let more
-    through (near the limit) and the earlier one at least :data:`ESTIMATE_EVIDENCE`.
+    ``rho = m2 / m1``, the limit ``r1 / x1`` and the allowance ``E = m1 (x1 - 1) / x1``.
+    Only when the later cycle let more through (near the limit) and the earlier one at
+    least :data:`ESTIMATE_EVIDENCE`.
     """
     if previous is None:
         return None
@@ -405,4 +431,18 @@ def _estimate(previous: tuple[float, int] | None, rate: float, passed: int) -> f
     c = rate / earlier_rate
     rho = (passed - 1) / m1
     x = (rho - c) / (c * (rho - 1.0))
-    return earlier_rate / x if x > 1.0 else None
+    return (earlier_rate / x, m1 * (x - 1.0) / x) if x > 1.0 else None
+
+
+def _slow_limit(allowance: float | None, passed: int, span: float) -> float | None:
+    """The limit a clean stretch says, given the bucket's allowance; None when it cannot.
+
+    A stretch that starts on a full bucket (a 429's pause refilled it) and ends on a 429
+    (it emptied) let through ``E + 1`` calls' worth plus ``R x span``, less a part of a
+    call: ``R = (passed - E - 1/2) / span``. Only with :data:`SLOW_EVIDENCE` calls past
+    the allowance, so that a call more or less (and the allowance's own error) moves it
+    by a few per cent at most.
+    """
+    if allowance is None or span <= 0 or passed - allowance < SLOW_EVIDENCE:
+        return None
+    return (passed - allowance - 0.5) / span

@@ -264,6 +264,51 @@ def test_aimd_finds_the_limit_from_two_quick_cycles_near_it() -> None:
     assert 0.97 * 50.0 <= aimd.ceiling <= 50.0 < met * 0.81
 
 
+def _estimate_allowance(aimd: AimdController, clock: _Clock, limit: float) -> None:
+    """Slow start and the search end far above ``limit``; quick cycles against a bucket
+    of 5 follow until two of them estimate the limit (and with it the bucket)."""
+    aimd.on_throttled()  # slow start ends: search from half
+    clock.now += 10.0
+    aimd.on_throttled()  # the search met it, slowly: a step below
+    counts = []
+    for _ in range(4):
+        counts.append(_bucket_cycle(aimd, clock, rate=aimd.rate, limit=limit)[0])
+        if aimd.ceiling < limit * 1.3:
+            return
+    raise AssertionError(f"no estimate from the quick cycles {counts}")
+
+
+def test_aimd_measures_the_limit_from_a_long_clean_stretch_once_the_bucket_is_known() -> None:
+    """R 5, bucket 5: once two quick cycles gave the bucket's allowance, the next 429,
+    after a long stretch at 5.6/s, says where the limit is from what went through:
+    the ceiling lands at R, where the gentle cut (97.5 % of the rate met) would have left
+    it 9 % above, for a 429 every few dozen seconds while it came down."""
+    clock = _Clock()
+    aimd = AimdController(40, clock=clock)
+    _estimate_allowance(aimd, clock, limit=5.0)
+    estimated = aimd.ceiling
+    passed, met = _bucket_cycle(aimd, clock, rate=5.6, limit=5.0)
+    assert passed > 30  # a long clean stretch: the bucket drained at 0.6/s
+    assert met < estimated  # below the ceiling: the gentle cut's case
+    assert 0.97 * 5.0 <= aimd.ceiling <= 1.03 * 5.0 < met * 0.975
+
+
+def test_aimd_never_takes_a_measured_limit_below_ninety_per_cent_of_the_rate_met() -> None:
+    """A stretch that says the limit is far below the rate met (the estimate of the bucket
+    was off, or the stretch did not start on a full bucket) cuts to 90 %, no deeper."""
+    clock = _Clock()
+    aimd = AimdController(40, clock=clock)
+    _estimate_allowance(aimd, clock, limit=5.0)
+    clock.now += 1.0
+    for _ in range(60):  # 30 s at 2/s: what went through says 1.9/s
+        aimd.on_sent()
+        aimd.on_success()
+        clock.now += 1.0 / 2.0
+    met = aimd.rate
+    aimd.on_throttled()
+    assert aimd.ceiling == pytest.approx(met * 0.9)
+
+
 def test_aimd_keeps_the_depth_rule_while_the_counts_do_not_grow() -> None:
     """Far above the limit (R 5, bucket 5, the rate at 4 R and 3 R), a bucket lets the
     same few calls through each cycle: no estimate from counts that cannot say how far,
