@@ -354,6 +354,26 @@ def test_aimd_plateaus_at_the_ceiling_then_probes_gently() -> None:
     assert ceiling < aimd.rate <= 1.03 * ceiling  # past the plateau: a gentle probe
 
 
+def test_aimd_plateaus_half_a_step_below_a_probe_that_met_a_429() -> None:
+    """A probe above the ceiling met a 429 at a rate at or just above the limit: the new
+    plateau is half a step below that rate, not on it (on it, a bucket of one refused
+    a call every few dozen seconds of jitter: R 5 / bucket 1 on the simulator met 5 and
+    6 x 429 in 120 s where it met 4 and 4)."""
+    clock = _Clock()
+    aimd = AimdController(100, interval=1.0, plateau=30.0, clock=clock)
+    aimd.on_throttled()  # slow start ends at 100
+    _saturate(aimd, clock, 3)
+    clock.now += 1.0
+    aimd.on_throttled()  # the search met it: the ceiling
+    ceiling = aimd.ceiling
+    _saturate(aimd, clock, 40)  # past the plateau: probing above the ceiling
+    met = aimd.rate
+    assert met > ceiling
+    aimd.on_throttled()
+    assert aimd.ceiling == pytest.approx(met * (1 + 0.95) / 2)
+    assert aimd.rate == pytest.approx(met * (1 + 0.95) / 2 * 0.95)
+
+
 def test_aimd_converges_near_a_hidden_limit() -> None:
     """Against a server that refuses beyond 120 requests a second, it settles near 120."""
     clock = _Clock()
