@@ -36,14 +36,16 @@ it, probing above it rarely and gently. The shape is TCP CUBIC's (RFC 9438):
   depth rule's fixed steps had left the rate a step below the limit for the plateau's
   45 s).
 * **Cruise**: every later 429 marks the ceiling ``w_max`` half a step (``(1 + decrease)
-  / 2``) below the rate it met and cuts to ``decrease`` x ``w_max``; the rate then follows
+  / 2``) below the rate it met (above :data:`SPACED_RATE`, on it unless it is below the
+  last ceiling) and cuts to ``decrease`` x ``w_max``; the rate then follows
   ``W(t) = w_max * (1 - (1 - decrease) * (1 - t / plateau) ** 3)`` over saturated time
   ``t``: quickly up to just below the ceiling, a long plateau there, then a gentle convex
-  probe above it. CUBIC puts the plateau on the rate that failed; against a gateway
-  that rate is at the limit or above it (a probe drained the bucket, or a bucket of one
-  met our jitter), and a plateau on it met a 429 every few dozen seconds at R = 5 with a
-  bucket of one (on the simulator, cells of 120 s alone, in turn: 5 and 6 429s where
-  half a step below met 4 and 4). Once two quick
+  probe above it. CUBIC puts the plateau on the rate that failed; against a gateway,
+  where calls are strictly spaced, that rate is at the limit or above it, and a plateau
+  on it met a 429 every few dozen seconds at R = 5 with a bucket of one (on the
+  simulator, cells of 120 s alone, in turn: 5 and 6 429s where half a step below met 4
+  and 4; at R = 500 with a bucket of one, where 429s are pairs bunched by jitter, the
+  cell swung 0.24 to 0.35 R either way, so it keeps CUBIC's rule). Once two quick
   cycles gave the bucket's allowance ``E``, a 429 at the end of a long clean stretch
   measures the limit instead (the stretch began on the bucket a pause refilled and ended
   on it empty: ``E + 1`` calls plus the limit times its length went through), and the
@@ -389,9 +391,11 @@ class AimdController:
             self._beta, self._k = 1.0 - self.decrease, self.plateau
             self._quick_cycle = (sent_rate, passed)
         else:
-            # The rate met is at the limit or just above it (a bucket drained by a probe,
-            # or a bucket of one meeting jitter): the plateau goes half a step below it.
-            self._w_max = met * (1.0 + self.decrease) / 2.0
+            # Where calls are strictly spaced, the rate met is at the limit or above it (a
+            # probe drained the bucket): the plateau goes half a step below it. Above, a
+            # 429 may be a pair the timers bunched: below the ceiling only, as CUBIC does.
+            half_step = met <= SPACED_RATE or met < self._w_max
+            self._w_max = met * (1.0 + self.decrease) / 2.0 if half_step else met
             measured = _slow_limit(self._allowance, clean_ok, clean_span)
             if measured is not None and met <= SPACED_RATE:
                 # The bucket's allowance is known: what this clean stretch let through

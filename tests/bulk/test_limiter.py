@@ -374,6 +374,23 @@ def test_aimd_plateaus_half_a_step_below_a_probe_that_met_a_429() -> None:
     assert aimd.rate == pytest.approx(met * (1 + 0.95) / 2 * 0.95)
 
 
+def test_aimd_plateaus_on_a_probe_that_met_a_429_where_timers_may_bunch_calls() -> None:
+    """Above SPACED_RATE a 429 may be two calls the timers bunched, not the rate: a
+    probe's 429 above the ceiling marks the rate it met, as CUBIC does."""
+    clock = _Clock()
+    aimd = AimdController(400, interval=1.0, plateau=30.0, clock=clock)
+    aimd.on_throttled()  # slow start ends at 400
+    _saturate(aimd, clock, 3)
+    clock.now += 1.0
+    aimd.on_throttled()  # the search met it: the ceiling
+    ceiling = aimd.ceiling
+    _saturate(aimd, clock, 40)
+    met = aimd.rate
+    assert met > ceiling > AimdController.SPACED_RATE
+    aimd.on_throttled()
+    assert aimd.ceiling == pytest.approx(met)
+
+
 def test_aimd_converges_near_a_hidden_limit() -> None:
     """Against a server that refuses beyond 120 requests a second, it settles near 120."""
     clock = _Clock()
