@@ -176,8 +176,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--adaptive",
         action="store_true",
         help="find the rate (the default when neither is given): calls evenly spaced; "
-        "double while calls succeed, then cut to 95 %% of the rate each 429 met, climb "
-        "back just below it and probe above it only after about 45 s",
+        "double while calls succeed, then cut to 95 %% of the ceiling each 429 marks "
+        "(the rate it met; below 100/s, 2.5 %% under it), climb back just below the "
+        "ceiling and probe above it only after about 45 s",
     )
     parser.add_argument(
         "--concurrency",

@@ -70,8 +70,8 @@ def test_migrate_help_and_the_readme_agree() -> None:
     assert flags - documented == set()
     assert documented - flags == set()
     assert "halve" not in _help("migrate")
-    assert "cut to 95 % of the rate each 429 met" in _help("migrate")
-    assert "cuts to 95 % of it" in readme
+    assert "cut to 95 % of the ceiling each 429 marks" in _help("migrate")
+    assert "cuts to 95 % of that" in readme
 
 
 def test_plain_http_to_another_host_names_the_flag_not_the_python_keyword(
