@@ -354,22 +354,30 @@ def test_aimd_plateaus_at_the_ceiling_then_probes_gently() -> None:
     assert ceiling < aimd.rate <= 1.03 * ceiling  # past the plateau: a gentle probe
 
 
-def test_aimd_plateaus_half_a_step_below_a_probe_that_met_a_429() -> None:
-    """A probe above the ceiling met a 429 at a rate at or just above the limit: the new
-    plateau is half a step below that rate, not on it (on it, a bucket of one refused
-    a call every few dozen seconds of jitter: R 5 / bucket 1 on the simulator met 5 and
-    6 x 429 in 120 s where it met 4 and 4)."""
+def _probe_meets_a_429(initial: float) -> tuple[AimdController, float, float]:
+    """Slow start ends at ``initial``, the search marks a ceiling, the probe after the
+    plateau climbs above it and meets a 429: return the controller, that ceiling and the
+    rate the 429 met."""
     clock = _Clock()
-    aimd = AimdController(100, interval=1.0, plateau=30.0, clock=clock)
-    aimd.on_throttled()  # slow start ends at 100
+    aimd = AimdController(initial, interval=1.0, plateau=30.0, clock=clock)
+    aimd.on_throttled()  # slow start ends
     _saturate(aimd, clock, 3)
     clock.now += 1.0
     aimd.on_throttled()  # the search met it: the ceiling
     ceiling = aimd.ceiling
     _saturate(aimd, clock, 40)  # past the plateau: probing above the ceiling
     met = aimd.rate
-    assert met > ceiling
     aimd.on_throttled()
+    return aimd, ceiling, met
+
+
+def test_aimd_plateaus_half_a_step_below_a_probe_that_met_a_429() -> None:
+    """A probe above the ceiling met a 429 at a rate at or just above the limit: the new
+    plateau is half a step below that rate, not on it (on it, a bucket of one refused
+    a call every few dozen seconds of jitter: R 5 / bucket 1 on the simulator met 5 and
+    6 x 429 in 120 s where it met 4 and 4)."""
+    aimd, ceiling, met = _probe_meets_a_429(100)
+    assert AimdController.SPACED_RATE >= met > ceiling
     assert aimd.ceiling == pytest.approx(met * (1 + 0.95) / 2)
     assert aimd.rate == pytest.approx(met * (1 + 0.95) / 2 * 0.95)
 
@@ -377,17 +385,8 @@ def test_aimd_plateaus_half_a_step_below_a_probe_that_met_a_429() -> None:
 def test_aimd_plateaus_on_a_probe_that_met_a_429_where_timers_may_bunch_calls() -> None:
     """Above SPACED_RATE a 429 may be two calls the timers bunched, not the rate: a
     probe's 429 above the ceiling marks the rate it met, as CUBIC does."""
-    clock = _Clock()
-    aimd = AimdController(400, interval=1.0, plateau=30.0, clock=clock)
-    aimd.on_throttled()  # slow start ends at 400
-    _saturate(aimd, clock, 3)
-    clock.now += 1.0
-    aimd.on_throttled()  # the search met it: the ceiling
-    ceiling = aimd.ceiling
-    _saturate(aimd, clock, 40)
-    met = aimd.rate
+    aimd, ceiling, met = _probe_meets_a_429(400)
     assert met > ceiling > AimdController.SPACED_RATE
-    aimd.on_throttled()
     assert aimd.ceiling == pytest.approx(met)
 
 
