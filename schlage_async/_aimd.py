@@ -17,24 +17,25 @@ it, probing above it rarely and gently. The shape is TCP CUBIC's (RFC 9438):
   429 may be a pair of calls bunched by jitter), and, up to :data:`SPACED_RATE`, 10 %
   deeper for each quick cut in a row before it (a run of quick 429s is a rate several
   times the limit: at R = 5 with a bucket of 5, slow start ends at 40, and steps of 10 %
-  cost a 429 each). Above that rate a run of quick 429s is as often calls bunched by the
-  event loop's millisecond timers against a bucket of one (measured: 0.35 R became
-  0.26 R at R = 500 when they cut deeper). Deeper still (halving) was tried: it found
-  R = 5 with a bucket of 5 in two cuts instead of four, but a bucket of one at R = 5, or
-  of 5 at R = 50, meets the same quick repeats 20 % above its limit, and there halving
-  cost a third of the rate for the run. Where two quick cycles in a row can say more,
-  they do: after a pause the bucket holds what it refilled, ``E + 1`` calls' worth, and
-  at ``x`` times its rate it lets ``1 + E x / (x - 1)`` calls through before refusing
-  one; the calls let through at two measured send rates give ``x``, so the limit. The
-  estimate is used when the later cycle let more calls through than the one before (a
-  rate near the limit: far above it, a bucket lets the same few through each time, and
-  counts that do not grow cannot say how far), the earlier one at least
-  :data:`ESTIMATE_EVIDENCE` past the first, both cycles after the search (whose rate
-  climbs within its cycle); never below what went through since the cut, never above
-  ``decrease`` x the rate met. Measured on the simulator (``--adaptive``, a bucket of 5):
-  R = 20 held 0.97 and 0.99 R where it held 0.84, R = 30 0.96 where it held 0.87 (the
-  depth rule's fixed steps had left the rate a step below the limit for the plateau's
-  45 s).
+  cost a 429 each), unless the cycle let :data:`NEAR_COUNT` calls through (a small
+  bucket lets that many through only near its rate). Above that rate a run of quick 429s
+  is as often calls bunched by the event loop's millisecond timers against a bucket of
+  one (measured: 0.35 R became 0.26 R at R = 500 when they cut deeper). Deeper still
+  (halving) was tried: it found R = 5 with a bucket of 5 in two cuts instead of four,
+  but a bucket of one at R = 5, or of 5 at R = 50, meets the same quick repeats 20 %
+  above its limit, and there halving cost a third of the rate for the run. Where two
+  quick cycles in a row can say more, they do: after a pause the bucket holds what it
+  refilled, ``E + 1`` calls' worth, and at ``x`` times its rate it lets
+  ``1 + E x / (x - 1)`` calls through before refusing one; the calls let through at two
+  measured send rates give ``x``, so the limit. The estimate is used when the later
+  cycle let more calls through than the one before (a rate near the limit: far above it,
+  a bucket lets the same few through each time, and counts that do not grow cannot say
+  how far), the earlier one at least :data:`ESTIMATE_EVIDENCE` past the first, both
+  cycles after the search (whose rate climbs within its cycle); never below what went
+  through since the cut, never above ``decrease`` x the rate met. Measured on the
+  simulator (``--adaptive``, a bucket of 5): R = 20 held 0.97 and 0.99 R where it held
+  0.84, R = 30 0.96 where it held 0.87 (the depth rule's fixed steps had left the rate a
+  step below the limit for the plateau's 45 s).
 * **Cruise**: every later 429 marks the ceiling ``w_max`` half a step (``(1 + decrease)
   / 2``) below the rate it met (above :data:`SPACED_RATE`, on it unless it is below the
   last ceiling) and cuts to ``decrease`` x ``w_max``; the rate then follows
@@ -48,11 +49,14 @@ it, probing above it rarely and gently. The shape is TCP CUBIC's (RFC 9438):
   cell swung 0.24 to 0.35 R either way, so it keeps CUBIC's rule). Once two quick
   cycles gave the bucket's allowance ``E``, a 429 at the end of a long clean stretch
   measures the limit instead (the stretch began on the bucket a pause refilled and ended
-  on it empty: ``E + 1`` calls plus the limit times its length went through), and the
-  ceiling is taken there, never below ``FAR_ABOVE_CUT`` of the rate met. Measured in
-  virtual time (``benchmarks/pacing_model.py``) at R = 5 with a bucket of 5: the first
-  such cut read 5.05 and 5.00 where the rule above took 5.55, and a run of 120 s met 6
-  429s where it met 7 or 8.
+  on it empty: ``E + 1`` calls plus the limit times its length went through, less a
+  part of a call), and the ceiling is taken at the lower end of what the count allows,
+  never below :data:`MEASURED_FLOOR` of the rate met; a measured ceiling holds
+  :data:`MEASURED_PLATEAU` plateaus before the probe above it. Measured in virtual time
+  (``benchmarks/pacing_model.py``) at R = 5 with a bucket of 5: the first such cut read
+  5.05 and 5.00 where the rule above took 5.55, and a run of 120 s met 6 429s where it
+  met 7 or 8; with the lower end, the deeper floor and the longer plateau, 5 or 6, and
+  R = 10 with a bucket of 5 met 5 where it met 7.
 
 The rate only moves while the limiter is the bottleneck (at least 80 % of the rate sent
 in a window), so a run held back by concurrency does not inflate it. The controller is a
@@ -93,10 +97,32 @@ to estimate the limit from the two (see the module's docstring, "Far above"): wi
 fewer, one call more or less moves the estimate by a third (in virtual time, 3 held
 R = 12 with a bucket of 3 at 0.89 R, where the depth rule holds 0.99)."""
 
+NEAR_COUNT: Final = 20
+"""Calls past the first that a quick cycle must have let through for its 429 to count as
+near the limit: one 10 % step, not one for each quick cut in a row. A bucket of ``E + 1``
+lets ``E x / (x - 1)`` calls past the first through at ``x`` times its rate, so 20 with a
+bucket of 5 is within 25 % of it. With a bucket of 5, the search's 429 and the next one
+made a run of two and cut to 81 %, the rate held there for the plateau: 60-s cells on
+the simulator in turn, R 80 held 0.87 R where one step holds 0.99, R 35 with a bucket of
+2 0.74 R in one of two runs, 0.99 after. A large bucket lets as many through far above
+its rate; there one step costs one quick cycle more, whose count then grows and gives
+the estimate."""
+
 SLOW_EVIDENCE: Final = 20
 """Calls past the bucket's allowance that a clean stretch must have let through before
 its 429 for that cut to measure the limit from them (see the module's docstring,
 "Cruise")."""
+
+MEASURED_FLOOR: Final = 0.85
+"""The deepest cut a measured limit makes: this share of the rate met. A ceiling the
+two-cycle estimate had put 17 % above the limit (R 5, bucket 5, in virtual time) is met
+14 % above it, and 90 % of that sat above the limit for the plateau: one 429 more."""
+
+MEASURED_PLATEAU: Final = 2.0
+"""How many plateaus a measured ceiling holds before the probe above it: a measured limit
+is the gateway's rate, which does not move on its own, and probing it as often as a
+guessed one cost a 429 a cell (R 10, bucket 5, 120-s cells on the simulator in turn,
+with the lower end and the floor above: 5 x 429 and 0.99 R where 6 and 0.97)."""
 
 SEND_GAP: Final = 3.0
 """Intervals of the rate without a call sent that end a cycle's measured sending (a
@@ -386,7 +412,10 @@ class AimdController:
                 estimate, self._allowance = found
                 self._w_max = min(max(estimate, got), met * self.decrease)
             else:
-                depth = self._quick if met <= SPACED_RATE else 1
+                # A run of quick cuts says how far above, unless this cycle let so many
+                # through that it was near (NEAR_COUNT).
+                near = met > SPACED_RATE or passed - 1 >= NEAR_COUNT
+                depth = 1 if near else self._quick
                 self._w_max = max(got, met * FAR_ABOVE_CUT**depth)
             self._beta, self._k = 1.0 - self.decrease, self.plateau
             self._quick_cycle = (sent_rate, passed)
@@ -396,12 +425,14 @@ class AimdController:
             # 429 may be a pair the timers bunched: below the ceiling only, as CUBIC does.
             half_step = met <= SPACED_RATE or met < self._w_max
             self._w_max = met * (1.0 + self.decrease) / 2.0 if half_step else met
+            self._beta, self._k = 1.0 - self.decrease, self.plateau
             measured = _slow_limit(self._allowance, clean_ok, clean_span)
             if measured is not None and met <= SPACED_RATE:
                 # The bucket's allowance is known: what this clean stretch let through
-                # says where the limit is (the module's docstring, "Cruise").
-                self._w_max = min(self._w_max, max(measured, met * FAR_ABOVE_CUT))
-            self._beta, self._k = 1.0 - self.decrease, self.plateau
+                # says where the limit is (the module's docstring, "Cruise"), and a
+                # measured limit is probed less often than a guessed one.
+                self._w_max = min(self._w_max, max(measured, met * MEASURED_FLOOR))
+                self._k = self.plateau * MEASURED_PLATEAU
         self._cut_rates.append(met)
         if len(self._cut_rates) > 1:
             self._tried = max(self._tried, met)
@@ -446,10 +477,11 @@ def _slow_limit(allowance: float | None, passed: int, span: float) -> float | No
 
     A stretch that starts on a full bucket (a 429's pause refilled it) and ends on a 429
     (it emptied) let through ``E + 1`` calls' worth plus ``R x span``, less a part of a
-    call: ``R = (passed - E - 1/2) / span``. Only with :data:`SLOW_EVIDENCE` calls past
-    the allowance, so that a call more or less (and the allowance's own error) moves it
-    by a few per cent at most.
+    call: ``R`` is between ``(passed - E - 1) / span`` and ``(passed - E) / span``, and the
+    lower end is taken (a ceiling above the limit is met again within the plateau). Only
+    with :data:`SLOW_EVIDENCE` calls past the allowance, so that a call more or less (and
+    the allowance's own error) moves it by a few per cent at most.
     """
     if allowance is None or span <= 0 or passed - allowance < SLOW_EVIDENCE:
         return None
-    return (passed - allowance - 0.5) / span
+    return (passed - allowance - 1.0) / span

@@ -293,9 +293,9 @@ def test_aimd_measures_the_limit_from_a_long_clean_stretch_once_the_bucket_is_kn
     assert 0.97 * 5.0 <= aimd.ceiling <= 1.03 * 5.0 < met * 0.975
 
 
-def test_aimd_never_takes_a_measured_limit_below_ninety_per_cent_of_the_rate_met() -> None:
+def test_aimd_never_takes_a_measured_limit_below_85_per_cent_of_the_rate_met() -> None:
     """A stretch that says the limit is far below the rate met (the estimate of the bucket
-    was off, or the stretch did not start on a full bucket) cuts to 90 %, no deeper."""
+    was off, or the stretch did not start on a full bucket) cuts to 85 %, no deeper."""
     clock = _Clock()
     aimd = AimdController(40, clock=clock)
     _estimate_allowance(aimd, clock, limit=5.0)
@@ -306,6 +306,36 @@ def test_aimd_never_takes_a_measured_limit_below_ninety_per_cent_of_the_rate_met
         clock.now += 1.0 / 2.0
     met = aimd.rate
     aimd.on_throttled()
+    assert aimd.ceiling == pytest.approx(met * 0.85)
+
+
+def test_aimd_probes_a_measured_limit_less_often_than_a_guessed_one() -> None:
+    """R 5, bucket 5: once a long stretch measured the limit, the rate holds below it for
+    twice the plateau (45 s) before probing above it (a measured limit is the gateway's
+    rate: probing it every plateau cost R 10 / bucket 5 a 429 every 100 s)."""
+    clock = _Clock()
+    aimd = AimdController(40, clock=clock)
+    _estimate_allowance(aimd, clock, limit=5.0)
+    _bucket_cycle(aimd, clock, rate=5.6, limit=5.0)
+    ceiling = aimd.ceiling
+    assert ceiling <= 5.0  # the lower end of what the count allows: not above the limit
+    _saturate(aimd, clock, 60)
+    assert 0.95 * ceiling < aimd.rate <= ceiling  # past one plateau, still not probing
+    _saturate(aimd, clock, 60)
+    assert aimd.rate > ceiling  # past two: probing above it
+
+
+def test_aimd_takes_one_step_after_a_quick_cycle_that_let_many_through() -> None:
+    """R 50, bucket 5: the search's 429 and the next one come quickly, a run of two, but
+    the later cycle let about 30 calls through: within 25 % of the limit, not far above
+    it. One 10 % step, where the run's depth (81 %) held 0.87 R for the plateau."""
+    clock = _Clock()
+    aimd = AimdController(128, clock=clock)
+    aimd.on_throttled()  # slow start ends at 128: search from 64
+    clock.now += 1.5
+    aimd.on_throttled()  # the search met it quickly: a step below, 57.8/s
+    passed, met = _bucket_cycle(aimd, clock, rate=aimd.rate, limit=50.0)
+    assert passed > 21
     assert aimd.ceiling == pytest.approx(met * 0.9)
 
 
