@@ -312,7 +312,7 @@ def test_aimd_never_takes_a_measured_limit_below_85_per_cent_of_the_rate_met() -
 def test_aimd_probes_a_measured_limit_less_often_than_a_guessed_one() -> None:
     """R 5, bucket 5: once a long stretch measured the limit, the rate holds below it for
     twice the plateau (45 s) before probing above it (a measured limit is the gateway's
-    rate: probing it every plateau cost R 10 / bucket 5 a 429 every 100 s)."""
+    rate: probing it every plateau cost R 10 / bucket 5 one 429 more in a 120-s cell)."""
     clock = _Clock()
     aimd = AimdController(40, clock=clock)
     _estimate_allowance(aimd, clock, limit=5.0)
