@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._figures import markdown_table
+from ._figures import grid_cells_table, markdown_table
 from ._harness import FULL, QUICK, SECTIONS, Outcome, SectionSkipped, sizes_as_params
 from ._machine import machine
 from ._plot import plot_available, plot_rate_series
@@ -102,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"load average {_load(load_before)} at the start, {_load(load_after)} at the end\n"
     )
     print(markdown_table(out.figures))
+    grid = out.raw.get("adaptive_grid")
+    if grid:
+        print("\n" + grid_cells_table(grid))
     client = out.raw.get("client_overhead")
     if client is not None:
         print(

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Figure", "Target", "markdown_table"]
+__all__ = ["Figure", "Target", "grid_cells_table", "markdown_table"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,8 @@ def _number(value: float) -> str:
 
 def _value(figure: Figure) -> str:
     if figure.unit == "%":
-        return f"{figure.value:.2%}"
+        # Three decimals: a share of 1.002 % against a target of 1 % must not read 1.00 %.
+        return f"{figure.value:.3%}"
     text = _number(figure.value)
     return f"{text} {figure.unit}" if figure.unit else text
 
@@ -96,5 +97,22 @@ def markdown_table(figures: Sequence[Figure]) -> str:
         rounds = f"{_number(spread[0])}-{_number(spread[1])}" if spread else "-"
         lines.append(
             f"| {figure.label} | {_value(figure)} | {rounds} | {_target(figure)} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def grid_cells_table(cells: Sequence[Mapping[str, Any]]) -> str:
+    """The adaptive grid's every cell as a Markdown table (the figures keep the worst only)."""
+    lines = [
+        "| adaptive grid cell | settled rate / R | 429s (share of calls) | calls | wall s "
+        "| advised --rate |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for cell in cells:
+        advised = cell["advised_rate"]
+        lines.append(
+            f"| R = {cell['R']:g}, burst {cell['burst']:g} | {cell['utilization']:.3f} "
+            f"| {cell['rate_limited_429']} ({cell['share_429']:.3%}) | {cell['api_calls']:,} "
+            f"| {cell['wall_s']:.1f} | {'-' if advised is None else f'{advised:g}'} |"
         )
     return "\n".join(lines)
