@@ -178,7 +178,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="find the rate (the default when neither is given): calls evenly spaced; "
         "double while calls succeed, then cut to 95 %% of the ceiling each 429 marks "
         "(the rate it met; below 100/s, 2.5 %% under it), climb back just below the "
-        "ceiling and probe above it only after about 45 s",
+        "ceiling and probe above it only after 45 s or more (90 s once it measured the limit)",
     )
     parser.add_argument(
         "--concurrency",
