@@ -309,10 +309,12 @@ async def test_redis_lost_mid_run_paces_locally_then_rejoins(
     start = time.monotonic()
     await asyncio.gather(*(caller() for _ in range(4)))
     assert 35 <= back["bulk/m"] <= 56  # the shared schedule again
-    # No burst on coming back (Redis's schedule went stale meanwhile): at most three
-    # slots in any 50 ms (evenly spaced 20 ms apart), never the bucket's five at once.
+    # No burst on coming back (Redis's schedule went stale meanwhile): any five slots in
+    # a row span at least 40 ms (evenly spaced they span 80; the bucket's five at once,
+    # about none). Counted per 50 ms window, one wake-up the event loop held late let a
+    # fourth slot in beside its neighbour (a wall-clock assertion, flaky).
     sent.sort()
-    assert max(sum(1 for t in sent if s <= t < s + 0.05) for s in sent) <= 3
+    assert min(b - a for a, b in zip(sent, sent[4:], strict=False)) >= 0.04
     await one.aclose()
     await client.aclose()
     await proxy.cut()
