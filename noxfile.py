@@ -8,7 +8,7 @@ nox.options.sessions = ["tests", "tests_without_otel", "lint", "typecheck", "doc
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
-PACKAGES = ["schlage_async", "bulk"]
+PACKAGES = ["schlage_async", "bulk", "benchmarks"]
 
 WITHOUT_OTEL_TESTS = [
     "tests/telemetry",
@@ -66,8 +66,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Mypy strict on both packages."""
-    session.install("-e", ".[test]", "mypy")
+    """Mypy strict on the packages and the benchmark harness (with the extras it imports)."""
+    session.install("-e", ".[test,bench,plot,scale]", "mypy")
     session.run("mypy", *[f"--package={p}" for p in PACKAGES])
 
 

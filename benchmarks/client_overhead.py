@@ -432,7 +432,9 @@ def measure_client_overhead(
         "client_cpu_otel_sdk_vs_off": ratio(
             "schlage_async_otel_sdk", "schlage_async", "cpu_per_1000"
         ),
-        "server_cpu_share_max": max(v["server_cpu_share"] for v in medians.values()),
+        "server_cpu_share_max": max(
+            statistics.median(r.server_cpu_s / r.wall_s for r in rs) for rs in runs.values()
+        ),
         "load_average": {"before": list(load_before), "after": list(load_after)},
         "versions": library_versions(),
         "params": {
