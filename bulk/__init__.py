@@ -92,7 +92,7 @@ from ._errors import (
 )
 from ._generate import generate_portfolio
 from ._input import ParseOptions, read_input
-from ._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter
+from ._limiter import AdaptiveRateLimiter, FixedRateLimiter, RateLimiter, UnlimitedLimiter
 from ._progress import ProgressSink, ProgressSnapshot
 from ._reports import write_reports
 from ._resident import RejectedRow, Resident
@@ -149,6 +149,7 @@ __all__ = [
     "StoreError",
     "StoreNotFoundError",
     "SyncPlan",
+    "UnlimitedLimiter",
     "apply_plan",
     "bind_input",
     "chase_invites",

@@ -374,18 +374,19 @@ async def migrate(
 ) -> MigrationSummary:
     """Provision every resident of ``rows`` through ``client``, checkpointing to ``store``.
 
-    The building block under :func:`run_migration` (which also binds the store to the
-    input and writes the reports): ``rows`` yields parsed rows (:class:`Resident`,
-    :class:`RejectedRow`, e.g. from :func:`read_input`) or raw JSON Lines; ``store`` must
-    be open and already bound. Rows already final in ``store`` are skipped, open ones
-    finished (a resume). ``limiter`` defaults to none; ``stop`` ends the run resumably
-    when set. Every call passes :data:`ENGINE_RETRY_POLICY` as its ``retry=``, so any
-    client works as handed over. ``clock`` (epoch seconds, like the client's) dates
+    The building block under :func:`run_migration` (which also binds the store to the input
+    and writes the reports): ``rows`` yields parsed rows (:class:`Resident`,
+    :class:`RejectedRow`, e.g. from :func:`read_input`) or raw JSON Lines; ``store`` must be
+    open and already bound. Rows already final in ``store`` are skipped, open ones finished
+    (a resume). ``limiter`` defaults to none here, in the building block (the entry points,
+    :func:`run_migration` and the sync calls, pace adaptively by default); ``stop`` ends the
+    run resumably when set. Every call passes :data:`ENGINE_RETRY_POLICY` as its ``retry=``,
+    so any client works as handed over. ``clock`` (epoch seconds, like the client's) dates
     ``resume_at``; ``monotonic`` times the run; ``sleep`` waits out a resident's backoff.
     With ``check_final`` (the default) a row at a line the store finished is skipped only
     when it is the same row (by its digest), and a line given twice is refused; a caller
-    that compared the rows already (a file bound by :func:`bind_input`) may pass False.
-    With OpenTelemetry installed, pauses and the engine's metrics are recorded through
+    that compared the rows already (a file bound by :func:`bind_input`) may pass False. With
+    OpenTelemetry installed, pauses and the engine's metrics are recorded through
     ``tracer_provider`` and ``meter_provider``, else the global providers (see
     ``docs/observability.md``); the client records its calls through its own.
     """

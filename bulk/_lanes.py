@@ -20,7 +20,7 @@ from typing import Any, Final
 from schlage_async import AccountBudget, Lane, LaneLimiter
 
 from ._errors import MigrationOptionsError
-from ._limiter import RateLimiter, RateReport, controller_report
+from ._limiter import RateLimiter, RateReport, UnlimitedLimiter, controller_report, default_limiter
 
 __all__ = [
     "LANES_KEY",
@@ -115,15 +115,23 @@ def lane_limiter(
     job: str,
     weight: float,
     limiter: RateLimiter | None,
-) -> RateLimiter | None:
-    """The limiter an entry point paces with: ``limiter``, or its lane of ``budget``."""
+    sends: bool = True,
+) -> RateLimiter:
+    """The limiter an entry point paces with: ``limiter``, or its lane of ``budget``.
+
+    Neither given: ``--adaptive``'s, as the command line's default
+    (:func:`~bulk._limiter.default_limiter`), unless the client paces its own calls
+    through a budget of its own, or the run sends nothing (``sends`` False: a dry run).
+    """
     weight = check_weight(weight)
     if budget is None:
         if weight != 1.0:
             raise MigrationOptionsError(
                 "weight shares a lane of an account budget: give budget= too"
             )
-        return limiter
+        if limiter is None and getattr(client, "budget", None) is not None:
+            return UnlimitedLimiter()  # every call already waits for its slot in the budget
+        return default_limiter(limiter, sends=sends)
     if limiter is not None:
         raise MigrationOptionsError(
             "give limiter= or budget=, not both: the budget paces the run in its lane"

@@ -253,11 +253,15 @@ async def run_migration(
     (``report_extra``, fields or a function of the summary, is merged into
     ``summary.json``). Returns the run's summary.
 
-    ``budget`` (an :class:`~schlage_async.AccountBudget`) paces the run in the ``bulk``
-    lane of the account it shares with other callers (a front desk's calls go first), as
-    one job of the lane (its input's name; a shared work list's schema) with ``weight``;
-    give it a client built with ``SchlageClient(budget=budget, lane=None)``. The summary
-    then records the run's shares (``lanes``). See ``docs/sharing.md``.
+    ``limiter`` paces the calls; without it (and without ``budget``) the run paces as
+    ``python -m bulk migrate`` does by default, adaptively (an :class:`AdaptiveRateLimiter`
+    finds the gateway's rate from its 429s), unless the client waits in a budget of its own;
+    :class:`UnlimitedLimiter` sends unpaced (an unlimited server, a benchmark). ``budget``
+    (an :class:`~schlage_async.AccountBudget`) paces the run in the ``bulk`` lane of the
+    account it shares with other callers (a front desk's calls go first), as one job of the
+    lane (its input's name; a shared work list's schema) with ``weight``; give it a client
+    built with ``SchlageClient(budget=budget, lane=None)``. The summary then records the
+    run's shares (``lanes``). See ``docs/sharing.md``.
 
     With OpenTelemetry installed the run is a ``bulk.migration`` span (its input's name,
     rows, outcome and exit status; the client's calls and the 429 pauses under it) and
@@ -308,7 +312,10 @@ async def _run_migration(
     check_options(options)
     # Refused here, before the store is opened; the run's own limiter is built below,
     # once the store says which job it is (a shared work list's schema).
-    lane_limiter(budget, client, lane=Lane.BULK, job=job, weight=weight, limiter=limiter)
+    lane_limiter(
+        budget, client, lane=Lane.BULK, job=job, weight=weight, limiter=limiter,
+        sends=not options.dry_run,
+    )  # fmt: skip
     identity = service_identity(client, service)
     path = Path(source) if isinstance(source, str | os.PathLike) else None
     owner = report_owner(store)
@@ -346,8 +353,9 @@ async def _run_migration(
         if budget is not None and isinstance(opened, WorkQueue):
             job = str(getattr(opened, "schema", job))  # every worker of the run: one job
         paced = lane_limiter(
-            budget, client, lane=Lane.BULK, job=job, weight=weight, limiter=limiter
-        )
+            budget, client, lane=Lane.BULK, job=job, weight=weight, limiter=limiter,
+            sends=not options.dry_run,
+        )  # fmt: skip
         with lane_context(Lane.BULK):  # a client naming its lane says "bulk"
             summary = await migrate(
                 client,

@@ -453,14 +453,17 @@ async def apply_plan(
     ``budget`` paces the run in the ``sync`` lane of the account's
     :class:`~schlage_async.AccountBudget` (after interactive calls, before migrations),
     as one job of the lane with ``weight`` (see :func:`~bulk.run_migration`).
+    Without ``limiter`` or ``budget`` the calls are paced adaptively, as
+    :func:`~bulk.run_migration`'s.
     """
     telemetry = EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
     attributes = {"bulk.input.name": Path(plan).name, "bulk.dry_run": options.dry_run}
     with telemetry.run("bulk.apply", attributes) as span:
         check_options(options.migration)
         limiter = lane_limiter(
-            budget, client, lane=Lane.SYNC, job=Path(plan).name, weight=weight, limiter=limiter
-        )
+            budget, client, lane=Lane.SYNC, job=Path(plan).name, weight=weight, limiter=limiter,
+            sends=client is not None and not options.dry_run,
+        )  # fmt: skip
         if client is None or options.dry_run:
             summary = await _apply_plan(
                 client, plan, store, options=options, limiter=limiter, progress=progress,

@@ -115,6 +115,8 @@ async def chase_invites(
     ``budget`` paces the run in the ``sync`` lane of the account's
     :class:`~schlage_async.AccountBudget` (after interactive calls, before migrations),
     as one job of the lane with ``weight`` (see :func:`~bulk.run_migration`).
+    Without ``limiter`` or ``budget`` the calls are paced adaptively, as
+    :func:`~bulk.run_migration`'s.
     """
     telemetry = EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
     with telemetry.run("bulk.chase", {"bulk.chase.older_than_hours": older_than_hours}) as span:
@@ -162,6 +164,7 @@ async def _chase(
 ) -> ChaseResult:
     started = time.monotonic()
     clock = now or (lambda: dt.datetime.now(dt.UTC))
+    paced = limiter or UnlimitedLimiter()  # run_migration's callers: lane_limiter's
     kind = await store.get_meta(KIND_KEY)
     if kind not in (None, "chase"):
         raise PlanError(f"this state file belongs to a {kind} run, not a chase")
@@ -176,7 +179,7 @@ async def _chase(
         async for record in store.iter_records():
             if record.state is ResidentState.CREATING:  # an earlier run died mid-resend
                 record = await resend_once(
-                    client, SyncCallPath(options, UnlimitedLimiter()), store, record, clock, ledger
+                    client, SyncCallPath(options, paced), store, record, clock, ledger
                 )
             sent = parse_sent_at(record.reason)
             if sent is not None and record.credential_id is not None:
@@ -190,7 +193,7 @@ async def _chase(
                 elif isinstance(item, Decommissioned):
                     index.add_decommissioned(item)
         rules = index.rules(moment, older_than_hours)
-        calls = SyncCallPath(options, limiter or UnlimitedLimiter(), telemetry=telemetry)
+        calls = SyncCallPath(options, paced, telemetry=telemetry)
         counts = {"listed": 0, "due": 0, "capped": 0, "unknown": 0, "queued": 0}
         unknown_sample: list[str] = []
 

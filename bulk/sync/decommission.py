@@ -119,13 +119,16 @@ async def decommission_locks(
     ``budget`` paces the run in the ``sync`` lane of the account's
     :class:`~schlage_async.AccountBudget` (after interactive calls, before migrations),
     as one job of the lane with ``weight`` (see :func:`~bulk.run_migration`).
+    Without ``limiter`` or ``budget`` the calls are paced adaptively, as
+    :func:`~bulk.run_migration`'s.
     """
     telemetry = EngineTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
     with telemetry.run("bulk.decommission", {"bulk.locks": len(serials)}) as span:
         check_options(options)
         limiter = lane_limiter(
-            budget, client, lane=Lane.SYNC, job="decommission", weight=weight, limiter=limiter
-        )
+            budget, client, lane=Lane.SYNC, job="decommission", weight=weight, limiter=limiter,
+            sends=not options.dry_run,
+        )  # fmt: skip
         identity = service_identity(client, service)
         async with guarded_store(store, force=force) as claimed:
             await bind_source(claimed, input_id="decommission", service=identity)

@@ -42,6 +42,7 @@ EXPECTED = [
     "StoreError",
     "StoreNotFoundError",
     "SyncPlan",
+    "UnlimitedLimiter",
     "apply_plan",
     "bind_input",
     "chase_invites",
