@@ -484,7 +484,10 @@ class RedisLaneScheduler(LocalLaneScheduler):
         if self._steer is None:
             stored = await self._redis.hmget(self._keys[0], ["rate", "found"])
             rate = float(stored[0]) if stored[0] is not None else _ADAPTIVE_START
-            self._steer = AimdController(rate, clock=self._clock)
+            # Outcomes arrive in batches (every _STEER_EVERY s, every process's together):
+            # no cycle's counts or timing to read, only how many went through and how many
+            # met a 429.
+            self._steer = AimdController(rate, clock=self._clock, call_by_call=False)
             if stored[1] is not None:  # another process found it: carry on, no slow start
                 self._steer.slow_start = False
         raw = await self._take_outcomes(keys=[self._keys[4]])

@@ -354,6 +354,22 @@ def test_aimd_keeps_the_depth_rule_while_the_counts_do_not_grow() -> None:
     assert aimd.ceiling == pytest.approx(met * 0.81)
 
 
+def test_aimd_fed_in_batches_takes_one_step_and_estimates_nothing() -> None:
+    """``call_by_call=False`` (an account's outcomes reported in batches through Redis):
+    no cycle's counts or timing to read, so the far-above cycles above cut one 10 % step
+    each, never the depth rule's 81 % nor a limit estimated from counts. With those rules
+    the shared budget's found rate sat at 0.84-0.98 R while a front desk called (the
+    ``lanes`` benchmark's bulk use 0.79-0.94 of what the desk left; one step: 0.97)."""
+    clock = _Clock()
+    aimd = AimdController(40, clock=clock, call_by_call=False)
+    aimd.on_throttled()  # slow start ends at 40: search from 20
+    clock.now += 10.0
+    aimd.on_throttled()  # the search met it at 20: a step below, 18/s
+    for _ in range(3):
+        _, met = _bucket_cycle(aimd, clock, rate=aimd.rate, limit=5.0)
+        assert aimd.ceiling == pytest.approx(met * 0.9)
+
+
 def test_aimd_does_not_cut_deeper_where_timers_may_bunch_calls() -> None:
     """Above SPACED_RATE, quick 429s in a row may be jitter: each cuts to 90 %, no deeper."""
     clock = _Clock()
