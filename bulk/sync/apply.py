@@ -66,7 +66,7 @@ from .._input import (
     read_input,
 )
 from .._lanes import lane_limiter, lane_record
-from .._limiter import RateLimiter, UnlimitedLimiter
+from .._limiter import RateLimiter
 from .._options import MigrationOptions
 from .._progress import ProgressSink
 from .._resident import ParsedRow, Resident
@@ -491,7 +491,7 @@ async def _apply_plan(
     store: CheckpointStore,
     *,
     options: ApplyOptions,
-    limiter: RateLimiter | None,
+    limiter: RateLimiter,
     progress: ProgressSink | None,
     stop: asyncio.Event | None,
     now: Callable[[], dt.datetime] | None,
@@ -505,7 +505,6 @@ async def _apply_plan(
     steps = await asyncio.to_thread(count_steps, plan_path)
     check_plan_rails(header, options, steps)
     export, parse, fmt = _check_export(header)
-    limiter = limiter or UnlimitedLimiter()
     calls = SyncCallPath(options.migration, limiter, telemetry=telemetry)
     total = sum(steps.get(a.value, 0) for a in ACTIONS_THAT_CALL)
     resuming = await store.get_meta(STARTED_KEY) is not None

@@ -26,7 +26,7 @@ from .._binding import ServiceIdentity, bind_source
 from .._errors import MigrationOptionsError
 from .._guards import check_options, guarded_store, service_identity
 from .._lanes import lane_limiter
-from .._limiter import RateLimiter, UnlimitedLimiter
+from .._limiter import RateLimiter
 from .._options import MigrationOptions
 from .._summary import MigrationStatus, MigrationSummary, StopReason
 from .._telemetry import EngineTelemetry, summary_attributes
@@ -156,7 +156,7 @@ async def _chase(
     daily_cap: int | None,
     history: Sequence[str | Path],
     options: MigrationOptions,
-    limiter: RateLimiter | None,
+    limiter: RateLimiter,
     stop: asyncio.Event | None,
     now: Callable[[], dt.datetime] | None,
     ledger: ResendLedger,
@@ -164,7 +164,6 @@ async def _chase(
 ) -> ChaseResult:
     started = time.monotonic()
     clock = now or (lambda: dt.datetime.now(dt.UTC))
-    paced = limiter or UnlimitedLimiter()  # run_migration's callers: lane_limiter's
     kind = await store.get_meta(KIND_KEY)
     if kind not in (None, "chase"):
         raise PlanError(f"this state file belongs to a {kind} run, not a chase")
@@ -179,7 +178,7 @@ async def _chase(
         async for record in store.iter_records():
             if record.state is ResidentState.CREATING:  # an earlier run died mid-resend
                 record = await resend_once(
-                    client, SyncCallPath(options, paced), store, record, clock, ledger
+                    client, SyncCallPath(options, limiter), store, record, clock, ledger
                 )
             sent = parse_sent_at(record.reason)
             if sent is not None and record.credential_id is not None:
@@ -193,7 +192,7 @@ async def _chase(
                 elif isinstance(item, Decommissioned):
                     index.add_decommissioned(item)
         rules = index.rules(moment, older_than_hours)
-        calls = SyncCallPath(options, paced, telemetry=telemetry)
+        calls = SyncCallPath(options, limiter, telemetry=telemetry)
         counts = {"listed": 0, "due": 0, "capped": 0, "unknown": 0, "queued": 0}
         unknown_sample: list[str] = []
 

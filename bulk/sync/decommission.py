@@ -32,7 +32,7 @@ from schlage_async import (
 from .._binding import ServiceIdentity, bind_source
 from .._guards import check_options, guarded_store, service_identity
 from .._lanes import lane_limiter
-from .._limiter import RateLimiter, UnlimitedLimiter
+from .._limiter import RateLimiter
 from .._options import MigrationOptions
 from .._summary import StopReason
 from .._telemetry import EngineTelemetry
@@ -158,7 +158,7 @@ async def _decommission(
     store: CheckpointStore,
     *,
     options: MigrationOptions,
-    limiter: RateLimiter | None,
+    limiter: RateLimiter,
     stop: asyncio.Event | None,
     now: Callable[[], dt.datetime] | None,
     telemetry: EngineTelemetry,
@@ -170,7 +170,7 @@ async def _decommission(
     await store.set_meta(KIND_KEY, "decommission")
     raw = await store.get_meta(SERIALS_KEY)
     known: dict[str, dict[str, str]] = json.loads(raw) if raw else {}
-    calls = SyncCallPath(options, limiter or UnlimitedLimiter(), telemetry=telemetry)
+    calls = SyncCallPath(options, limiter, telemetry=telemetry)
     outcomes: list[LockOutcome] = []
 
     async def keep(serial: str, state: str, detail: str = "") -> str:
