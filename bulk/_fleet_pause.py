@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
+from schlage_async import cancel_and_wait
 from schlage_async.shared import RedisPause
 
 from ._pause import PauseGate
@@ -53,9 +54,8 @@ class FleetPauseGate(PauseGate):
     async def aclose(self) -> None:
         """Stop following the fleet, then close the gate."""
         watcher, self._watcher = self._watcher, None
-        if watcher is not None and not watcher.done():
-            watcher.cancel()
-            await asyncio.wait({watcher}, timeout=_SHUTDOWN_WAIT)
+        if watcher is not None:
+            await cancel_and_wait(watcher, within=_SHUTDOWN_WAIT)
         if self._announcing:
             await asyncio.wait(set(self._announcing), timeout=_SHUTDOWN_WAIT)
         await super().aclose()

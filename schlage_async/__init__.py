@@ -76,6 +76,7 @@ from ._retry import RetryPolicy, exponential_backoff
 from ._routes import Operation
 from ._seed_errors import ErrorCode
 from ._stats import ClientStats
+from ._tasks import cancel_and_wait
 from ._validation import Problem, check_create_credential, check_save_no_tour_payloads
 
 try:
@@ -157,6 +158,7 @@ __all__ = [
     "UserNotFoundError",
     "ValidationError",
     "WrongCredentialsError",
+    "cancel_and_wait",
     "check_base_url",
     "check_create_credential",
     "check_save_no_tour_payloads",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Final, Protocol, runtime_checkable
 
 import msgspec
 
+from ._tasks import cancel_and_wait
 from ._telemetry import ClientTelemetry
 
 __all__ = [
@@ -322,10 +322,8 @@ class TokenRefresher:
     async def aclose(self) -> None:
         """Cancel a login still under way (the client is closing)."""
         task, self._inflight = self._inflight, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if task is not None:
+            await cancel_and_wait(task)
 
 
 class BearerAuthorizer:

@@ -33,6 +33,7 @@ from typing import Final
 from ._aimd import AimdController
 from ._errors import ClientClosedError
 from ._lanes import DEFAULT_FLOOR, INTERACTIVE_HOLD, Lane, LaneShares, held_for_interactive
+from ._tasks import cancel_and_wait
 
 __all__ = ["LocalLaneScheduler"]
 
@@ -202,9 +203,7 @@ class LocalLaneScheduler:
                         waiter.set_exception(ClientClosedError("the account budget is closed"))
         self._waiting = 0
         if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
+            await cancel_and_wait(self._dispatcher, reraise=True)
             self._dispatcher = None
 
     # -- the schedule -------------------------------------------------------------------

@@ -80,6 +80,7 @@ EXPECTED = [
     "UserNotFoundError",
     "ValidationError",
     "WrongCredentialsError",
+    "cancel_and_wait",
     "check_base_url",
     "check_create_credential",
     "check_save_no_tour_payloads",

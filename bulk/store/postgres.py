@@ -43,6 +43,8 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from schlage_async import cancel_and_wait
+
 from .._errors import LeaseLostError, StoreClosedError, StoreNotFoundError
 from .._resident import ParsedRow, RejectedRow, Resident
 from .protocol import ResidentRecord, ResidentState, ResumeView
@@ -248,9 +250,7 @@ class PostgresCheckpointStore:
             await self.flush()
         for task in (self._heart, self._writer):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+                await cancel_and_wait(task)
         self._heart = self._writer = None
         with contextlib.suppress(psycopg.Error):
             async with pool.connection() as conn:

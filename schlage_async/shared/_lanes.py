@@ -56,6 +56,7 @@ from .._lanes import (
     LaneShares,
     held_for_interactive,
 )
+from .._tasks import cancel_and_wait
 from ._fallback import REDIS_DOWN
 from ._keys import DEFAULT_PREFIX, hashed
 
@@ -348,14 +349,10 @@ class RedisLaneScheduler(LocalLaneScheduler):
     async def aclose(self) -> None:
         """Stop serving; hand back the steering lease and report what is left."""
         if self._prober is not None:
-            self._prober.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._prober
+            await cancel_and_wait(self._prober, reraise=True)
             self._prober = None
         if self._steerer is not None:
-            self._steerer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._steerer
+            await cancel_and_wait(self._steerer, reraise=True)
             self._steerer = None
         with contextlib.suppress(*REDIS_DOWN):
             await self._flush()

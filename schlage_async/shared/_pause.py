@@ -23,6 +23,7 @@ from typing import Final
 
 from redis.asyncio import Redis
 
+from .._tasks import cancel_and_wait
 from ._fallback import REDIS_DOWN
 from ._keys import DEFAULT_PREFIX, hashed
 
@@ -44,8 +45,7 @@ async def stop_watcher(watcher: asyncio.Task[None] | None) -> None:
     """Cancel ``watcher`` and wait for it, at most a few seconds, whatever it raises."""
     if watcher is None or watcher.done():
         return
-    watcher.cancel()
-    await asyncio.wait({watcher}, timeout=_SHUTDOWN_WAIT)
+    await cancel_and_wait(watcher, within=_SHUTDOWN_WAIT)
 
 
 async def settle(tasks: set[asyncio.Task[bool]]) -> None:
