@@ -5,10 +5,11 @@ arrives in the loop turn that call finishes in, and the cancel is gone (CPython
 gh-86296, mended in 3.12 by building ``wait_for`` on :func:`asyncio.timeout`).
 redis-py sends every command through ``wait_for`` (its ``socket_timeout``, 5 s by
 default) and psycopg_pool waits for a connection through it: a loop such as the lanes'
-steering task, cancelled once while it sends, carries on, and whoever awaits it waits for
-ever (a test teardown in CI hung 120 s on it; ``tests/test_tasks.py`` has it found in
-real Redis). :func:`cancel_and_wait` delivers the cancel again until the task has ended,
-as anyio does for a cancel scope; every ``task.cancel()`` we await goes through it.
+steering task, cancelled once while it sends, carries on, and whoever awaits it waits
+for ever (a test teardown in CI hung 120 s on it; ``tests/fleet/test_lost_cancel.py``
+meets it in real Redis). :func:`cancel_and_wait` delivers the cancel again until the
+task has ended, as anyio does for a cancel scope; every ``task.cancel()`` we await goes
+through it.
 """
 
 from __future__ import annotations
