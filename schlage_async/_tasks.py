@@ -9,16 +9,20 @@ steering task, cancelled once while it sends, carries on, and whoever awaits it 
 for ever (a test teardown in CI hung 120 s on it; ``tests/fleet/test_lost_cancel.py``
 meets it in real Redis). :func:`cancel_and_wait` delivers the cancel again until the
 task has ended, as anyio does for a cancel scope; every ``task.cancel()`` we await goes
-through it.
+through it. Where a Redis call runs in the caller's own task, :func:`raise_lost_cancel`
+raises the cancel it lost (the caller asked to stop: it must not go on to send).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any, Final
+from collections.abc import Awaitable
+from typing import Any, Final, TypeVar
 
-__all__ = ["cancel_and_wait"]
+__all__ = ["cancel_and_wait", "raise_lost_cancel"]
+
+T = TypeVar("T")
 
 AGAIN: Final = 0.05
 """Seconds between deliveries of the cancel while the task runs on."""
@@ -45,3 +49,19 @@ async def cancel_and_wait(
         if error is not None and reraise:
             raise error
     return True
+
+
+async def raise_lost_cancel(call: Awaitable[T]) -> T:
+    """Await ``call``; if the task was cancelled meanwhile and ``call`` returned all the
+    same, the cancel was lost below it: raise it here.
+
+    The task's count of cancel requests (:meth:`asyncio.Task.cancelling`) grew and nothing
+    took it back (:func:`asyncio.timeout` does, on its own cancels), yet ``call``
+    returned: only a swallowed cancel does that, and none is left pending to deliver.
+    """
+    task = asyncio.current_task()
+    before = task.cancelling() if task is not None else 0
+    result = await call
+    if task is not None and task.cancelling() > before:
+        raise asyncio.CancelledError
+    return result

@@ -1,4 +1,5 @@
-"""cancel_and_wait: a background task stopped for good, even when it loses a cancel.
+"""cancel_and_wait: a background task stopped for good, even when it loses a cancel;
+raise_lost_cancel: a caller whose cancel was lost below it stops all the same.
 
 The lost cancel itself, in redis-py over real Redis, is in
 ``tests/fleet/test_lost_cancel.py``; here a task loses it on purpose, as Python 3.11's
@@ -8,10 +9,12 @@ The lost cancel itself, in redis-py over real Redis, is in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
 from schlage_async import cancel_and_wait
+from schlage_async._tasks import raise_lost_cancel
 
 
 async def _loses_first_cancels(lost: int, looks: list[int], until: asyncio.Event) -> None:
@@ -73,3 +76,43 @@ async def test_a_finished_task_is_left_as_it_is() -> None:
     await task
     assert await cancel_and_wait(task) is True
     assert task.result() == 7
+
+
+async def _swallows_a_cancel() -> str:
+    """Returns though cancelled, as Python 3.11's wait_for does when the inner call is done."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.sleep(10)
+    return "answer"
+
+
+async def test_a_lost_cancel_is_raised_where_the_call_returns() -> None:
+    went_on: list[str] = []
+
+    async def caller() -> None:
+        went_on.append(await raise_lost_cancel(_swallows_a_cancel()))
+
+    task = asyncio.create_task(caller())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.wait({task}, timeout=1.0)
+    assert task.cancelled()
+    assert went_on == []  # it did not go on with the answer
+
+
+async def test_a_call_with_no_cancel_returns_its_answer() -> None:
+    assert await raise_lost_cancel(asyncio.sleep(0, result="answer")) == "answer"
+
+
+async def test_a_timeout_inside_the_call_is_not_taken_for_a_lost_cancel() -> None:
+    """asyncio.timeout cancels the task itself and takes the cancel back: a TimeoutError
+    caught inside the call leaves the caller running."""
+
+    async def times_out() -> str:
+        try:
+            async with asyncio.timeout(0.01):
+                await asyncio.sleep(10)
+        except TimeoutError:
+            return "timed out"
+        return "never"
+
+    assert await raise_lost_cancel(times_out()) == "timed out"

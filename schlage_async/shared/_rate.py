@@ -24,6 +24,7 @@ from typing import Final
 from aiolimiter import AsyncLimiter
 from redis.asyncio import Redis
 
+from .._tasks import raise_lost_cancel
 from ._fallback import REDIS_DOWN
 from ._keys import DEFAULT_PREFIX, hashed
 
@@ -108,9 +109,11 @@ class RedisRateLimiter:
         """Wait for this process's slot on the fleet's schedule."""
         try:
             async with self._slots:
-                wait_us = await self._reserve(
-                    keys=[self._key],
-                    args=[f"{self._interval_us:.3f}", f"{self._tolerance_us:.3f}"],
+                wait_us = await raise_lost_cancel(
+                    self._reserve(
+                        keys=[self._key],
+                        args=[f"{self._interval_us:.3f}", f"{self._tolerance_us:.3f}"],
+                    )
                 )
         except REDIS_DOWN as exc:
             _log.warning("rate limiter: Redis unreachable (%s); pacing locally", exc)

@@ -17,7 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from schlage_async import Lane, cancel_and_wait
-from schlage_async.shared import RedisLaneScheduler
+from schlage_async.shared import RedisLaneScheduler, RedisRateLimiter
 
 
 def _inside(task: asyncio.Task[Any], name: str) -> bool:
@@ -81,3 +81,30 @@ async def test_lanes_close_while_the_steering_task_sends(redis: Redis, key_prefi
         await _until_inside(steering, "wait_for")
         assert await _ends_within(lanes.aclose(), 5.0)
         assert steering.done()
+
+
+async def test_a_caller_cancelled_inside_the_rate_limiters_send_stops(
+    redis: Redis, key_prefix: str
+) -> None:
+    """A caller waiting for its slot in :class:`RedisRateLimiter` is cancelled inside the
+    send: it stops there, rather than taking the slot and going on to send its call."""
+    limiter = RedisRateLimiter(redis, 100_000.0, scope="acct", prefix=key_prefix)
+    taken = 0
+
+    async def keep_taking() -> None:
+        nonlocal taken
+        while True:
+            await limiter.acquire()
+            taken += 1
+
+    task = asyncio.create_task(keep_taking())
+    try:
+        await _until_inside(task, "wait_for")
+        before = taken
+        task.cancel()
+        assert await _ends_within(asyncio.wait({task}), 2.0)
+        assert task.done()
+        assert task.cancelled()
+        assert taken == before  # the slot it was asking for was not taken
+    finally:
+        await cancel_and_wait(task)
